@@ -1,0 +1,790 @@
+package controller
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// WakeGate decides whether a wake that would start a backend may go ahead
+// (wake budgets, client rate limits, bot rules). It is consulted only when a
+// wake would really start something: waking a starting or running host is
+// free. It returns nil, a *BudgetError, or an error wrapping ErrWakeRefused.
+type WakeGate interface {
+	AllowWake(ctx context.Context, h Host, c Client) error
+}
+
+// BusyChecker tells the idle sweep that a host is in use although no
+// request arrived lately (open connections, warm windows, heartbeats).
+type BusyChecker interface {
+	Busy(ctx context.Context, h Host, now time.Time) (busy bool, why string)
+}
+
+// Options configures a Controller. Store and Registry are required.
+type Options struct {
+	Store    Store
+	Registry *Registry
+	Clock    Clock        // default SystemClock
+	Logger   *slog.Logger // default slog.Default()
+	// ReplicaID names this process among replicas sharing a store.
+	// Default: random.
+	ReplicaID string
+	Gate      WakeGate
+	Busy      []BusyChecker
+	// ProbeClient probes ready_url. Default: a client that does not follow
+	// redirects (3xx means the application answers).
+	ProbeClient *http.Client
+	// ProbeTimeout bounds one readiness probe (default 1s).
+	ProbeTimeout time.Duration
+	// RetryBase and RetryMax bound the backoff after failed wakes
+	// (defaults 5s and 5m).
+	RetryBase, RetryMax time.Duration
+	// LeaseTTL is how long a wake lease lives without renewal (default
+	// 15s): when a replica dies mid-wake, another takes over after it.
+	LeaseTTL time.Duration
+	// OnWake, when set, is called after every finished wake (metrics).
+	OnWake func(WakeRecord)
+	// OnEvent, when set, is called for every event this process publishes.
+	OnEvent func(Event)
+}
+
+// Controller runs the state machine. Every transition is a compare-and-set
+// through the Store, so concurrent requests and replicas race for it and one
+// wins; singleflight collapses the race inside this process.
+type Controller struct {
+	store    Store
+	registry *Registry
+	clock    Clock
+	log      *slog.Logger
+	replica  string
+	gate     WakeGate
+	busy     []BusyChecker
+	probe    *http.Client
+	probeTO  time.Duration
+	retryMin time.Duration
+	retryMax time.Duration
+	leaseTTL time.Duration
+	onWake   func(WakeRecord)
+	onEvent  func(Event)
+
+	sf  singleflight.Group
+	hub *hub
+
+	// life bounds the background work (wakes, stops); Shutdown cancels it.
+	life   context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	active map[string]string // host → "wake" or "stop" worked on by this process
+}
+
+// New builds a Controller.
+func New(o Options) *Controller {
+	if o.Clock == nil {
+		o.Clock = SystemClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.ReplicaID == "" {
+		o.ReplicaID = newID()
+	}
+	if o.ProbeClient == nil {
+		o.ProbeClient = &http.Client{
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			Transport:     &http.Transport{DisableKeepAlives: true, Proxy: nil},
+		}
+	}
+	if o.ProbeTimeout <= 0 {
+		o.ProbeTimeout = time.Second
+	}
+	if o.RetryBase <= 0 {
+		o.RetryBase = 5 * time.Second
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = 5 * time.Minute
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 15 * time.Second
+	}
+	life, cancel := context.WithCancel(context.Background())
+	return &Controller{
+		store: o.Store, registry: o.Registry, clock: o.Clock, log: o.Logger,
+		replica: o.ReplicaID, gate: o.Gate, busy: o.Busy,
+		probe: o.ProbeClient, probeTO: o.ProbeTimeout,
+		retryMin: o.RetryBase, retryMax: o.RetryMax, leaseTTL: o.LeaseTTL,
+		onWake: o.OnWake, onEvent: o.OnEvent,
+		hub:  newHub(),
+		life: life, cancel: cancel,
+		active: map[string]string{},
+	}
+}
+
+// Registry is the registry the controller serves.
+func (c *Controller) Registry() *Registry { return c.registry }
+
+// Store is the store the controller uses.
+func (c *Controller) Store() Store { return c.store }
+
+// ReplicaID names this process among replicas.
+func (c *Controller) ReplicaID() string { return c.replica }
+
+// Now is the controller's clock.
+func (c *Controller) Now() time.Time { return c.clock.Now() }
+
+// Run relays the store's events to this process's subscribers until ctx is
+// done, resubscribing when the store's stream breaks (Redis restarted).
+func (c *Controller) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		sub, err := c.store.Subscribe(ctx)
+		if err != nil {
+			c.log.Warn("event subscription failed; retrying", "err", err, "in", backoff)
+			if !sleepCtx(ctx, backoff) {
+				break
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		for e := range sub {
+			c.hub.publish(e)
+		}
+	}
+	return nil
+}
+
+// Shutdown waits for in-flight wakes and stops to finish until ctx is done,
+// then cancels what is left. A wake cut short stays "starting" in the store
+// and is taken over by Reconcile (here after a restart, or on another
+// replica once its lease expires).
+func (c *Controller) Shutdown(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { c.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		c.cancel()
+		<-done
+	}
+	c.cancel()
+}
+
+// Subscribe delivers state changes of host ("" for every host) until ctx
+// is done. A subscriber that does not keep up misses events rather than
+// slowing anyone down.
+func (c *Controller) Subscribe(ctx context.Context, host string) <-chan Event {
+	return c.hub.subscribe(ctx, host)
+}
+
+// Status returns the host's record. Reading never counts as activity.
+func (c *Controller) Status(ctx context.Context, host string) (Host, Record, error) {
+	h, ok := c.registry.Lookup(host)
+	if !ok {
+		return Host{}, Record{}, fmt.Errorf("%q: %w", host, ErrUnknownHost)
+	}
+	rec, err := c.store.Get(ctx, host)
+	if err != nil {
+		return h, Record{Host: host, State: StateUnknown}, fmt.Errorf("read state of %s: %w", host, err)
+	}
+	rec.Host = host
+	return h, rec, nil
+}
+
+// Wake makes sure the host's backend is starting or running and returns its
+// record. Only the caller that wins the stopped→starting compare-and-set
+// calls the provider; everybody else gets the record that call produced.
+// The start itself runs in the background, bounded by the host's
+// start_timeout, so Wake returns at once.
+func (c *Controller) Wake(ctx context.Context, host string, cl Client) (Record, error) {
+	h, ok := c.registry.Lookup(host)
+	if !ok {
+		return Record{}, fmt.Errorf("%q: %w", host, ErrUnknownHost)
+	}
+	v, err, _ := c.sf.Do(host, func() (any, error) { return c.wake(ctx, h, cl) })
+	rec, _ := v.(Record)
+	return rec, err
+}
+
+func (c *Controller) wake(ctx context.Context, h Host, cl Client) (Record, error) {
+	for attempt := 0; attempt < 8; attempt++ {
+		rec, err := c.store.Get(ctx, h.Name)
+		if err != nil {
+			return Record{Host: h.Name, State: StateUnknown}, fmt.Errorf("wake %s: %w", h.Name, err)
+		}
+		rec.Host = h.Name
+		now := c.clock.Now()
+		switch rec.State {
+		case StateStarting, StateRunning:
+			return rec, nil
+		case StateStopping:
+			if rec.WakePending {
+				return rec, nil
+			}
+			next := rec
+			next.WakePending = true
+			stored, ok, err := c.store.CompareAndSwap(ctx, rec.Version, next)
+			if err != nil {
+				return rec, fmt.Errorf("wake %s: %w", h.Name, err)
+			}
+			if ok {
+				c.log.Info("wake requested while stopping; will start after the stop", "host", h.Name, "client", cl.String())
+				return stored, nil
+			}
+			continue
+		case StateFailed:
+			if now.Before(rec.RetryAt) {
+				return rec, nil
+			}
+		}
+		if c.gate != nil {
+			if err := c.gate.AllowWake(ctx, h, cl); err != nil {
+				return rec, err
+			}
+		}
+		next := rec
+		next.State = StateStarting
+		next.Changed = now
+		next.Reason = "wake requested by " + cl.String()
+		next.WakeID = newID()
+		next.Owner = c.replica
+		next.WakePending = false
+		stored, ok, err := c.store.CompareAndSwap(ctx, rec.Version, next)
+		if err != nil {
+			return rec, fmt.Errorf("wake %s: %w", h.Name, err)
+		}
+		if !ok {
+			continue // someone else moved it; look again
+		}
+		c.published(ctx, rec.State, stored)
+		c.log.Info("waking", "host", h.Name, "provider", h.Provider, "client", cl.String(), "wake", stored.WakeID)
+		c.goWake(h, stored, cl)
+		return stored, nil
+	}
+	return Record{Host: h.Name, State: StateUnknown}, fmt.Errorf("wake %s: state kept changing under us", h.Name)
+}
+
+// goWake runs the start and the readiness wait in the background, owned by
+// the controller, not by the request that triggered it.
+func (c *Controller) goWake(h Host, rec Record, cl Client) {
+	if !c.claim(h.Name, "wake") {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer c.release(h.Name)
+		c.runWake(c.life, h, rec, cl)
+	}()
+}
+
+func (c *Controller) claim(host, what string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, busy := c.active[host]; busy {
+		return false
+	}
+	c.active[host] = what
+	return true
+}
+
+func (c *Controller) release(host string) {
+	c.mu.Lock()
+	delete(c.active, host)
+	c.mu.Unlock()
+}
+
+func (c *Controller) working(host string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.active[host]
+	return ok
+}
+
+func (c *Controller) runWake(ctx context.Context, h Host, rec Record, cl Client) {
+	lease := "wake:" + h.Name
+	if ok, err := c.store.AcquireLease(ctx, lease, c.replica, c.leaseTTL); err != nil || !ok {
+		// Another replica is working on it (or the store is gone): it
+		// owns the outcome; Reconcile takes over if it dies.
+		c.log.Info("wake owned elsewhere", "host", h.Name, "err", err)
+		return
+	}
+	defer func() {
+		_ = c.store.ReleaseLease(context.WithoutCancel(ctx), lease, c.replica)
+	}()
+	renewCtx, stopRenew := context.WithCancel(ctx)
+	defer stopRenew()
+	go c.renewLease(renewCtx, lease)
+
+	started := rec.Changed
+	deadline := started.Add(h.StartTimeout)
+	if h.StartTimeout <= 0 {
+		deadline = started.Add(5 * time.Minute)
+	}
+	// start_timeout counts from the wake request, also when another
+	// replica or a restart resumes the wake.
+	wctx, cancel := context.WithTimeout(ctx, deadline.Sub(c.clock.Now()))
+	defer cancel()
+
+	err := c.startAndWait(wctx, h)
+	if ctx.Err() != nil {
+		// Shutting down: leave the record starting; Reconcile resumes it.
+		return
+	}
+	c.finishWake(context.WithoutCancel(ctx), h, rec, cl, err)
+}
+
+func (c *Controller) renewLease(ctx context.Context, name string) {
+	t := time.NewTicker(c.leaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := c.store.AcquireLease(ctx, name, c.replica, c.leaseTTL); err != nil && ctx.Err() == nil {
+				c.log.Warn("renewing wake lease failed", "lease", name, "err", err)
+			}
+		}
+	}
+}
+
+// startAndWait calls the provider and waits for readiness.
+func (c *Controller) startAndWait(ctx context.Context, h Host) error {
+	p, ok := c.registry.Provider(h.Provider)
+	if !ok {
+		return fmt.Errorf("provider %q is not configured", h.Provider)
+	}
+	if err := p.Start(ctx, h.Target); err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("start did not finish within start_timeout %s: %w", h.StartTimeout, err)
+		}
+		return fmt.Errorf("start: %w", err)
+	}
+	return c.waitReady(ctx, h, p)
+}
+
+// waitReady probes until the backend is ready. The interval starts small
+// and backs off gently, so readiness is noticed within a fraction of a
+// second of the backend answering without hammering a booting machine.
+func (c *Controller) waitReady(ctx context.Context, h Host, p Provider) error {
+	interval := 50 * time.Millisecond
+	const maxInterval = 300 * time.Millisecond
+	var last error
+	for {
+		ready, err := c.ready(ctx, h, p)
+		if ready {
+			return nil
+		}
+		if err != nil {
+			last = err
+			var fatal *notReadyError
+			if errors.As(err, &fatal) && fatal.final {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if last != nil {
+				return fmt.Errorf("not ready within start_timeout %s: %w", h.StartTimeout, last)
+			}
+			return fmt.Errorf("not ready within start_timeout %s", h.StartTimeout)
+		case <-time.After(interval):
+		}
+		interval = min(interval*5/4, maxInterval)
+	}
+}
+
+type notReadyError struct {
+	msg   string
+	final bool // the provider says it failed: stop waiting
+}
+
+func (e *notReadyError) Error() string { return e.msg }
+
+func (c *Controller) ready(ctx context.Context, h Host, p Provider) (bool, error) {
+	if h.ReadyURL == "" || needsAddress(h.ReadyURL) {
+		st, err := p.Status(ctx, h.Target)
+		if err != nil {
+			return false, err
+		}
+		if st.State == StateFailed {
+			return false, &notReadyError{msg: st.Reason, final: true}
+		}
+		if h.ReadyURL == "" {
+			if st.State == StateRunning {
+				return true, nil
+			}
+			return false, &notReadyError{msg: "backend is " + string(st.State)}
+		}
+		u, err := ExpandReadyURL(h.ReadyURL, st)
+		if err != nil {
+			return false, err
+		}
+		return c.probeURL(ctx, u)
+	}
+	return c.probeURL(ctx, h.ReadyURL)
+}
+
+func (c *Controller) probeURL(ctx context.Context, u string) (bool, error) {
+	pctx, cancel := context.WithTimeout(ctx, c.probeTO)
+	defer cancel()
+	req, err := http.NewRequestWithContext(pctx, http.MethodGet, u, nil)
+	if err != nil {
+		return false, &notReadyError{msg: fmt.Sprintf("ready_url %q: %v", u, err), final: true}
+	}
+	req.Header.Set("User-Agent", "waitingroom-probe")
+	resp, err := c.probe.Do(req)
+	if err != nil {
+		return false, &notReadyError{msg: fmt.Sprintf("%s: %v", u, err)}
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 200 && resp.StatusCode < 400 {
+		return true, nil
+	}
+	return false, &notReadyError{msg: fmt.Sprintf("%s answered %s", u, resp.Status)}
+}
+
+// finishWake moves starting → running or failed, records the wake, and
+// handles a stop requested meanwhile.
+func (c *Controller) finishWake(ctx context.Context, h Host, started Record, cl Client, werr error) Record {
+	for attempt := 0; attempt < 8; attempt++ {
+		cur, err := c.store.Get(ctx, h.Name)
+		if err != nil {
+			c.log.Error("cannot record wake result; reconcile will", "host", h.Name, "err", err)
+			return started
+		}
+		cur.Host = h.Name
+		if cur.State != StateStarting || cur.WakeID != started.WakeID {
+			return cur // someone else decided (an operator, another replica)
+		}
+		now := c.clock.Now()
+		next := cur
+		next.Changed = now
+		next.Owner = ""
+		if werr == nil {
+			next.State = StateRunning
+			next.Reason = ""
+			next.Failures = 0
+			next.RetryAt = time.Time{}
+		} else {
+			next.State = StateFailed
+			next.Reason = werr.Error()
+			next.Failures = cur.Failures + 1
+			next.RetryAt = now.Add(c.backoff(next.Failures))
+		}
+		stored, ok, err := c.store.CompareAndSwap(ctx, cur.Version, next)
+		if err != nil {
+			c.log.Error("cannot record wake result; reconcile will", "host", h.Name, "err", err)
+			return cur
+		}
+		if !ok {
+			continue
+		}
+		w := WakeRecord{
+			ID: started.WakeID, Host: h.Name, Requested: started.Changed, Finished: now,
+			Duration: now.Sub(started.Changed), Client: cl.String(), Source: cl.Source,
+		}
+		if werr == nil {
+			w.Result = WakeRunning
+			// Becoming ready starts the idle timer.
+			_ = c.store.Touch(ctx, h.Name, Activity{At: now, Source: "wake"})
+			c.log.Info("running", "host", h.Name, "after", w.Duration.Round(time.Millisecond))
+		} else {
+			w.Result = WakeFailed
+			w.Reason = werr.Error()
+			c.log.Warn("wake failed", "host", h.Name, "err", werr, "failures", next.Failures, "retry_at", next.RetryAt)
+		}
+		if err := c.store.AddWake(ctx, w); err != nil {
+			c.log.Warn("recording wake history failed", "host", h.Name, "err", err)
+		}
+		if c.onWake != nil {
+			c.onWake(w)
+		}
+		c.publishedWith(ctx, StateStarting, stored, w.Duration)
+		return stored
+	}
+	return started
+}
+
+func (c *Controller) backoff(failures int) time.Duration {
+	d := c.retryMin
+	for i := 1; i < failures && d < c.retryMax; i++ {
+		d *= 2
+	}
+	d = min(d, c.retryMax)
+	// Full jitter on the upper half keeps replicas from retrying in step.
+	return d/2 + rand.N(d/2+1)
+}
+
+// Touch records activity for a registered host.
+func (c *Controller) Touch(ctx context.Context, host, source string) error {
+	if _, ok := c.registry.Lookup(host); !ok {
+		return fmt.Errorf("%q: %w", host, ErrUnknownHost)
+	}
+	if err := c.store.Touch(ctx, host, Activity{At: c.clock.Now(), Source: source}); err != nil {
+		return fmt.Errorf("touch %s: %w", host, err)
+	}
+	return nil
+}
+
+// Stop puts the host's backend to sleep. It returns once the host is
+// stopping; the provider call runs in the background. A starting host is
+// not stopped (ErrConflict); a stopped one is left alone.
+func (c *Controller) Stop(ctx context.Context, host, reason string) (Record, error) {
+	h, ok := c.registry.Lookup(host)
+	if !ok {
+		return Record{}, fmt.Errorf("%q: %w", host, ErrUnknownHost)
+	}
+	return c.stop(ctx, h, reason, nil)
+}
+
+// stop moves the host to stopping if its record still matches cond (when
+// given) and launches the provider call.
+func (c *Controller) stop(ctx context.Context, h Host, reason string, cond func(Record) bool) (Record, error) {
+	for attempt := 0; attempt < 8; attempt++ {
+		rec, err := c.store.Get(ctx, h.Name)
+		if err != nil {
+			return rec, fmt.Errorf("stop %s: %w", h.Name, err)
+		}
+		rec.Host = h.Name
+		switch rec.State {
+		case StateStopped, StateStopping:
+			return rec, nil
+		case StateStarting:
+			return rec, fmt.Errorf("stop %s while starting: %w", h.Name, ErrConflict)
+		}
+		if cond != nil && !cond(rec) {
+			return rec, nil
+		}
+		next := rec
+		next.State = StateStopping
+		next.Changed = c.clock.Now()
+		next.Reason = reason
+		next.Owner = c.replica
+		next.WakePending = false
+		stored, ok, err := c.store.CompareAndSwap(ctx, rec.Version, next)
+		if err != nil {
+			return rec, fmt.Errorf("stop %s: %w", h.Name, err)
+		}
+		if !ok {
+			continue
+		}
+		c.published(ctx, rec.State, stored)
+		c.log.Info("stopping", "host", h.Name, "reason", reason)
+		c.goStop(h, stored)
+		return stored, nil
+	}
+	return Record{Host: h.Name, State: StateUnknown}, fmt.Errorf("stop %s: state kept changing under us", h.Name)
+}
+
+func (c *Controller) goStop(h Host, rec Record) {
+	if !c.claim(h.Name, "stop") {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer c.release(h.Name)
+		c.runStop(c.life, h, rec)
+	}()
+}
+
+func (c *Controller) runStop(ctx context.Context, h Host, rec Record) {
+	var err error
+	if p, ok := c.registry.Provider(h.Provider); !ok {
+		err = fmt.Errorf("provider %q is not configured", h.Provider)
+	} else {
+		sctx, cancel := context.WithTimeout(ctx, max(h.StartTimeout, time.Minute))
+		err = p.Stop(sctx, h.Target)
+		cancel()
+	}
+	if ctx.Err() != nil {
+		return // shutting down: reconcile settles it later
+	}
+	ctx = context.WithoutCancel(ctx)
+	for attempt := 0; attempt < 8; attempt++ {
+		cur, gerr := c.store.Get(ctx, h.Name)
+		if gerr != nil {
+			c.log.Error("cannot record stop result; reconcile will", "host", h.Name, "err", gerr)
+			return
+		}
+		cur.Host = h.Name
+		if cur.State != StateStopping {
+			return
+		}
+		next := cur
+		next.Changed = c.clock.Now()
+		next.Owner = ""
+		pending := cur.WakePending
+		switch {
+		case err != nil:
+			next.State = StateFailed
+			next.Reason = "stop: " + err.Error()
+			c.log.Warn("stop failed", "host", h.Name, "err", err)
+		case pending:
+			// A wake arrived while stopping: start again (invariant 3).
+			next.State = StateStarting
+			next.Reason = "wake requested while stopping"
+			next.WakeID = newID()
+			next.Owner = c.replica
+			next.WakePending = false
+		default:
+			next.State = StateStopped
+		}
+		stored, ok, cerr := c.store.CompareAndSwap(ctx, cur.Version, next)
+		if cerr != nil {
+			c.log.Error("cannot record stop result; reconcile will", "host", h.Name, "err", cerr)
+			return
+		}
+		if !ok {
+			continue
+		}
+		c.published(ctx, StateStopping, stored)
+		if stored.State == StateStarting {
+			c.release(h.Name)
+			c.goWake(h, stored, Client{Source: "pending"})
+		}
+		return
+	}
+}
+
+// SweepIdle stops every running host whose last activity is older than its
+// idle timeout and that no BusyChecker holds awake. It returns the hosts it
+// began to stop. Hosts that are starting are never stopped.
+func (c *Controller) SweepIdle(ctx context.Context) ([]string, error) {
+	recs, err := c.store.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sweep: %w", err)
+	}
+	now := c.clock.Now()
+	var stopped []string
+	for _, rec := range recs {
+		if rec.State != StateRunning {
+			continue
+		}
+		h, ok := c.registry.Lookup(rec.Host)
+		if !ok || h.IdleTimeout <= 0 {
+			continue // removed from the registry: left running, as documented
+		}
+		if !c.idle(rec, h, now) {
+			continue
+		}
+		if busy, why := c.isBusy(ctx, h, now); busy {
+			c.log.Debug("idle but busy", "host", h.Name, "why", why)
+			continue
+		}
+		reason := fmt.Sprintf("idle for %s", h.IdleTimeout)
+		// Re-check at the compare-and-set: activity may have arrived since
+		// the list was read.
+		_, err := c.stop(ctx, h, reason, func(cur Record) bool {
+			return cur.State == StateRunning && c.idle(cur, h, c.clock.Now())
+		})
+		if err != nil {
+			c.log.Warn("idle stop failed", "host", h.Name, "err", err)
+			continue
+		}
+		stopped = append(stopped, h.Name)
+	}
+	return stopped, nil
+}
+
+func (c *Controller) idle(rec Record, h Host, now time.Time) bool {
+	last := rec.LastActivity
+	if rec.Changed.After(last) {
+		last = rec.Changed
+	}
+	return now.Sub(last) >= h.IdleTimeout
+}
+
+func (c *Controller) isBusy(ctx context.Context, h Host, now time.Time) (bool, string) {
+	for _, b := range c.busy {
+		if busy, why := b.Busy(ctx, h, now); busy {
+			return true, why
+		}
+	}
+	return false, ""
+}
+
+// IdleIn reports how long until the host would be stopped as idle, judged
+// from its record alone (0 when due now; false when it is not running).
+func (c *Controller) IdleIn(h Host, rec Record) (time.Duration, bool) {
+	if rec.State != StateRunning || h.IdleTimeout <= 0 {
+		return 0, false
+	}
+	last := rec.LastActivity
+	if rec.Changed.After(last) {
+		last = rec.Changed
+	}
+	return max(0, h.IdleTimeout-c.clock.Now().Sub(last)), true
+}
+
+// Estimate returns the median of the host's last ten successful wake
+// durations, or false when it has none.
+func (c *Controller) Estimate(ctx context.Context, host string) (time.Duration, bool) {
+	ws, err := c.store.Wakes(ctx, host, 20)
+	if err != nil {
+		return 0, false
+	}
+	var ds []time.Duration
+	for _, w := range ws {
+		if w.Result == WakeRunning {
+			ds = append(ds, w.Duration)
+			if len(ds) == 10 {
+				break
+			}
+		}
+	}
+	if len(ds) == 0 {
+		return 0, false
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2], true
+}
+
+// Wakes returns the host's recent wake history, newest first.
+func (c *Controller) Wakes(ctx context.Context, host string, limit int) ([]WakeRecord, error) {
+	return c.store.Wakes(ctx, host, limit)
+}
+
+func (c *Controller) published(ctx context.Context, from State, rec Record) {
+	c.publishedWith(ctx, from, rec, 0)
+}
+
+func (c *Controller) publishedWith(ctx context.Context, from State, rec Record, d time.Duration) {
+	e := Event{Host: rec.Host, From: from, To: rec.State, Reason: rec.Reason, At: rec.Changed, Duration: d}
+	if c.onEvent != nil {
+		c.onEvent(e)
+	}
+	if err := c.store.Publish(context.WithoutCancel(ctx), e); err != nil {
+		c.log.Warn("publishing event failed", "event", e.String(), "err", err)
+	}
+}
+
+func newID() string {
+	var b [8]byte
+	_, _ = crand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,72 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Store keeps host state, activity and wake history, and carries state
+// change events between replicas. store/memory and store/redis implement it
+// and pass the same contract suite (store/storetest).
+type Store interface {
+	// Get returns the host's record; a host never stored has State
+	// StateUnknown and Version 0, and no error.
+	Get(ctx context.Context, host string) (Record, error)
+	// List returns every stored record.
+	List(ctx context.Context) ([]Record, error)
+	// CompareAndSwap stores next if the stored version equals
+	// expectedVersion (0: never stored). On success the stored record,
+	// with its new version, is returned and ok is true. Activity fields of
+	// next are ignored: only Touch writes them.
+	CompareAndSwap(ctx context.Context, expectedVersion uint64, next Record) (stored Record, ok bool, err error)
+	// Touch records activity, keeping the newest of what is stored and a.
+	Touch(ctx context.Context, host string, a Activity) error
+	// Delete forgets a host (it was removed from the registry).
+	Delete(ctx context.Context, host string) error
+
+	// AddWake appends to the host's wake history, keeping the newest
+	// entries (at least 100).
+	AddWake(ctx context.Context, w WakeRecord) error
+	// Wakes returns up to limit entries of the host's history, newest first.
+	Wakes(ctx context.Context, host string, limit int) ([]WakeRecord, error)
+
+	// Incr adds one to the counter key in the fixed window of the given
+	// length that contains now, returning the new count and when the
+	// window ends. Budgets and rate limits are built on it.
+	Incr(ctx context.Context, key string, window time.Duration) (count int64, resets time.Time, err error)
+	// Count reads a counter without changing it.
+	Count(ctx context.Context, key string, window time.Duration) (int64, error)
+
+	// AcquireLease takes the named lease for owner, or renews it when owner
+	// already holds it. It fails (false, nil) while another owner holds it.
+	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
+	// ReleaseLease gives the lease up if owner holds it.
+	ReleaseLease(ctx context.Context, name, owner string) error
+
+	// Publish sends an event to every subscriber, on every replica.
+	Publish(ctx context.Context, e Event) error
+	// Subscribe delivers published events until ctx is done; the channel
+	// is closed then. A slow subscriber may miss events, never blocks
+	// publishers.
+	Subscribe(ctx context.Context) (<-chan Event, error)
+
+	// Ping reports whether the store is reachable (/readyz).
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// ErrStoreUnavailable marks a store that cannot be reached right now.
+// Implementations wrap their transport errors with it.
+var ErrStoreUnavailable = errors.New("store unavailable")
+
+// Clock is the controller's source of time, injectable so tests control it.
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the real clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
