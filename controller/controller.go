@@ -77,8 +77,10 @@ type Controller struct {
 	onWake   func(WakeRecord)
 	onEvent  func(Event)
 
-	sf  singleflight.Group
-	hub *hub
+	sf         singleflight.Group
+	hub        *hub
+	relayOnce  sync.Once
+	relayReady chan struct{}
 
 	// life bounds the background work (wakes, stops); Shutdown cancels it.
 	life   context.Context
@@ -125,7 +127,7 @@ func New(o Options) *Controller {
 		probe: o.ProbeClient, probeTO: o.ProbeTimeout,
 		retryMin: o.RetryBase, retryMax: o.RetryMax, leaseTTL: o.LeaseTTL,
 		onWake: o.OnWake, onEvent: o.OnEvent,
-		hub:  newHub(),
+		hub: newHub(), relayReady: make(chan struct{}),
 		life: life, cancel: cancel,
 		active: map[string]string{},
 	}
@@ -158,12 +160,17 @@ func (c *Controller) Run(ctx context.Context) error {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		c.relayOnce.Do(func() { close(c.relayReady) })
 		for e := range sub {
 			c.hub.publish(e)
 		}
 	}
 	return nil
 }
+
+// Relaying is closed once Run has subscribed to the store's events, so
+// events published from then on reach this process's subscribers.
+func (c *Controller) Relaying() <-chan struct{} { return c.relayReady }
 
 // Shutdown waits for in-flight wakes and stops to finish until ctx is done,
 // then cancels what is left. A wake cut short stays "starting" in the store
