@@ -1,0 +1,312 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"html/template"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/waitingroom/waitingroom/config"
+	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/scheduler"
+	"github.com/waitingroom/waitingroom/web"
+)
+
+// shutdownGrace bounds how long a stopping process waits for requests and
+// in-flight wakes before cutting them off.
+const shutdownGrace = 10 * time.Second
+
+type serveFlags struct {
+	config    string
+	logFormat string
+	logLevel  string
+}
+
+func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
+	var f serveFlags
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.config, "config", "waitingroom.yaml", "configuration file")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		return f, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return f, nil
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) int {
+	f, err := parseServeFlags(args, stderr)
+	if err != nil {
+		return 2
+	}
+	log, err := newLogger(stderr, f.logFormat, f.logLevel)
+	if err != nil {
+		fmt.Fprintln(stderr, "waitingroom:", err)
+		return 2
+	}
+	cfg, err := config.Load(f.config)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	a, err := newApp(ctx, cfg, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "waitingroom:", err)
+		return 1
+	}
+	if err := a.run(ctx, f.config); err != nil {
+		log.Error("waitingroom stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// app is the wired process: every component, built from one config.
+type app struct {
+	log      *slog.Logger
+	store    controller.Store
+	ctrl     *controller.Controller
+	provs    *providerSet
+	public   *web.Public
+	admin    *web.Admin
+	sched    *scheduler.Scheduler
+	cfgMu    sync.Mutex
+	cfg      *config.Config
+	baseCtx  context.Context // cancelled first at shutdown: ends SSE streams
+	cancelFn context.CancelFunc
+}
+
+func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
+	a := &app{log: log, cfg: cfg}
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	a.store = st
+	a.provs = newProviderSet(log)
+	providers, err := a.provs.build(ctx, cfg)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	registry := controller.NewRegistry(a.hosts(ctx, cfg), providers)
+	a.ctrl = controller.New(controller.Options{
+		Store:    st,
+		Registry: registry,
+		Logger:   log,
+	})
+	a.baseCtx, a.cancelFn = context.WithCancel(context.Background())
+
+	tmpl, err := pageTemplate(cfg)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a.public, err = web.NewPublic(web.PublicOptions{
+		Controller:     a.ctrl,
+		Logger:         log,
+		Template:       tmpl,
+		BaseContext:    a.baseCtx,
+		MaxHeaderBytes: cfg.File.Limits.MaxHeaderBytes,
+		MaxURLLength:   cfg.File.Limits.MaxURLLength,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a.admin, err = web.NewAdmin(web.AdminOptions{Controller: a.ctrl, Logger: log})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a.sched, err = scheduler.New(a.ctrl, scheduler.Options{
+		SweepInterval:     cfg.File.Scheduler.SweepInterval.D(),
+		ReconcileInterval: cfg.File.Scheduler.ReconcileInterval.D(),
+		Logger:            log,
+		Leases:            st,
+		Owner:             a.ctrl.ReplicaID(),
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func pageTemplate(cfg *config.Config) (*template.Template, error) {
+	if cfg.File.Page.Template == "" {
+		return nil, nil
+	}
+	t, err := web.LoadTemplate(cfg.File.Page.Template)
+	if err != nil {
+		return nil, fmt.Errorf("page.template: %w", err)
+	}
+	return t, nil
+}
+
+// hosts is the registry of a config: its own hosts plus any discovered by
+// providers (Docker labels), the file winning conflicts.
+func (a *app) hosts(ctx context.Context, cfg *config.Config) []controller.Host {
+	return a.provs.discover(ctx, cfg.Hosts())
+}
+
+// apply swaps in a reloaded configuration. Wakes in progress keep running:
+// they hold the Host they started with, and the registry swap is atomic.
+func (a *app) apply(cfg *config.Config) {
+	providers, err := a.provs.build(context.Background(), cfg)
+	if err != nil {
+		a.log.Error("reload: providers not rebuilt; keeping the previous configuration", "err", err)
+		return
+	}
+	a.ctrl.Registry().Replace(a.hosts(context.Background(), cfg), providers)
+	if err := a.sched.SetIntervals(cfg.File.Scheduler.SweepInterval.D(), cfg.File.Scheduler.ReconcileInterval.D()); err != nil {
+		a.log.Warn("reload: scheduler intervals unchanged", "err", err)
+	}
+	a.cfgMu.Lock()
+	a.cfg = cfg
+	a.cfgMu.Unlock()
+	a.log.Info("configuration reloaded", "file", cfg.Path, "hosts", a.ctrl.Registry().Len())
+	// New hosts start unknown: learn their real state now, not at the next
+	// periodic reconcile.
+	go func() {
+		if err := a.ctrl.Reconcile(a.baseCtx); err != nil {
+			a.log.Warn("reconcile after reload", "err", err)
+		}
+	}()
+}
+
+func (a *app) run(ctx context.Context, path string) error {
+	defer a.store.Close()
+	cfg := a.cfg
+	publicLn, err := net.Listen("tcp", cfg.File.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.File.Listen, err)
+	}
+	adminLn, err := net.Listen("tcp", cfg.File.Admin.Listen)
+	if err != nil {
+		publicLn.Close()
+		return fmt.Errorf("admin listen %s: %w", cfg.File.Admin.Listen, err)
+	}
+
+	var wg sync.WaitGroup
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	goRun := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(bg); err != nil && !errors.Is(err, context.Canceled) {
+				a.log.Error(name+" stopped", "err", err)
+			}
+		}()
+	}
+
+	goRun("event relay", a.ctrl.Run)
+	// Subscribed before the listeners open, so no page misses an event;
+	// bounded, because an unreachable Redis must not block the start.
+	select {
+	case <-a.ctrl.Relaying():
+	case <-time.After(2 * time.Second):
+		a.log.Warn("store events not subscribed yet; continuing (store unreachable?)")
+	}
+	watcher := config.NewWatcher(path, a.log, a.apply)
+	goRun("config watcher", watcher.Run)
+	goRun("provider watchers", func(ctx context.Context) error { return a.provs.watch(ctx, a.ctrl) })
+	a.sched.Start()
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-bg.Done():
+				return
+			case <-hup:
+				if err := watcher.Reload(); err != nil {
+					a.log.Error("reload on SIGHUP rejected; keeping the previous configuration", "errors", err.Error())
+				}
+			}
+		}
+	}()
+
+	publicSrv := a.public.Server(cfg.File.Listen)
+	adminSrv := a.admin.Server(cfg.File.Admin.Listen)
+	errc := make(chan error, 2)
+	go func() { errc <- publicSrv.Serve(publicLn) }()
+	go func() { errc <- adminSrv.Serve(adminLn) }()
+	a.log.Info("waitingroom serving", "listen", publicLn.Addr().String(), "admin", adminLn.Addr().String(),
+		"hosts", a.ctrl.Registry().Len(), "store", storeKind(cfg), "version", version)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		a.log.Info("shutting down")
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			runErr = err
+		}
+	}
+
+	// Requests in flight are answered; event streams end; wakes in flight
+	// get the grace period, then stay "starting" in the store for
+	// Reconcile to resume after the restart.
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	a.cancelFn()
+	var swg sync.WaitGroup
+	for _, s := range []*http.Server{publicSrv, adminSrv} {
+		swg.Add(1)
+		go func() {
+			defer swg.Done()
+			if err := s.Shutdown(sctx); err != nil {
+				a.log.Warn("server shutdown", "addr", s.Addr, "err", err)
+			}
+		}()
+	}
+	swg.Wait()
+	if err := a.sched.Shutdown(); err != nil {
+		a.log.Warn("scheduler shutdown", "err", err)
+	}
+	a.ctrl.Shutdown(sctx)
+	stopBG()
+	wg.Wait()
+	a.log.Info("stopped")
+	return runErr
+}
+
+func storeKind(cfg *config.Config) string {
+	if cfg.File.Store.RedisURL == "" {
+		return "memory"
+	}
+	return "redis"
+}
