@@ -276,7 +276,7 @@ func (c *Controller) wake(ctx context.Context, h Host, cl Client) (Record, error
 		}
 		c.published(ctx, rec.State, stored)
 		c.log.Info("waking", "host", h.Name, "provider", h.Provider, "client", cl.String(), "wake", stored.WakeID)
-		c.goWake(h, stored, cl)
+		c.goWake(h, stored, cl, false)
 		return stored, nil
 	}
 	return Record{Host: h.Name, State: StateUnknown}, fmt.Errorf("wake %s: state kept changing under us", h.Name)
@@ -284,7 +284,10 @@ func (c *Controller) wake(ctx context.Context, h Host, cl Client) (Record, error
 
 // goWake runs the start and the readiness wait in the background, owned by
 // the controller, not by the request that triggered it.
-func (c *Controller) goWake(h Host, rec Record, cl Client) {
+//
+// resume marks a wake taken over from an owner that is gone: the backend
+// may already be up, so readiness is checked before calling Start again.
+func (c *Controller) goWake(h Host, rec Record, cl Client, resume bool) {
 	if !c.claim(h.Name, "wake") {
 		return
 	}
@@ -292,7 +295,7 @@ func (c *Controller) goWake(h Host, rec Record, cl Client) {
 	go func() {
 		defer c.wg.Done()
 		defer c.release(h.Name)
-		c.runWake(c.life, h, rec, cl)
+		c.runWake(c.life, h, rec, cl, resume)
 	}()
 }
 
@@ -319,7 +322,7 @@ func (c *Controller) working(host string) bool {
 	return ok
 }
 
-func (c *Controller) runWake(ctx context.Context, h Host, rec Record, cl Client) {
+func (c *Controller) runWake(ctx context.Context, h Host, rec Record, cl Client, resume bool) {
 	lease := "wake:" + h.Name
 	if ok, err := c.store.AcquireLease(ctx, lease, c.replica, c.leaseTTL); err != nil || !ok {
 		// Another replica is working on it (or the store is gone): it
@@ -344,7 +347,7 @@ func (c *Controller) runWake(ctx context.Context, h Host, rec Record, cl Client)
 	wctx, cancel := context.WithTimeout(ctx, deadline.Sub(c.clock.Now()))
 	defer cancel()
 
-	err := c.startAndWait(wctx, h)
+	err := c.startAndWait(wctx, h, resume)
 	if ctx.Err() != nil {
 		// Shutting down: leave the record starting; Reconcile resumes it.
 		return
@@ -368,10 +371,15 @@ func (c *Controller) renewLease(ctx context.Context, name string) {
 }
 
 // startAndWait calls the provider and waits for readiness.
-func (c *Controller) startAndWait(ctx context.Context, h Host) error {
+func (c *Controller) startAndWait(ctx context.Context, h Host, resume bool) error {
 	p, ok := c.registry.Provider(h.Provider)
 	if !ok {
 		return fmt.Errorf("provider %q is not configured", h.Provider)
+	}
+	if resume {
+		if ready, _ := c.ready(ctx, h, p); ready {
+			return nil
+		}
 	}
 	if err := p.Start(ctx, h.Target); err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -661,7 +669,7 @@ func (c *Controller) runStop(ctx context.Context, h Host, rec Record) {
 		c.published(ctx, StateStopping, stored)
 		if stored.State == StateStarting {
 			c.release(h.Name)
-			c.goWake(h, stored, Client{Source: "pending"})
+			c.goWake(h, stored, Client{Source: "pending"}, false)
 		}
 		return
 	}

@@ -86,7 +86,7 @@ func (c *Controller) resumeWake(ctx context.Context, h Host, rec Record) error {
 		return err
 	}
 	c.log.Info("taking over an unfinished wake", "host", h.Name, "previous_owner", rec.Owner)
-	c.goWake(h, stored, Client{Source: "reconcile"})
+	c.goWake(h, stored, Client{Source: "reconcile"}, true)
 	return nil
 }
 
@@ -126,7 +126,7 @@ func (c *Controller) Observe(ctx context.Context, host string, st Status) {
 		c.log.Info("observed", "host", host, "from", rec.State, "to", stored.State, "reason", why)
 		c.published(ctx, rec.State, stored)
 		if stored.State == StateStarting {
-			c.goWake(h, stored, Client{Source: "external"})
+			c.goWake(h, stored, Client{Source: "external"}, true)
 		}
 		return
 	}

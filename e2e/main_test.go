@@ -1,0 +1,160 @@
+// Package e2e runs the built waitingroom binary against real processes:
+// the exec provider's demo backend, redis-server, and friends.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/waitingroom/waitingroom/internal/testutil/proc"
+)
+
+// bins is set once by TestMain, before any test runs, and only read after.
+var bins *proc.Binaries
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "waitingroom-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bins, err = proc.Build(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// demoHost is the YAML of one exec host backed by the demo backend.
+type demoHost struct {
+	name      string
+	port      int
+	dir       string
+	delay     time.Duration
+	idle      string
+	countFile string
+}
+
+func newDemoHost(t *testing.T, name string, delay time.Duration, idle string) *demoHost {
+	t.Helper()
+	d := &demoHost{name: name, port: proc.FreePort(t), dir: t.TempDir(), delay: delay, idle: idle}
+	d.countFile = filepath.Join(d.dir, "starts")
+	t.Cleanup(func() { d.stop() })
+	return d
+}
+
+func (d *demoHost) pidfile() string { return filepath.Join(d.dir, "pid") }
+func (d *demoHost) url() string     { return fmt.Sprintf("http://127.0.0.1:%d", d.port) }
+
+func (d *demoHost) yaml() string {
+	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	return fmt.Sprintf(`
+  - host: %s
+    provider: exec
+    start: [%s, "start", "--addr", "127.0.0.1:%d", "--pidfile", %s, "--delay", "%s", "--count-file", %s, "--name", %s]
+    stop: [%s, "stop", "--pidfile", %s]
+    status: [%s, "status", "--pidfile", %s]
+    ready_url: %s/healthz
+    idle_timeout: %s
+    start_timeout: 30s
+`, d.name, q(bins.DemoBackend), d.port, q(d.pidfile()), d.delay, q(d.countFile), q(d.name),
+		q(bins.DemoBackend), q(d.pidfile()), q(bins.DemoBackend), q(d.pidfile()), d.url(), d.idle)
+}
+
+// starts counts how often the start command ran.
+func (d *demoHost) starts() int {
+	b, err := os.ReadFile(d.countFile)
+	if err != nil {
+		return 0
+	}
+	return strings.Count(string(b), "start ")
+}
+
+func (d *demoHost) answering() bool {
+	c := http.Client{Timeout: 500 * time.Millisecond}
+	resp, err := c.Get(d.url() + "/healthz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func (d *demoHost) stop() {
+	_ = runCmd(bins.DemoBackend, "stop", "--pidfile", d.pidfile())
+}
+
+func (d *demoHost) processAlive() bool {
+	return runCmd(bins.DemoBackend, "status", "--pidfile", d.pidfile()) == nil
+}
+
+// sse reads /.waitingroom/events of host and sends each state it reports.
+func sse(ctx context.Context, t *testing.T, public, host string) <-chan string {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, public+"/.waitingroom/events", nil)
+	req.Host = host
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("events: %v", err)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		t.Fatalf("events content type %q", ct)
+	}
+	out := make(chan string, 64)
+	go func() {
+		defer resp.Body.Close()
+		defer close(out)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			line := sc.Text()
+			if !strings.HasPrefix(line, "data:") {
+				continue
+			}
+			var ev struct {
+				State string `json:"state"`
+			}
+			if json.Unmarshal([]byte(strings.TrimSpace(strings.TrimPrefix(line, "data:"))), &ev) == nil {
+				select {
+				case out <- ev.State:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out
+}
+
+func status(t *testing.T, w *proc.Waitingroom, host string) string {
+	t.Helper()
+	resp, err := w.Get(context.Background(), host, "/.waitingroom/status")
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	defer resp.Body.Close()
+	var s struct {
+		State string `json:"state"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&s)
+	return s.State
+}
+
+func runCmd(name string, args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return osexec.CommandContext(ctx, name, args...).Run()
+}
