@@ -89,6 +89,9 @@ type Controller struct {
 
 	mu     sync.Mutex
 	active map[string]string // host → "wake" or "stop" worked on by this process
+
+	statusMu sync.Mutex
+	statuses map[string]Status // last Status a provider reported, per host
 }
 
 // New builds a Controller.
@@ -129,7 +132,7 @@ func New(o Options) *Controller {
 		onWake: o.OnWake, onEvent: o.OnEvent,
 		hub: newHub(), relayReady: make(chan struct{}),
 		life: life, cancel: cancel,
-		active: map[string]string{},
+		active: map[string]string{}, statuses: map[string]Status{},
 	}
 }
 
@@ -434,6 +437,7 @@ func (c *Controller) ready(ctx context.Context, h Host, p Provider) (bool, error
 		if err != nil {
 			return false, err
 		}
+		c.rememberStatus(h.Name, st)
 		if st.State == StateFailed {
 			return false, &notReadyError{msg: st.Reason, final: true}
 		}
@@ -541,6 +545,22 @@ func (c *Controller) backoff(failures int) time.Duration {
 	d = min(d, c.retryMax)
 	// Full jitter on the upper half keeps replicas from retrying in step.
 	return d/2 + rand.N(d/2+1)
+}
+
+// LastStatus is the last Status a provider reported for host in this
+// process (during a wake or a reconcile): live addresses for the Traefik
+// configuration without a remote call per poll.
+func (c *Controller) LastStatus(host string) (Status, bool) {
+	c.statusMu.Lock()
+	defer c.statusMu.Unlock()
+	st, ok := c.statuses[host]
+	return st, ok
+}
+
+func (c *Controller) rememberStatus(host string, st Status) {
+	c.statusMu.Lock()
+	c.statuses[host] = st
+	c.statusMu.Unlock()
 }
 
 // Touch records activity for a registered host.

@@ -60,6 +60,7 @@ func (c *Controller) reconcileHost(ctx context.Context, h Host) error {
 	if err != nil {
 		return fmt.Errorf("reconcile %s: status: %w", h.Name, err)
 	}
+	c.rememberStatus(h.Name, st)
 	c.Observe(ctx, h.Name, st)
 	return nil
 }

@@ -83,7 +83,7 @@ type Record struct {
 // Activity is one observation that a host is in use.
 type Activity struct {
 	At     time.Time
-	Source string // "page", "forwardauth", "metrics", "heartbeat", "adopted", ...
+	Source string // "page", "traefik-forwardauth", "traefik-metrics", "heartbeat", "wake", "adopted", ...
 }
 
 // WakeResult is how a wake ended.

@@ -68,11 +68,6 @@ func healthcheck(ctx context.Context, args []string, stderr io.Writer) int {
 	return 0
 }
 
-func traefikCmd(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "waitingroom traefik: not available yet")
-	return 1
-}
-
 func hashPassword(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stderr, "waitingroom hash-password: not available yet")
 	return 1

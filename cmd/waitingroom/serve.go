@@ -261,6 +261,11 @@ func (a *app) run(ctx context.Context, path string) error {
 
 	publicSrv := a.public.Server(cfg.File.Listen)
 	adminSrv := a.admin.Server(cfg.File.Admin.Listen)
+	if err := a.wireTraefik(cfg, publicSrv, adminSrv, goRun); err != nil {
+		publicLn.Close()
+		adminLn.Close()
+		return err
+	}
 	errc := make(chan error, 2)
 	go func() { errc <- publicSrv.Serve(publicLn) }()
 	go func() { errc <- adminSrv.Serve(adminLn) }()
