@@ -1,0 +1,10 @@
+// Package web is waitingroom's HTTP side. The public listener is what
+// Traefik's fallback reaches: it wakes a registered host's backend and
+// answers with a waiting page (or JSON), a status endpoint and a stream of
+// state changes. The admin listener serves health and readiness (and, in
+// time, the dashboard, JSON API and metrics).
+//
+// The package talks to the domain through small interfaces
+// (PublicController, AdminController) that *controller.Controller
+// satisfies, so tests can fake it. Templates and static files are embedded.
+package web

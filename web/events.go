@@ -1,0 +1,135 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/waitingroom/waitingroom/controller"
+)
+
+// eventJSON is the data of one `event: state` on /.waitingroom/events.
+type eventJSON struct {
+	Host       string           `json:"host"`
+	State      controller.State `json:"state"`
+	From       controller.State `json:"from"`
+	Reason     string           `json:"reason"`
+	At         time.Time        `json:"at"`
+	StateWords string           `json:"state_words"`
+}
+
+// serveEvents streams the host's state changes as Server-Sent Events: the
+// current state first, then one `event: state` per change, a comment line
+// every heartbeat. It returns when the client goes, when p's base context
+// is done, or when the server built by p.Server shuts down. Watching is
+// not activity and never wakes anything.
+func (p *Public) serveEvents(w http.ResponseWriter, r *http.Request, host string) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET")
+		p.refuse(w, r, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	if !p.known(w, r, host) {
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(p.streams, cancel)
+	defer stop()
+
+	// Subscribe before reading the state, so a change in between is
+	// delivered rather than lost.
+	events := p.ctl.Subscribe(ctx, host)
+
+	// No read deadline to lift: net/http clears ReadTimeout's once the
+	// request is read (TestEventsOutliveReadTimeout keeps that true).
+	rc := http.NewResponseController(w)
+	// The stream's write deadlines must not outlive it on a kept-alive
+	// connection (the server has no WriteTimeout to reset them).
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
+
+	_, rec, err := p.ctl.Status(ctx, host)
+	if errors.Is(err, controller.ErrUnknownHost) {
+		p.refuse(w, r, http.StatusNotFound, "no site is registered for this host name")
+		return
+	}
+	first := eventJSON{Host: host, State: rec.State, At: rec.Changed}
+	if err != nil || !first.State.Valid() {
+		// The store is unreachable: say "unknown"; the page asks
+		// /.waitingroom/status for the details and events follow.
+		first.State, first.At = controller.StateUnknown, p.ctl.Now()
+	}
+	if first.State == controller.StateFailed {
+		first.Reason = rec.Reason
+	}
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // nginx and friends: do not buffer the stream
+	h.Set("X-Waitingroom-State", string(first.State))
+	w.WriteHeader(http.StatusOK)
+
+	var buf bytes.Buffer
+	// retry: EventSource reconnects after 1 s instead of its default 3 s.
+	buf.WriteString("retry: 1000\n\n")
+	if !p.send(w, rc, &buf, first) {
+		return
+	}
+	beat := time.NewTicker(p.heartbeat)
+	defer beat.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-events:
+			if !ok {
+				return
+			}
+			ev := eventJSON{Host: e.Host, State: e.To, From: e.From, At: e.At}
+			if e.To == controller.StateFailed {
+				// Only failures' reasons are public; others name clients.
+				ev.Reason = e.Reason
+			}
+			if !p.send(w, rc, &buf, ev) {
+				return
+			}
+		case <-beat.C:
+			buf.WriteString(": heartbeat\n\n")
+			if !p.flush(w, rc, &buf) {
+				return
+			}
+		}
+	}
+}
+
+// send writes one state event and flushes it.
+func (p *Public) send(w http.ResponseWriter, rc *http.ResponseController, buf *bytes.Buffer, ev eventJSON) bool {
+	ev.StateWords = ev.State.Words()
+	if !ev.At.IsZero() {
+		ev.At = ev.At.UTC()
+	}
+	data, err := json.Marshal(ev)
+	if err != nil {
+		p.log.Error("encoding state event", "err", err)
+		return false
+	}
+	buf.WriteString("event: state\ndata: ")
+	buf.Write(data) // JSON from encoding/json has no newlines
+	buf.WriteString("\n\n")
+	return p.flush(w, rc, buf)
+}
+
+// flush writes buf to the client within a deadline and flushes it.
+func (p *Public) flush(w http.ResponseWriter, rc *http.ResponseController, buf *bytes.Buffer) bool {
+	_ = rc.SetWriteDeadline(time.Now().Add(p.heartbeat + 10*time.Second))
+	_, err := w.Write(buf.Bytes())
+	buf.Reset()
+	if err == nil {
+		err = rc.Flush()
+	}
+	return err == nil
+}

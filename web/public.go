@@ -1,0 +1,539 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/waitingroom/waitingroom/controller"
+)
+
+// PublicController is what the public listener needs of the domain.
+// *controller.Controller implements it; tests fake it.
+type PublicController interface {
+	Registry() *controller.Registry
+	Wake(ctx context.Context, host string, c controller.Client) (controller.Record, error)
+	Status(ctx context.Context, host string) (controller.Host, controller.Record, error)
+	Subscribe(ctx context.Context, host string) <-chan controller.Event
+	Estimate(ctx context.Context, host string) (time.Duration, bool)
+	Now() time.Time
+}
+
+var _ PublicController = (*controller.Controller)(nil)
+
+// Defaults of PublicOptions.
+const (
+	DefaultMaxHeaderBytes    = 16 << 10
+	DefaultMaxURLLength      = 8 << 10
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultHeartbeat         = 15 * time.Second
+	DefaultMinRetryAfter     = 2 * time.Second
+	DefaultMaxRetryAfter     = 30 * time.Second
+)
+
+// internalPrefix is the path space the public listener keeps for itself
+// on every host; everything else is the waiting page.
+const internalPrefix = "/.waitingroom/"
+
+// PublicOptions configures the public listener. Controller is required; a
+// zero value anywhere else means the documented default.
+type PublicOptions struct {
+	Controller PublicController
+	Logger     *slog.Logger // default slog.Default()
+	// Template replaces the built-in waiting page (see LoadTemplate and
+	// TEMPLATE.md). nil: the built-in page.
+	Template *template.Template
+	// ClientIP finds the client's address, which is only ever shown
+	// truncated. Default RemoteAddrIP. A trusted-proxy aware function
+	// (X-Forwarded-For honoured from trusted_proxies only) plugs in here.
+	ClientIP func(*http.Request) netip.Addr
+	// BaseContext ends every event stream when it is done: cmd cancels it
+	// when shutting down, because http.Server.Shutdown waits for streams
+	// rather than ending them. Servers built by Public.Server also end
+	// the streams when they shut down. Default context.Background().
+	BaseContext context.Context
+	// WakeOnHead makes HEAD (and OPTIONS) requests wake the backend like
+	// GET does. Default false: link checkers, crawlers and uptime probes
+	// send HEAD, and every wake costs money. They still get the answer a
+	// GET would, without a body.
+	WakeOnHead bool
+
+	// MaxHeaderBytes caps the request line and headers (default 16 KiB,
+	// to which net/http adds 4 KiB of slack); net/http answers a larger
+	// request with 431 before any handler runs.
+	MaxHeaderBytes int
+	// MaxURLLength caps the request target (default 8 KiB): 414.
+	MaxURLLength int
+	// MaxHostLength caps the normalised host name (default and upper
+	// bound MaxHostLength): 400.
+	MaxHostLength int
+	// ReadHeaderTimeout (default 10 s), ReadTimeout (default 30 s, for
+	// reading a request; it does not cut event streams) and IdleTimeout
+	// (default 120 s) go to the http.Server. There is no WriteTimeout, which would cut event
+	// streams: each stream write has its own deadline instead.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	IdleTimeout       time.Duration
+	// Heartbeat is how often an idle event stream carries a comment line,
+	// so proxies keep it open and a vanished client is noticed. Default
+	// 15 s.
+	Heartbeat time.Duration
+	// MinRetryAfter and MaxRetryAfter clamp the Retry-After derived from
+	// the wake estimate (defaults 2 s and 30 s). The retry time of a
+	// failed wake and of an exceeded budget is used as it is, at least
+	// MinRetryAfter.
+	MinRetryAfter time.Duration
+	MaxRetryAfter time.Duration
+}
+
+// Public is the public listener's handler: what Traefik's fallback
+// reaches. Build it with NewPublic; serve it with Public.Server or any
+// http.Server.
+type Public struct {
+	ctl      PublicController
+	log      *slog.Logger
+	tmpl     *template.Template
+	builtin  *template.Template
+	clientIP func(*http.Request) netip.Addr
+	wakeHead bool
+
+	maxHeader  int
+	maxURL     int
+	maxHost    int
+	readHeader time.Duration
+	read       time.Duration
+	idle       time.Duration
+	heartbeat  time.Duration
+	minRetry   time.Duration
+	maxRetry   time.Duration
+
+	static http.Handler
+
+	// streams ends event streams: the base context, or a server shutdown.
+	streams    context.Context
+	endStreams context.CancelFunc
+
+	lastProblemLog atomic.Int64 // unix nanoseconds; rate-limits problem logs
+}
+
+var _ http.Handler = (*Public)(nil)
+
+// NewPublic builds the public listener's handler.
+func NewPublic(o PublicOptions) (*Public, error) {
+	if o.Controller == nil {
+		return nil, errors.New("web: PublicOptions.Controller is required")
+	}
+	builtin, err := defaultTemplate()
+	if err != nil {
+		return nil, err
+	}
+	sub, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		return nil, fmt.Errorf("embedded static files: %w", err)
+	}
+	p := &Public{
+		ctl: o.Controller, log: o.Logger, tmpl: o.Template, builtin: builtin,
+		clientIP: o.ClientIP, wakeHead: o.WakeOnHead,
+		maxHeader: o.MaxHeaderBytes, maxURL: o.MaxURLLength, maxHost: o.MaxHostLength,
+		readHeader: o.ReadHeaderTimeout, read: o.ReadTimeout, idle: o.IdleTimeout,
+		heartbeat: o.Heartbeat, minRetry: o.MinRetryAfter, maxRetry: o.MaxRetryAfter,
+		static: http.StripPrefix(StaticPrefix, http.FileServerFS(sub)),
+	}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	if p.tmpl == nil {
+		p.tmpl = builtin
+	}
+	if p.clientIP == nil {
+		p.clientIP = RemoteAddrIP
+	}
+	setDefault(&p.maxHeader, DefaultMaxHeaderBytes)
+	setDefault(&p.maxURL, DefaultMaxURLLength)
+	if p.maxHost <= 0 || p.maxHost > MaxHostLength {
+		p.maxHost = MaxHostLength
+	}
+	setDefault(&p.readHeader, DefaultReadHeaderTimeout)
+	setDefault(&p.read, DefaultReadTimeout)
+	setDefault(&p.idle, DefaultIdleTimeout)
+	setDefault(&p.heartbeat, DefaultHeartbeat)
+	setDefault(&p.minRetry, DefaultMinRetryAfter)
+	setDefault(&p.maxRetry, DefaultMaxRetryAfter)
+	p.maxRetry = max(p.maxRetry, p.minRetry)
+	base := o.BaseContext
+	if base == nil {
+		base = context.Background()
+	}
+	p.streams, p.endStreams = context.WithCancel(base)
+	return p, nil
+}
+
+func setDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+// Server returns an http.Server for addr serving p with p's limits:
+// MaxHeaderBytes, ReadHeaderTimeout, ReadTimeout, IdleTimeout, and no
+// WriteTimeout (event streams are long; their writes carry deadlines).
+// Shutting the server down ends p's event streams, so Shutdown does not
+// wait for them until its deadline.
+func (p *Public) Server(addr string) *http.Server {
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           p,
+		MaxHeaderBytes:    p.maxHeader,
+		ReadHeaderTimeout: p.readHeader,
+		ReadTimeout:       p.read,
+		IdleTimeout:       p.idle,
+		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+	}
+	srv.RegisterOnShutdown(p.endStreams)
+	return srv
+}
+
+// ServeHTTP answers every request of the public listener.
+func (p *Public) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if len(r.RequestURI) > p.maxURL || len(r.URL.Path) > p.maxURL {
+		p.refuse(w, r, http.StatusRequestURITooLong, "request URI too long")
+		return
+	}
+	host, ok := ParseHost(r.Host)
+	if !ok || len(host) > p.maxHost {
+		p.refuse(w, r, http.StatusBadRequest, "malformed Host header")
+		return
+	}
+	if rest, ok := strings.CutPrefix(r.URL.Path, internalPrefix); ok {
+		switch {
+		case rest == "status":
+			p.serveStatus(w, r, host)
+		case rest == "events":
+			p.serveEvents(w, r, host)
+		case strings.HasPrefix(rest, "static/") && !strings.HasSuffix(rest, "/"):
+			w.Header().Set("Cache-Control", "public, max-age=300")
+			p.static.ServeHTTP(w, r)
+		default:
+			p.refuse(w, r, http.StatusNotFound, "not found")
+		}
+		return
+	}
+	p.servePage(w, r, host)
+}
+
+// wakes reports whether the request may wake the backend.
+func (p *Public) wakes(r *http.Request) bool {
+	if r.Method == http.MethodHead || r.Method == http.MethodOptions {
+		return p.wakeHead
+	}
+	return true
+}
+
+// known checks the registry and answers unknown hosts itself: 404, or 400
+// for an IP literal (nobody reaches a registered site by a stray address).
+// No wake, no store access.
+func (p *Public) known(w http.ResponseWriter, r *http.Request, host string) bool {
+	if _, ok := p.ctl.Registry().Lookup(host); ok {
+		return true
+	}
+	if isIPHost(host) {
+		p.refuse(w, r, http.StatusBadRequest, "malformed Host header: an address, not a registered name")
+		return false
+	}
+	p.refuse(w, r, http.StatusNotFound, "no site is registered for this host name")
+	return false
+}
+
+func (p *Public) servePage(w http.ResponseWriter, r *http.Request, host string) {
+	if !p.known(w, r, host) {
+		return
+	}
+	var rec controller.Record
+	var err error
+	if p.wakes(r) {
+		rec, err = p.ctl.Wake(r.Context(), host, p.clientOf(r))
+	} else {
+		_, rec, err = p.ctl.Status(r.Context(), host)
+	}
+	if r.Context().Err() != nil {
+		return // the client left: nobody to answer, nothing to log
+	}
+	if errors.Is(err, controller.ErrUnknownHost) {
+		// Removed from the registry by a reload since the lookup.
+		p.refuse(w, r, http.StatusNotFound, "no site is registered for this host name")
+		return
+	}
+	d := p.pageData(r.Context(), host, rec, err)
+	if wantsJSON(r) {
+		p.writeState(w, r, &d)
+		return
+	}
+	p.writePage(w, r, &d)
+}
+
+// serveStatus answers /.waitingroom/status: the host's state as JSON.
+// It never wakes anything and is not activity.
+func (p *Public) serveStatus(w http.ResponseWriter, r *http.Request, host string) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		p.refuse(w, r, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	if !p.known(w, r, host) {
+		return
+	}
+	_, rec, err := p.ctl.Status(r.Context(), host)
+	if errors.Is(err, controller.ErrUnknownHost) {
+		p.refuse(w, r, http.StatusNotFound, "no site is registered for this host name")
+		return
+	}
+	d := p.pageData(r.Context(), host, rec, err)
+	d.Status = http.StatusOK
+	if d.Problem != "" {
+		d.Status = http.StatusServiceUnavailable
+	}
+	p.writeState(w, r, &d)
+}
+
+// pageData turns a record (and the error Wake or Status returned with it)
+// into what the page, the JSON answer and the status endpoint show.
+func (p *Public) pageData(ctx context.Context, host string, rec controller.Record, err error) PageData {
+	now := p.ctl.Now()
+	d := PageData{
+		Host: host, State: rec.State, Static: StaticPrefix, Now: now.UTC(),
+		Status: http.StatusServiceUnavailable,
+	}
+	if !d.State.Valid() {
+		d.State = controller.StateUnknown
+	}
+	var budget time.Duration
+	var be *controller.BudgetError
+	switch {
+	case err == nil, errors.Is(err, controller.ErrWakeRefused):
+		// A refused wake (a bot, a prefetch) still gets the honest state.
+	case errors.As(err, &be):
+		d.OverBudget, d.Budget, budget = true, be.Budget, be.RetryAfter
+	case errors.Is(err, controller.ErrBudgetExceeded):
+		d.OverBudget, budget = true, time.Minute
+	case errors.Is(err, controller.ErrStoreUnavailable):
+		d.Problem = "waitingroom cannot reach its state store right now"
+		p.logProblem(host, err)
+	default:
+		d.Problem = "waitingroom has a temporary problem"
+		p.logProblem(host, err)
+	}
+	if d.OverBudget {
+		d.Status = http.StatusTooManyRequests
+	}
+	d.StateWords = d.State.Words()
+
+	switch d.State {
+	case controller.StateStarting:
+		if !rec.Changed.IsZero() && now.After(rec.Changed) {
+			d.Elapsed = now.Sub(rec.Changed)
+		}
+		d.ElapsedText = elapsedText(d.Elapsed)
+		if est, ok := p.ctl.Estimate(ctx, host); ok {
+			d.Estimate, d.HasEstimate = est, true
+			d.Remaining = est - d.Elapsed
+			d.RemainingText = aboutText(d.Remaining)
+		}
+	case controller.StateFailed:
+		// Only a failure's reason is shown: other states' reasons name
+		// the client who woke the host.
+		d.Failed, d.Reason = true, rec.Reason
+		if !rec.RetryAt.IsZero() {
+			d.RetryAt = rec.RetryAt.UTC()
+			d.RetryAtText = d.RetryAt.Format("15:04:05 UTC")
+		}
+	}
+
+	retry := p.minRetry
+	switch {
+	case d.OverBudget:
+		retry = max(budget, time.Second)
+	case d.Problem != "":
+		retry = p.clampRetry(5 * time.Second)
+	case d.Failed && d.RetryAt.After(now):
+		retry = max(d.RetryAt.Sub(now), p.minRetry)
+	case d.State == controller.StateStarting && d.HasEstimate:
+		retry = p.clampRetry(d.Remaining)
+	case d.State == controller.StateRunning, d.Failed:
+		retry = p.minRetry
+	default:
+		retry = p.clampRetry(5 * time.Second)
+	}
+	d.RetryAfter = ceilSeconds(retry)
+	d.Message = message(&d, rec, now)
+	return d
+}
+
+func (p *Public) clampRetry(d time.Duration) time.Duration {
+	return min(max(d, p.minRetry), p.maxRetry)
+}
+
+// message is the one sentence the page leads with.
+func message(d *PageData, rec controller.Record, now time.Time) string {
+	switch {
+	case d.Problem != "":
+		return d.Problem + "; retrying in a moment."
+	case d.OverBudget:
+		return d.Host + " has been woken too often lately (" + d.Budget +
+			" budget), so it stays asleep for now. Try again in " +
+			elapsedText(time.Duration(d.RetryAfter)*time.Second) + "."
+	}
+	switch d.State {
+	case controller.StateStarting:
+		return d.Host + " is waking up."
+	case controller.StateRunning:
+		return d.Host + " is ready; loading it now."
+	case controller.StateStopping:
+		if rec.WakePending {
+			return d.Host + " is going to sleep and will wake up again right after."
+		}
+		return d.Host + " is going to sleep."
+	case controller.StateStopped:
+		return d.Host + " is asleep."
+	case controller.StateFailed:
+		// The reason stays apart (Reason, "reason"): it can be long.
+		if d.RetryAt.After(now) {
+			return d.Host + " failed to start. It will try again at " + d.RetryAtText +
+				" (in " + elapsedText(d.RetryAt.Sub(now)) + ")."
+		}
+		return d.Host + " failed to start. Trying again now."
+	default:
+		return "Checking on " + d.Host + "."
+	}
+}
+
+// logProblem logs a failure to reach the state at most once per five
+// seconds: when the store is down every request would say the same.
+func (p *Public) logProblem(host string, err error) {
+	now := time.Now().UnixNano()
+	last := p.lastProblemLog.Load()
+	if now-last < int64(5*time.Second) || !p.lastProblemLog.CompareAndSwap(last, now) {
+		return
+	}
+	p.log.Warn("waiting page shows a temporary problem", "host", host, "err", err)
+}
+
+// setStateHeaders sets what every answer about a registered host carries.
+func setStateHeaders(h http.Header, d *PageData) {
+	h.Set("Cache-Control", "no-store")
+	h.Set("Retry-After", strconv.Itoa(d.RetryAfter))
+	// Lets wait.js tell waitingroom's answers from the backend's.
+	h.Set("X-Waitingroom-State", string(d.State))
+	h.Set("Vary", "Accept")
+}
+
+// contentSecurityPolicy allows the page's own static files and inline
+// code carrying the per-answer nonce, nothing else.
+func contentSecurityPolicy(nonce string) string {
+	return "default-src 'none'; script-src 'self' 'nonce-" + nonce + "'; style-src 'self' 'nonce-" + nonce +
+		"'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+}
+
+func (p *Public) writePage(w http.ResponseWriter, r *http.Request, d *PageData) {
+	d.Nonce = crand.Text()
+	body, err := render(p.tmpl, d)
+	if err != nil && p.tmpl != p.builtin {
+		p.log.Error("operator page template failed; showing the built-in page", "host", d.Host, "err", err)
+		body, err = render(p.builtin, d)
+	}
+	if err != nil {
+		p.log.Error("rendering the waiting page", "host", d.Host, "err", err)
+		http.Error(w, "waiting page unavailable", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	setStateHeaders(h, d)
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", contentSecurityPolicy(d.Nonce))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(d.Status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
+
+// stateJSON is the JSON answer of the page (Accept: application/json) and
+// of /.waitingroom/status. host, state and retry_after are the public
+// contract; the rest may grow.
+type stateJSON struct {
+	Host             string           `json:"host"`
+	State            controller.State `json:"state"`
+	RetryAfter       int              `json:"retry_after"`
+	StateWords       string           `json:"state_words"`
+	Message          string           `json:"message"`
+	ElapsedSeconds   int              `json:"elapsed_seconds"`
+	EstimateSeconds  *int             `json:"estimate_seconds"`
+	RemainingSeconds *int             `json:"remaining_seconds"`
+	Reason           string           `json:"reason,omitempty"`
+	RetryAt          time.Time        `json:"retry_at,omitzero"`
+	Budget           string           `json:"budget,omitempty"`
+	Problem          string           `json:"problem,omitempty"`
+}
+
+func (p *Public) writeState(w http.ResponseWriter, r *http.Request, d *PageData) {
+	v := stateJSON{
+		Host: d.Host, State: d.State, RetryAfter: d.RetryAfter, StateWords: d.StateWords,
+		Message: d.Message, ElapsedSeconds: int(d.Elapsed / time.Second),
+		Reason: d.Reason, RetryAt: d.RetryAt, Budget: d.Budget, Problem: d.Problem,
+	}
+	if d.HasEstimate {
+		est, rem := ceilSeconds(d.Estimate), ceilSeconds(d.Remaining)
+		v.EstimateSeconds, v.RemainingSeconds = &est, &rem
+	}
+	setStateHeaders(w.Header(), d)
+	writeJSON(w, r, d.Status, v)
+}
+
+// writeJSON sends v with an exact Content-Length; HEAD gets the headers.
+func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	var b bytes.Buffer
+	if err := json.NewEncoder(&b).Encode(v); err != nil {
+		http.Error(w, "encoding JSON failed", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(b.Len()))
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(b.Bytes())
+	}
+}
+
+// refuse answers a request that gets no waiting page: a small plain-text
+// page, or JSON {"error": ...} for clients asking for JSON (and always on
+// the JSON endpoints).
+func (p *Public) refuse(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	if wantsJSON(r) || strings.HasPrefix(r.URL.Path, internalPrefix+"status") || strings.HasPrefix(r.URL.Path, internalPrefix+"events") {
+		writeJSON(w, r, status, map[string]string{"error": msg})
+		return
+	}
+	body := strconv.Itoa(status) + " " + http.StatusText(status) + "\n\n" + msg + ".\n"
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write([]byte(body))
+	}
+}
