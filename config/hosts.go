@@ -1,0 +1,133 @@
+package config
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/waitingroom/waitingroom/controller"
+)
+
+// Keys of controller.Host.Extra that Config.Hosts sets. Read them with
+// TraefikOf, ActivityOf and HoldTimeoutOf rather than by key; other
+// registration sources (Docker labels) may set them too, with the same
+// value types.
+const (
+	// ExtraTraefik holds a TraefikOptions value.
+	ExtraTraefik = "config.traefik"
+	// ExtraActivity holds an ActivityOptions value.
+	ExtraActivity = "config.activity"
+	// ExtraHoldTimeout holds a time.Duration: how long a held request waits.
+	ExtraHoldTimeout = "config.hold_timeout"
+)
+
+// TraefikOptions are a host's settings for the generated Traefik
+// configuration. Empty lists mean the global traefik: settings.
+type TraefikOptions struct {
+	// URL is where Traefik sends real traffic (placeholders such as
+	// {internal_ip} are filled from the provider's live status). Default:
+	// the origin of ready_url.
+	URL          string
+	EntryPoints  []string
+	CertResolver string
+	Middlewares  []string
+}
+
+// ActivityOptions are a host's settings for activity and planning.
+type ActivityOptions struct {
+	// Warm lists windows as written: "CRON for DURATION" (shape checked).
+	Warm []string
+	// TimeZone is the IANA name the warm windows are read in (default UTC).
+	TimeZone string
+	// KeepAwakeWhile is a URL; while it answers 2xx the host is busy.
+	KeepAwakeWhile string
+	// TouchTokenFile or TouchTokenEnv hold the host's heartbeat token.
+	TouchTokenFile string
+	TouchTokenEnv  string
+}
+
+// TraefikOf returns a host's Traefik options (zero when it has none).
+func TraefikOf(h controller.Host) TraefikOptions {
+	o, _ := h.Extra[ExtraTraefik].(TraefikOptions)
+	return o
+}
+
+// ActivityOf returns a host's activity options (zero when it has none).
+func ActivityOf(h controller.Host) ActivityOptions {
+	o, _ := h.Extra[ExtraActivity].(ActivityOptions)
+	return o
+}
+
+// HoldTimeoutOf returns how long a held request for the host waits for the
+// backend, DefaultHoldTimeout when the host does not say.
+func HoldTimeoutOf(h controller.Host) time.Duration {
+	if d, ok := h.Extra[ExtraHoldTimeout].(time.Duration); ok && d > 0 {
+		return d
+	}
+	return DefaultHoldTimeout
+}
+
+// Hosts builds the registry's hosts, in file order. Every call returns
+// fresh values: callers may keep or change them without affecting c.
+func (c *Config) Hosts() []controller.Host {
+	out := make([]controller.Host, 0, len(c.File.Hosts))
+	for _, h := range c.File.Hosts {
+		p := c.File.Providers[h.Provider]
+		t := controller.Target{
+			Host:     h.Host,
+			Provider: h.Provider,
+			Sleep:    h.Sleep,
+			Fields:   map[string]string{},
+			Commands: map[string][]string{},
+		}
+		switch p.Type {
+		case TypeDocker:
+			t.Fields["container"] = h.Container
+		case TypeGCE:
+			t.Fields["instance"] = h.Instance
+			t.Fields["zone"] = h.Zone
+			t.Fields["project"] = h.Project // the provider's when the host has none
+		case TypeExec:
+			t.Commands["start"] = slices.Clone(h.Start)
+			t.Commands["stop"] = slices.Clone(h.Stop)
+			if len(h.Status) > 0 {
+				t.Commands["status"] = slices.Clone(h.Status)
+			}
+		}
+		out = append(out, controller.Host{
+			Name:            h.Host,
+			Provider:        h.Provider,
+			Target:          t,
+			ReadyURL:        h.ReadyURL,
+			IdleTimeout:     h.IdleTimeout.D(),
+			StartTimeout:    h.StartTimeout.D(),
+			Wait:            h.Wait,
+			WakeMode:        h.Wake,
+			MaxWakesPerDay:  h.MaxWakesPerDay,
+			MaxWakesPerHour: h.MaxWakesPerHour,
+			Origin:          "file",
+			Extra: map[string]any{
+				ExtraTraefik: TraefikOptions{
+					URL:          h.URL,
+					EntryPoints:  slices.Clone(h.EntryPoints),
+					CertResolver: h.CertResolver,
+					Middlewares:  slices.Clone(h.Middlewares),
+				},
+				ExtraActivity: ActivityOptions{
+					Warm:           slices.Clone(h.Warm),
+					TimeZone:       h.TimeZone,
+					KeepAwakeWhile: h.KeepAwakeWhile,
+					TouchTokenFile: h.TouchTokenFile,
+					TouchTokenEnv:  h.TouchTokenEnv,
+				},
+				ExtraHoldTimeout: h.HoldTimeout.D(),
+			},
+		})
+	}
+	return out
+}
+
+// ProviderNames returns the names of the configured providers, sorted.
+func (c *Config) ProviderNames() []string {
+	return slices.Sorted(maps.Keys(c.File.Providers))
+}

@@ -1,0 +1,218 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config is a validated configuration file with every default applied.
+// It is never modified after Parse returns; a reload builds a new one.
+type Config struct {
+	// File is the configuration as written, with defaults filled in and
+	// hostnames in canonical form.
+	File File
+	// Path is the file it was read from (the name given to Parse).
+	Path string
+	// LoadedAt is when it was read.
+	LoadedAt time.Time
+	// Digest is the SHA-256 of the file's bytes (hex): reloads of an
+	// unchanged file are skipped by comparing it.
+	Digest string
+
+	empty bool // the file has no settings at all (empty, or comments only)
+}
+
+// Defaults that are not zero values. Documented in types.go and the README.
+const (
+	DefaultListen            = ":8080"
+	DefaultAdminListen       = "127.0.0.1:8081"
+	DefaultIdleTimeout       = 30 * time.Minute
+	DefaultStartTimeout      = 5 * time.Minute
+	DefaultHoldTimeout       = 60 * time.Second
+	DefaultWait              = "auto"
+	DefaultWake              = "auto"
+	DefaultSleep             = "stop"
+	DefaultSweepInterval     = time.Minute
+	DefaultReconcileInterval = time.Minute
+	DefaultTimeZone          = "UTC"
+)
+
+// DefaultTrustedProxies is used when trusted_proxies is absent (an empty
+// list, written out, trusts no proxy).
+func DefaultTrustedProxies() []string { return []string{"127.0.0.1/32", "::1/128"} }
+
+// Load reads and validates the file at path. On failure the error is an
+// *Errors listing every problem as FILE:LINE: message.
+func Load(path string) (*Config, error) {
+	data, err := readLimited(path)
+	if err != nil {
+		p := &problems{file: path}
+		p.addCause(0, err, "cannot read the configuration: %v", err)
+		return nil, p.err()
+	}
+	return Parse(path, data)
+}
+
+// readLimited reads at most MaxFileSize+1 bytes, so that pointing --config
+// at /dev/zero or a huge log fails quickly.
+func readLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+}
+
+// Parse validates data, naming it name in errors. On failure the error is
+// an *Errors listing every problem found, not only the first.
+func Parse(name string, data []byte) (*Config, error) {
+	p := &problems{file: name}
+	f, lines, failed, decoded := decodeFile(p, data)
+	if !decoded {
+		return nil, p.err()
+	}
+	validate(p, lines, failed, &f)
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	applyDefaults(&f, lines)
+	sum := sha256.Sum256(data)
+	return &Config{File: f, Path: name, LoadedAt: time.Now(), Digest: hex.EncodeToString(sum[:]), empty: len(lines) == 0}, nil
+}
+
+// applyDefaults fills what the operator left out. Presence is judged by
+// the key being in the file (lines), so that an explicit 0 where 0 is
+// meaningful (a host's max_wakes_per_day: 0 lifting the global budget) is
+// kept.
+func applyDefaults(f *File, lines map[string]int) {
+	has := func(path string) bool { _, ok := lines[path]; return ok }
+	setStr := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	setDur := func(d *Duration, v time.Duration) {
+		if *d == 0 {
+			*d = Duration(v)
+		}
+	}
+	setInt := func(i *int, v int) {
+		if *i == 0 {
+			*i = v
+		}
+	}
+	setStr(&f.Listen, DefaultListen)
+	setStr(&f.Admin.Listen, DefaultAdminListen)
+	setDur(&f.Defaults.IdleTimeout, DefaultIdleTimeout)
+	setDur(&f.Defaults.StartTimeout, DefaultStartTimeout)
+	setDur(&f.Defaults.HoldTimeout, DefaultHoldTimeout)
+	setStr(&f.Defaults.Wait, DefaultWait)
+	setDur(&f.Scheduler.SweepInterval, DefaultSweepInterval)
+	setDur(&f.Scheduler.ReconcileInterval, DefaultReconcileInterval)
+
+	setStr(&f.Traefik.WaitingroomURL, urlFromListen(f.Listen))
+	setStr(&f.Traefik.Fallback, "failover-errors")
+	setDur(&f.Traefik.HealthCheckInterval, 5*time.Second)
+	setDur(&f.Traefik.HealthCheckTimeout, 3*time.Second)
+	setDur(&f.Traefik.DialTimeout, 2*time.Second)
+	setDur(&f.Traefik.MetricsInterval, 15*time.Second)
+	if f.TrustedProxies == nil { // absent or "trusted_proxies:" with no value; [] stays empty
+		f.TrustedProxies = DefaultTrustedProxies()
+	}
+	setInt(&f.Limits.MaxHeaderBytes, 16<<10)
+	setInt(&f.Limits.MaxHostLength, maxHostname)
+	setInt(&f.Limits.MaxURLLength, 8<<10)
+	setDur(&f.Budgets.HoneypotBlock, 24*time.Hour)
+	setInt(&f.Monitors.Status, 200)
+	if !has("monitors.body") {
+		f.Monitors.Body = "sleeping"
+	}
+	setInt(&f.Hold.MaxPerHost, 1000)
+	setInt(&f.Hold.MaxTotal, 10000)
+	setInt(&f.Hold.MaxBodyBytes, 1<<20)
+	setInt(&f.Hold.MaxForwardPerHost, 64)
+
+	for name, p := range f.Providers {
+		path := "providers." + name
+		setStr(&p.Type, name)
+		setStr(&p.Sleep, DefaultSleep)
+		if p.Adopt == nil {
+			adopt := true
+			p.Adopt = &adopt
+		}
+		switch p.Type {
+		case TypeDocker:
+			if !has(path + ".stop_timeout") {
+				p.StopTimeout = Duration(10 * time.Second)
+			}
+		case TypeExec:
+			setDur(&p.Timeout, time.Minute)
+		}
+		f.Providers[name] = p
+	}
+
+	for i := range f.Hosts {
+		h := &f.Hosts[i]
+		path := fmt.Sprintf("hosts[%d]", i)
+		h.Host, _ = CheckHostname(h.Host) // validated: cannot fail
+		p := f.Providers[h.Provider]
+		setDur(&h.IdleTimeout, f.Defaults.IdleTimeout.D())
+		setDur(&h.StartTimeout, f.Defaults.StartTimeout.D())
+		setDur(&h.HoldTimeout, f.Defaults.HoldTimeout.D())
+		setStr(&h.Wait, f.Defaults.Wait)
+		setStr(&h.Wake, DefaultWake)
+		setStr(&h.Sleep, p.Sleep)
+		if p.Type == TypeGCE {
+			setStr(&h.Project, p.Project)
+		}
+		if !has(path + ".max_wakes_per_day") {
+			h.MaxWakesPerDay = f.Budgets.MaxWakesPerDay
+		}
+		if !has(path + ".max_wakes_per_hour") {
+			h.MaxWakesPerHour = f.Budgets.MaxWakesPerHour
+		}
+		setStr(&h.URL, origin(h.ReadyURL))
+		setStr(&h.TimeZone, DefaultTimeZone)
+	}
+}
+
+// urlFromListen derives how a local Traefik reaches the public listener:
+// ":8080" and "0.0.0.0:8080" → http://127.0.0.1:8080, "[::]:8080" →
+// http://[::1]:8080; "" for port 0.
+func urlFromListen(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || port == "0" {
+		return "" // port 0: known only once listening; the caller derives it then
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// origin is scheme://host[:port] of an http(s) URL (placeholders kept), or
+// "" when there is none. Credentials are dropped: they must never travel
+// into a generated Traefik configuration.
+func origin(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return ""
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		rest = rest[at+1:]
+	}
+	return strings.ToLower(scheme) + "://" + rest
+}

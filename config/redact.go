@@ -1,0 +1,211 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"net/url"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// RedactedValue is the placeholder shown instead of a secret.
+const RedactedValue = "REDACTED"
+
+// Redacted returns a copy of the configuration fit for display (the
+// dashboard, logs): password hashes, passwords inside URLs and webhook
+// URLs' paths and queries (which often are the secret, as with chat
+// webhooks) are replaced by "REDACTED". Names of token files and
+// environment variables are kept: they say where a secret is, not what it is.
+func (c *Config) Redacted() File {
+	f := cloneFile(c.File)
+	for i := range f.Admin.Users {
+		if f.Admin.Users[i].PasswordHash != "" {
+			f.Admin.Users[i].PasswordHash = RedactedValue
+		}
+	}
+	f.Store.RedisURL = redactUserinfo(f.Store.RedisURL)
+	f.Traefik.WaitingroomURL = redactUserinfo(f.Traefik.WaitingroomURL)
+	f.Traefik.MetricsURL = redactUserinfo(f.Traefik.MetricsURL)
+	for i := range f.Webhooks {
+		f.Webhooks[i].URL = redactWebhook(f.Webhooks[i].URL)
+	}
+	for name, p := range f.Providers {
+		p.Endpoint = redactUserinfo(p.Endpoint)
+		p.Host = redactUserinfo(p.Host)
+		f.Providers[name] = p
+	}
+	for i := range f.Hosts {
+		h := &f.Hosts[i]
+		h.ReadyURL = redactUserinfo(h.ReadyURL)
+		h.URL = redactUserinfo(h.URL)
+		h.KeepAwakeWhile = redactUserinfo(h.KeepAwakeWhile)
+	}
+	return f
+}
+
+// RedactedYAML is Redacted() as YAML with every default filled in. Empty
+// settings and those that do not apply to a provider's type are left out,
+// so the output reads like a configuration file and parses back to the
+// same configuration (password hashes apart).
+func (c *Config) RedactedYAML() ([]byte, error) {
+	f := c.Redacted()
+	var doc yaml.Node
+	if err := doc.Encode(&f); err != nil {
+		return nil, fmt.Errorf("encode configuration: %w", err)
+	}
+	types := map[string]string{}
+	for name, p := range f.Providers {
+		types[name] = p.Type
+	}
+	prune(&doc, "", "", types)
+	out, err := yaml.Marshal(&doc)
+	if err != nil {
+		return nil, fmt.Errorf("encode configuration: %w", err)
+	}
+	return out, nil
+}
+
+// prune removes, from the encoded configuration, empty values and the
+// settings of other provider types. An empty trusted_proxies or
+// monitors.body stays: empty is not their default. typ is the provider type
+// of the provider or host being pruned.
+func prune(n *yaml.Node, path, typ string, types map[string]string) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			prune(c, path, typ, types)
+		}
+		return
+	case yaml.SequenceNode:
+		flow := true
+		for _, c := range n.Content {
+			prune(c, path+"[]", typ, types)
+			flow = flow && c.Kind == yaml.ScalarNode
+		}
+		if flow {
+			n.Style = yaml.FlowStyle // argv and other short lists on one line, as written
+		}
+		return
+	case yaml.MappingNode:
+	default:
+		return
+	}
+	if path == "hosts[]" {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == "provider" {
+				typ = types[n.Content[i+1].Value]
+			}
+		}
+	}
+	var kept []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		sub, subTyp := join(path, k.Value), typ
+		if path == "providers" {
+			sub, subTyp = "provider", types[k.Value]
+		}
+		prune(v, sub, subTyp, types)
+		if path == "provider" && !applies(k.Value, typ, providerKeys) ||
+			path == "hosts[]" && !applies(k.Value, typ, targetKeys) {
+			continue
+		}
+		if sub != "trusted_proxies" && sub != "monitors.body" && isEmptyNode(v) {
+			continue
+		}
+		kept = append(kept, k, v)
+	}
+	n.Content = kept
+}
+
+// applies tells whether a provider-specific key belongs to typ; keys that
+// belong to no type (common settings) always apply.
+func applies(key, typ string, keysOf func(string) []string) bool {
+	for _, t := range ProviderTypes() {
+		if slices.Contains(keysOf(t), key) {
+			return slices.Contains(keysOf(typ), key)
+		}
+	}
+	return true
+}
+
+func isEmptyNode(n *yaml.Node) bool {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return n.ShortTag() == "!!null" || n.ShortTag() == "!!str" && n.Value == ""
+	case yaml.SequenceNode, yaml.MappingNode:
+		return len(n.Content) == 0
+	}
+	return false
+}
+
+// redactUserinfo hides the password of a URL's user:password@.
+func redactUserinfo(s string) string {
+	if !strings.Contains(s, "@") {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return RedactedValue // unparseable and holding an @: assume the worst
+	}
+	if u.User == nil {
+		return s
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), RedactedValue)
+	}
+	return u.String()
+}
+
+func redactWebhook(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return RedactedValue
+	}
+	if (u.Path == "" || u.Path == "/") && u.RawQuery == "" && u.User == nil {
+		return s
+	}
+	return u.Scheme + "://" + u.Host + "/" + RedactedValue
+}
+
+// cloneFile copies every slice, map and pointer of f.
+func cloneFile(f File) File {
+	f.Admin.Users = slices.Clone(f.Admin.Users)
+	f.Admin.Tokens = slices.Clone(f.Admin.Tokens)
+	f.Admin.MetricsPublic = cloneBool(f.Admin.MetricsPublic)
+	f.TrustedProxies = slices.Clone(f.TrustedProxies)
+	f.Traefik.EntryPoints = slices.Clone(f.Traefik.EntryPoints)
+	f.Traefik.Middlewares = slices.Clone(f.Traefik.Middlewares)
+	f.Bots.UserAgents = slices.Clone(f.Bots.UserAgents)
+	f.Monitors.UserAgents = slices.Clone(f.Monitors.UserAgents)
+	f.Monitors.Paths = slices.Clone(f.Monitors.Paths)
+	f.Webhooks = slices.Clone(f.Webhooks)
+	for i := range f.Webhooks {
+		f.Webhooks[i].Events = slices.Clone(f.Webhooks[i].Events)
+	}
+	f.Providers = maps.Clone(f.Providers)
+	for name, p := range f.Providers {
+		p.Adopt = cloneBool(p.Adopt)
+		f.Providers[name] = p
+	}
+	f.Hosts = slices.Clone(f.Hosts)
+	for i := range f.Hosts {
+		h := &f.Hosts[i]
+		h.Start = slices.Clone(h.Start)
+		h.Stop = slices.Clone(h.Stop)
+		h.Status = slices.Clone(h.Status)
+		h.EntryPoints = slices.Clone(h.EntryPoints)
+		h.Middlewares = slices.Clone(h.Middlewares)
+		h.Warm = slices.Clone(h.Warm)
+	}
+	return f
+}
+
+func cloneBool(b *bool) *bool {
+	if b == nil {
+		return nil
+	}
+	v := *b
+	return &v
+}

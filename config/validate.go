@@ -1,0 +1,675 @@
+package config
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // timezones validate (and warm windows run) in a FROM scratch image too
+)
+
+// Provider types this build knows.
+const (
+	TypeDocker = "docker"
+	TypeGCE    = "gce"
+	TypeExec   = "exec"
+)
+
+// ProviderTypes lists the known provider types, sorted.
+func ProviderTypes() []string { return []string{TypeDocker, TypeExec, TypeGCE} }
+
+// providerKeys are the provider settings each type accepts, beyond the
+// common type, sleep and adopt.
+func providerKeys(typ string) []string {
+	switch typ {
+	case TypeDocker:
+		return []string{"host", "labels", "stop_timeout", "network"}
+	case TypeGCE:
+		return []string{"project", "credentials_file", "endpoint"}
+	case TypeExec:
+		return []string{"timeout"}
+	}
+	return nil
+}
+
+// targetKeys are the host settings that locate a backend, per type.
+func targetKeys(typ string) []string {
+	switch typ {
+	case TypeDocker:
+		return []string{"container"}
+	case TypeGCE:
+		return []string{"instance", "zone", "project"}
+	case TypeExec:
+		return []string{"start", "stop", "status"}
+	}
+	return nil
+}
+
+// sleepModes are the ways a type's backends can sleep; the first is the default.
+func sleepModes(typ string) []string {
+	switch typ {
+	case TypeDocker:
+		return []string{"stop", "pause"}
+	case TypeGCE:
+		return []string{"stop", "suspend"}
+	case TypeExec:
+		return []string{"stop"}
+	}
+	return nil
+}
+
+// Values of the enumerated settings.
+func waitModes() []string { return []string{"page", "hold", "auto"} }
+func wakeModes() []string { return []string{"auto", "click"} }
+func fallbackModes() []string {
+	return []string{"failover-errors", "errors-middleware", "health-check-only"}
+}
+
+var placeholderRE = regexp.MustCompile(`\{[^{}]*\}`)
+
+// validator checks a decoded File, reporting at the line of each setting.
+type validator struct {
+	p      *problems
+	lines  map[string]int
+	failed map[string]bool // settings the decoder already reported
+	f      *File
+}
+
+// line returns the line of path, or of the closest enclosing setting
+// present in the file.
+func (v *validator) line(path string) int {
+	for path != "" {
+		if l, ok := v.lines[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 1
+}
+
+func (v *validator) has(path string) bool { _, ok := v.lines[path]; return ok }
+
+func (v *validator) add(path, format string, args ...any) {
+	if v.failed[path] {
+		return
+	}
+	v.p.add(v.line(path), format, args...)
+}
+
+func validate(p *problems, lines map[string]int, failed map[string]bool, f *File) {
+	v := &validator{p: p, lines: lines, failed: failed, f: f}
+	v.listen("listen", f.Listen)
+	v.listen("admin.listen", f.Admin.Listen)
+	if public, admin := cmp.Or(f.Listen, DefaultListen), cmp.Or(f.Admin.Listen, DefaultAdminListen); sameSocket(public, admin) {
+		path := "admin.listen"
+		if !v.has(path) {
+			path = "listen"
+		}
+		v.add(path, "listen %q and admin.listen %q would share a port; the admin listener needs its own", public, admin)
+	}
+	v.admin()
+	v.redisURL()
+	v.positiveDurations("defaults", "idle_timeout", "start_timeout", "hold_timeout")
+	v.oneOf("defaults.wait", "defaults.wait", f.Defaults.Wait, waitModes())
+	v.positiveDurations("scheduler", "sweep_interval", "reconcile_interval")
+	v.traefik()
+	for i, s := range f.TrustedProxies {
+		path := fmt.Sprintf("trusted_proxies[%d]", i)
+		if _, err := netip.ParsePrefix(s); err == nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(s); err == nil {
+			continue
+		}
+		v.add(path, "trusted_proxies: %q is neither an IP address nor a CIDR range like 10.0.0.0/8", s)
+	}
+	v.nonNegative("limits", map[string]int{"max_header_bytes": f.Limits.MaxHeaderBytes, "max_host_length": f.Limits.MaxHostLength, "max_url_length": f.Limits.MaxURLLength})
+	v.nonNegative("budgets", map[string]int{"max_wakes_per_day": f.Budgets.MaxWakesPerDay, "max_wakes_per_hour": f.Budgets.MaxWakesPerHour,
+		"client_wakes_per_hour": f.Budgets.ClientWakesPerHour, "prefix_wakes_per_hour": f.Budgets.PrefixWakesPerHour, "max_concurrent_starts": f.Budgets.MaxConcurrentStarts})
+	v.nonNegative("hold", map[string]int{"max_per_host": f.Hold.MaxPerHost, "max_total": f.Hold.MaxTotal, "max_body_bytes": f.Hold.MaxBodyBytes, "max_forward_per_host": f.Hold.MaxForwardPerHost})
+	if s := f.Monitors.Status; s != 0 && (s < 100 || s > 599) {
+		v.add("monitors.status", "monitors.status %d is not an HTTP status code (100-599)", s)
+	}
+	for i, path := range f.Monitors.Paths {
+		if !strings.HasPrefix(path, "/") {
+			v.add(fmt.Sprintf("monitors.paths[%d]", i), "monitors.paths: %q must start with /", path)
+		}
+	}
+	for i, w := range f.Webhooks {
+		v.webhook(i, w)
+	}
+	v.providers()
+	v.hosts()
+}
+
+func (v *validator) listen(path, addr string) {
+	if !v.has(path) {
+		return
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		hint := ""
+		if isDigits(addr) {
+			hint = fmt.Sprintf(" (did you mean \":%s\"?)", addr)
+		}
+		v.add(path, "%s %q is not an address of the form host:port, e.g. \":8080\" or \"127.0.0.1:8081\"%s", path, addr, hint)
+		return
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		v.add(path, "%s %q: port %q is not a number from 0 to 65535", path, addr, port)
+	}
+	if host == "" {
+		return
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return
+	}
+	if _, err := CheckHostname(host); err != nil {
+		v.add(path, "%s %q: %q is neither an IP address nor a hostname", path, addr, host)
+	}
+}
+
+func (v *validator) admin() {
+	if addr := v.f.Admin.Listen; addr != "" && len(v.f.Admin.Users) == 0 && len(v.f.Admin.Tokens) == 0 && !loopback(addr) {
+		v.add("admin.listen", "admin.listen %q is reachable from other machines, but admin has no users or tokens: "+
+			"anyone could stop hosts; add admin.users (see `waitingroom hash-password`) or admin.tokens, or listen on 127.0.0.1", addr)
+	}
+	seen := map[string]int{}
+	for i, u := range v.f.Admin.Users {
+		path := fmt.Sprintf("admin.users[%d]", i)
+		if u.Name == "" {
+			v.add(path, "admin.users item %d has no name", i+1)
+		} else if first, dup := seen["user "+u.Name]; dup {
+			v.add(path+".name", "user %q is listed twice (first on line %d)", u.Name, first)
+		} else {
+			seen["user "+u.Name] = v.line(path + ".name")
+		}
+		switch {
+		case u.PasswordHash == "":
+			v.add(path, "user %q has no password_hash; make one with `waitingroom hash-password`", u.Name)
+		case !looksBcrypt(u.PasswordHash):
+			// Never echo the value: it may be a plain-text password.
+			v.add(path+".password_hash", "user %q: password_hash is not a bcrypt hash; make one with `waitingroom hash-password` (never write the password itself here)", u.Name)
+		}
+	}
+	for i, t := range v.f.Admin.Tokens {
+		path := fmt.Sprintf("admin.tokens[%d]", i)
+		if t.Name == "" {
+			v.add(path, "admin.tokens item %d has no name", i+1)
+		} else if first, dup := seen["token "+t.Name]; dup {
+			v.add(path+".name", "token %q is listed twice (first on line %d)", t.Name, first)
+		} else {
+			seen["token "+t.Name] = v.line(path + ".name")
+		}
+		switch {
+		case t.File == "" && t.Env == "":
+			v.add(path, "token %q needs file or env: the token itself is never written in this file", t.Name)
+		case t.File != "" && t.Env != "":
+			v.add(path, "token %q has both file and env; keep one", t.Name)
+		}
+	}
+}
+
+// sameSocket tells whether two listen addresses would collide: the same
+// port (not 0, which picks a free one) on the same or a wildcard host.
+func sameSocket(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil || pa != pb || pa == "0" {
+		return false
+	}
+	wildcard := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return ha == hb || wildcard(ha) || wildcard(hb)
+}
+
+// loopback tells whether a listen address accepts local connections only.
+// An address that does not parse is reported elsewhere.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return true
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.IsLoopback()
+	}
+	return strings.EqualFold(host, "localhost")
+}
+
+// looksBcrypt recognises "$2a$10$" + 53 characters, the form
+// golang.org/x/crypto/bcrypt produces and checks.
+func looksBcrypt(h string) bool {
+	return len(h) == 60 && (strings.HasPrefix(h, "$2a$") || strings.HasPrefix(h, "$2b$") || strings.HasPrefix(h, "$2y$")) && h[6] == '$'
+}
+
+func (v *validator) redisURL() {
+	s := v.f.Store.RedisURL
+	if s == "" {
+		return
+	}
+	u, err := url.Parse(s)
+	const want = "redis://host:6379/0, rediss://host:6380/0 or unix:///path/to/redis.sock"
+	switch {
+	case err != nil:
+		v.add("store.redis_url", "store.redis_url is not a URL (%s); write it like %s", urlErr(err), want)
+	case u.Scheme == "redis" || u.Scheme == "rediss":
+		if u.Host == "" {
+			v.add("store.redis_url", "store.redis_url has no host; write it like %s", want)
+			return
+		}
+		if _, port, err := net.SplitHostPort(u.Host); err == nil {
+			if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+				v.add("store.redis_url", "store.redis_url: port %q is not a number from 1 to 65535", port)
+			}
+		}
+		if db := strings.Trim(u.Path, "/"); db != "" {
+			if n, err := strconv.Atoi(db); err != nil || n < 0 {
+				v.add("store.redis_url", "store.redis_url: database %q is not a number", db)
+			}
+		}
+	case u.Scheme == "unix":
+		if u.Path == "" {
+			v.add("store.redis_url", "store.redis_url: a unix:// URL needs the socket path, e.g. unix:///run/redis.sock")
+		}
+	default:
+		v.add("store.redis_url", "store.redis_url: scheme %q is not redis, rediss or unix; write it like %s", u.Scheme, want)
+	}
+}
+
+// urlErr is the reason url.Parse gives, without repeating the URL (which
+// may hold a password).
+func urlErr(err error) string {
+	if ue, ok := err.(*url.Error); ok {
+		return ue.Err.Error()
+	}
+	return err.Error()
+}
+
+// positiveDurations refuses an explicit 0 where 0 would break things (an
+// idle timeout of 0 stops a host the moment it is running); leaving the
+// key out gives the default.
+func (v *validator) positiveDurations(section string, keys ...string) {
+	for _, k := range keys {
+		path := join(section, k)
+		if !v.has(path) {
+			continue
+		}
+		if d := v.duration(path); d != nil && *d == 0 {
+			v.add(path, "%s must be greater than 0 (leave it out for the default)", path)
+		}
+	}
+}
+
+// duration finds the Duration field at a path of the top-level sections
+// checked by positiveDurations.
+func (v *validator) duration(path string) *Duration {
+	f := v.f
+	switch path {
+	case "defaults.idle_timeout":
+		return &f.Defaults.IdleTimeout
+	case "defaults.start_timeout":
+		return &f.Defaults.StartTimeout
+	case "defaults.hold_timeout":
+		return &f.Defaults.HoldTimeout
+	case "scheduler.sweep_interval":
+		return &f.Scheduler.SweepInterval
+	case "scheduler.reconcile_interval":
+		return &f.Scheduler.ReconcileInterval
+	case "traefik.health_check_interval":
+		return &f.Traefik.HealthCheckInterval
+	case "traefik.health_check_timeout":
+		return &f.Traefik.HealthCheckTimeout
+	case "traefik.dial_timeout":
+		return &f.Traefik.DialTimeout
+	case "traefik.metrics_interval":
+		return &f.Traefik.MetricsInterval
+	}
+	return nil
+}
+
+func (v *validator) nonNegative(section string, values map[string]int) {
+	for _, k := range slices.Sorted(maps.Keys(values)) {
+		if values[k] < 0 {
+			v.add(join(section, k), "%s.%s must not be negative (0 means no limit or the default)", section, k)
+		}
+	}
+}
+
+func (v *validator) oneOf(path, key, value string, allowed []string) {
+	if value == "" || slices.Contains(allowed, value) {
+		return
+	}
+	v.add(path, "%s %q is not one of %s", key, value, strings.Join(allowed, ", "))
+}
+
+func (v *validator) traefik() {
+	t := v.f.Traefik
+	if t.WaitingroomURL != "" {
+		if err := checkHTTPURL(t.WaitingroomURL, false); err != nil {
+			v.add("traefik.waitingroom_url", "traefik.waitingroom_url: %v", err)
+		}
+	}
+	if t.MetricsURL != "" {
+		if err := checkHTTPURL(t.MetricsURL, false); err != nil {
+			v.add("traefik.metrics_url", "traefik.metrics_url: %v", err)
+		}
+	}
+	v.oneOf("traefik.fallback", "traefik.fallback", t.Fallback, fallbackModes())
+	v.positiveDurations("traefik", "health_check_interval", "health_check_timeout", "dial_timeout", "metrics_interval")
+	v.names("traefik.entry_points", "entry_points", t.EntryPoints)
+	v.names("traefik.middlewares", "middlewares", t.Middlewares)
+}
+
+// names checks a list of Traefik names (entry points, middlewares).
+func (v *validator) names(path, key string, list []string) {
+	for i, s := range list {
+		if strings.TrimSpace(s) == "" || strings.ContainsAny(s, " \t") {
+			v.add(fmt.Sprintf("%s[%d]", path, i), "%s item %d: %q is not a name", key, i+1, s)
+		}
+	}
+}
+
+func (v *validator) webhook(i int, w Webhook) {
+	path := fmt.Sprintf("webhooks[%d]", i)
+	switch {
+	case w.URL == "":
+		v.add(path, "webhook %d has no url", i+1)
+	default:
+		if err := checkHTTPURL(w.URL, false); err != nil {
+			v.add(path+".url", "webhook %d: url: %v", i+1, err)
+		}
+	}
+	if w.SecretFile != "" && w.SecretEnv != "" {
+		v.add(path, "webhook %d has both secret_file and secret_env; keep one", i+1)
+	}
+	if w.Retries < 0 {
+		v.add(path+".retries", "webhook %d: retries must not be negative", i+1)
+	}
+}
+
+var providerNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+func (v *validator) providers() {
+	for _, name := range slices.Sorted(maps.Keys(v.f.Providers)) {
+		p := v.f.Providers[name]
+		path := "providers." + name
+		if !providerNameRE.MatchString(name) {
+			v.add(path, "provider name %q: use letters, digits, '-', '_' and '.'", name)
+		}
+		typ := p.Type
+		if typ == "" {
+			typ = name
+		}
+		if !slices.Contains(ProviderTypes(), typ) {
+			known := strings.Join(ProviderTypes(), ", ")
+			if p.Type == "" {
+				v.add(path, "provider %q has no type and its name is not a type; add type: (one of %s)", name, known)
+			} else {
+				hint := ""
+				if s, ok := suggest(typ, ProviderTypes()); ok {
+					hint = fmt.Sprintf(" (did you mean %q?)", s)
+				}
+				v.add(path+".type", "provider %q: unknown type %q (known: %s)%s", name, typ, known, hint)
+			}
+			continue
+		}
+		for _, t := range ProviderTypes() {
+			if t == typ {
+				continue
+			}
+			for _, k := range providerKeys(t) {
+				if v.has(path+"."+k) && !slices.Contains(providerKeys(typ), k) {
+					v.add(path+"."+k, "provider %q: %q is a setting of %s providers, not %s", name, k, t, typ)
+				}
+			}
+		}
+		if p.Sleep != "" && !slices.Contains(sleepModes(typ), p.Sleep) {
+			v.add(path+".sleep", "provider %q: sleep %q is not possible with %s (choose %s)", name, p.Sleep, typ, orList(sleepModes(typ)))
+		}
+		if p.Host != "" && typ == TypeDocker {
+			if u, err := url.Parse(p.Host); err != nil || !slices.Contains([]string{"unix", "tcp", "ssh", "npipe", "http", "https"}, u.Scheme) {
+				v.add(path+".host", "provider %q: host %q is not a Docker address like unix:///var/run/docker.sock or tcp://10.0.0.2:2376", name, p.Host)
+			}
+		}
+		if p.Endpoint != "" {
+			if err := checkHTTPURL(p.Endpoint, false); err != nil {
+				v.add(path+".endpoint", "provider %q: endpoint: %v", name, err)
+			}
+		}
+		if v.has(path+".timeout") && p.Timeout == 0 {
+			v.add(path+".timeout", "provider %q: timeout must be greater than 0 (leave it out for the default 1m)", name)
+		}
+	}
+}
+
+func orList(s []string) string {
+	if len(s) <= 1 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
+
+func (v *validator) hosts() {
+	seen := map[string]int{}
+	defined := slices.Sorted(maps.Keys(v.f.Providers))
+	for i := range v.f.Hosts {
+		h := &v.f.Hosts[i]
+		path := fmt.Sprintf("hosts[%d]", i)
+		label := fmt.Sprintf("host %q", h.Host)
+		if h.Host == "" {
+			label = fmt.Sprintf("host %d", i+1)
+			v.add(path, "hosts item %d has no host: (the hostname clients use, e.g. app.example.com)", i+1)
+		} else if canon, err := CheckHostname(h.Host); err != nil {
+			v.add(path+".host", "host %q: %v", h.Host, err)
+		} else {
+			if first, dup := seen[canon]; dup {
+				if canon == h.Host {
+					v.add(path+".host", "host %q is listed twice (first on line %d)", h.Host, first)
+				} else {
+					v.add(path+".host", "host %q is listed twice: it is the same as %q (first on line %d)", h.Host, canon, first)
+				}
+			} else {
+				seen[canon] = v.line(path + ".host")
+			}
+		}
+
+		typ := ""
+		switch p, ok := v.f.Providers[h.Provider]; {
+		case h.Provider == "":
+			v.add(path, "%s has no provider (%s)", label, definedList(defined))
+		case !ok:
+			v.add(path+".provider", "%s uses provider %q, which is not defined (%s)", label, h.Provider, definedList(defined))
+		default:
+			typ = p.Type
+			if typ == "" {
+				typ = h.Provider
+			}
+			if !slices.Contains(ProviderTypes(), typ) {
+				typ = "" // reported on the provider
+			}
+		}
+		if typ != "" {
+			v.target(path, label, typ, h)
+		}
+		for _, u := range []struct{ key, value string }{{"ready_url", h.ReadyURL}, {"url", h.URL}, {"keep_awake_while", h.KeepAwakeWhile}} {
+			if u.value == "" {
+				continue
+			}
+			if err := checkHTTPURL(u.value, true); err != nil {
+				v.add(path+"."+u.key, "%s: %s: %v", label, u.key, err)
+			}
+		}
+		for _, k := range []string{"idle_timeout", "start_timeout", "hold_timeout"} {
+			if !v.has(path + "." + k) {
+				continue
+			}
+			if d := map[string]Duration{"idle_timeout": h.IdleTimeout, "start_timeout": h.StartTimeout, "hold_timeout": h.HoldTimeout}[k]; d == 0 {
+				v.add(path+"."+k, "%s: %s must be greater than 0 (leave it out for the default)", label, k)
+			}
+		}
+		if h.Wait != "" && !slices.Contains(waitModes(), h.Wait) {
+			v.add(path+".wait", "%s: wait %q is not one of %s", label, h.Wait, strings.Join(waitModes(), ", "))
+		}
+		if h.Wake != "" && !slices.Contains(wakeModes(), h.Wake) {
+			v.add(path+".wake", "%s: wake %q is not one of %s", label, h.Wake, strings.Join(wakeModes(), ", "))
+		}
+		if h.MaxWakesPerDay < 0 {
+			v.add(path+".max_wakes_per_day", "%s: max_wakes_per_day must not be negative (0 means no limit)", label)
+		}
+		if h.MaxWakesPerHour < 0 {
+			v.add(path+".max_wakes_per_hour", "%s: max_wakes_per_hour must not be negative (0 means no limit)", label)
+		}
+		v.names(path+".entry_points", "entry_points", h.EntryPoints)
+		v.names(path+".middlewares", "middlewares", h.Middlewares)
+		for j, w := range h.Warm {
+			if err := checkWarm(w); err != nil {
+				v.add(fmt.Sprintf("%s.warm[%d]", path, j), "%s: warm %q: %v", label, w, err)
+			}
+		}
+		if h.TimeZone != "" {
+			if _, err := time.LoadLocation(h.TimeZone); err != nil {
+				v.add(path+".timezone", "%s: timezone %q is not an IANA time zone name like Europe/Berlin or UTC", label, h.TimeZone)
+			}
+		}
+		if h.TouchTokenFile != "" && h.TouchTokenEnv != "" {
+			v.add(path+".touch_token_file", "%s has both touch_token_file and touch_token_env; keep one", label)
+		}
+	}
+}
+
+func definedList(defined []string) string {
+	if len(defined) == 0 {
+		return "no providers are defined; add one under providers:"
+	}
+	return "defined: " + strings.Join(defined, ", ")
+}
+
+// target checks the settings that locate the host's backend.
+func (v *validator) target(path, label, typ string, h *Host) {
+	for _, t := range ProviderTypes() {
+		if t == typ {
+			continue
+		}
+		for _, k := range targetKeys(t) {
+			if v.has(path+"."+k) && !slices.Contains(targetKeys(typ), k) {
+				v.add(path+"."+k, "%s: %q is a setting of %s hosts, but provider %q is %s (%s hosts take %s)",
+					label, k, t, h.Provider, typ, typ, strings.Join(targetKeys(typ), ", "))
+			}
+		}
+	}
+	missing := func(key, what string) {
+		v.add(path, "%s: %s hosts need %s: (%s)", label, typ, key, what)
+	}
+	switch typ {
+	case TypeDocker:
+		if h.Container == "" {
+			missing("container", "the container's name or ID")
+		}
+	case TypeGCE:
+		if h.Instance == "" {
+			missing("instance", "the VM's name")
+		}
+		if h.Zone == "" {
+			missing("zone", "the VM's zone, e.g. europe-west1-b")
+		}
+		if h.Project == "" && v.f.Providers[h.Provider].Project == "" {
+			v.add(path, "%s: gce hosts need a project: set project on the host or on provider %q", label, h.Provider)
+		}
+	case TypeExec:
+		for _, k := range []string{"start", "stop", "status"} {
+			argv := map[string][]string{"start": h.Start, "stop": h.Stop, "status": h.Status}[k]
+			switch {
+			case !v.has(path+"."+k) && k != "status":
+				missing(k, fmt.Sprintf(`the command as an argv list, e.g. ["systemctl", %q, "app"]`, k))
+			case !v.has(path + "." + k):
+			case len(argv) == 0:
+				v.add(path+"."+k, "%s: %s is empty; give the command as an argv list, e.g. [\"systemctl\", %q, \"app\"]", label, k, k)
+			case strings.TrimSpace(argv[0]) == "":
+				v.add(path+"."+k, "%s: %s: the program (first item) is empty", label, k)
+			}
+		}
+	}
+	if h.Sleep != "" && !slices.Contains(sleepModes(typ), h.Sleep) {
+		v.add(path+".sleep", "%s: sleep %q is not possible with %s (choose %s)", label, h.Sleep, typ, orList(sleepModes(typ)))
+	}
+}
+
+// checkHTTPURL accepts absolute http(s) URLs with a host. With
+// placeholders, {internal_ip} and {external_ip} may stand for the host,
+// filled from the provider's live status at probe time.
+func checkHTTPURL(s string, placeholders bool) error {
+	if strings.ContainsAny(s, " \t\r\n") {
+		return fmt.Errorf("%q contains a space", s)
+	}
+	check := s
+	if ph := placeholderRE.FindAllString(s, -1); len(ph) > 0 {
+		if !placeholders {
+			return fmt.Errorf("%q: placeholders like %s are not allowed here", s, ph[0])
+		}
+		for _, p := range ph {
+			if p != "{internal_ip}" && p != "{external_ip}" {
+				return fmt.Errorf("%q: unknown placeholder %s (known: {internal_ip}, {external_ip})", s, p)
+			}
+		}
+		_, rest, _ := strings.Cut(s, "://")
+		if i := strings.IndexAny(rest, "/?#"); i >= 0 && placeholderRE.MatchString(rest[i:]) {
+			return fmt.Errorf("%q: placeholders are allowed only in the host part", s)
+		}
+		check = strings.NewReplacer("{internal_ip}", "192.0.2.1", "{external_ip}", "192.0.2.2").Replace(s)
+	}
+	u, err := url.Parse(check)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %s", s, urlErr(err))
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%q is not an http:// or https:// URL", s)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return fmt.Errorf("%q has no host", s)
+	}
+	if port := u.Port(); port != "" {
+		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+			return fmt.Errorf("%q: port %q is not a number from 1 to 65535", s, port)
+		}
+	}
+	return nil
+}
+
+var cronFieldRE = regexp.MustCompile(`^[0-9A-Za-z*,/?#-]+$`)
+
+// checkWarm checks the shape of a warm window, "CRON for DURATION": five
+// cron fields, " for ", a positive duration. The activity package checks
+// the cron expression itself.
+func checkWarm(s string) error {
+	i := strings.LastIndex(s, " for ")
+	if i < 0 {
+		return fmt.Errorf(`write it as "CRON for DURATION", e.g. "0 9 * * 1-5 for 9h"`)
+	}
+	fields := strings.Fields(s[:i])
+	if len(fields) != 5 {
+		return fmt.Errorf(`the schedule needs 5 cron fields (minute hour day-of-month month day-of-week), got %d; e.g. "0 9 * * 1-5 for 9h"`, len(fields))
+	}
+	for _, f := range fields {
+		if !cronFieldRE.MatchString(f) {
+			return fmt.Errorf("cron field %q contains characters cron does not use", f)
+		}
+	}
+	d, err := parseDuration(s[i+len(" for "):])
+	if err != nil {
+		return err
+	}
+	if d == 0 {
+		return fmt.Errorf("the window's duration must be greater than 0")
+	}
+	return nil
+}
