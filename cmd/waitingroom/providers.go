@@ -11,6 +11,7 @@ import (
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
 	"github.com/waitingroom/waitingroom/providers/exec"
+	"github.com/waitingroom/waitingroom/providers/gce"
 )
 
 // providerSet builds providers from the configuration and keeps them
@@ -70,6 +71,14 @@ func newProvider(ctx context.Context, name string, pc config.Provider, log *slog
 	switch typ {
 	case "exec":
 		return exec.New(exec.Options{Timeout: pc.Timeout.D(), Logger: log}), nil
+	case "gce":
+		return gce.New(ctx, gce.Options{
+			Project:         pc.Project,
+			CredentialsFile: pc.CredentialsFile,
+			Endpoint:        pc.Endpoint,
+			Sleep:           pc.Sleep,
+			Logger:          log,
+		})
 	}
 	return nil, fmt.Errorf("unknown provider type %q", typ)
 }
