@@ -3,13 +3,18 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/providers/docker"
 	"github.com/waitingroom/waitingroom/providers/exec"
 	"github.com/waitingroom/waitingroom/providers/gce"
 )
@@ -71,6 +76,16 @@ func newProvider(ctx context.Context, name string, pc config.Provider, log *slog
 	switch typ {
 	case "exec":
 		return exec.New(exec.Options{Timeout: pc.Timeout.D(), Logger: log}), nil
+	case "docker":
+		return docker.New(docker.Options{
+			Name:        name,
+			Host:        pc.Host,
+			StopTimeout: pc.StopTimeout.D(),
+			Sleep:       pc.Sleep,
+			Labels:      pc.Labels,
+			Network:     pc.Network,
+			Logger:      log,
+		})
 	case "gce":
 		return gce.New(ctx, gce.Options{
 			Project:         pc.Project,
@@ -83,16 +98,107 @@ func newProvider(ctx context.Context, name string, pc config.Provider, log *slog
 	return nil, fmt.Errorf("unknown provider type %q", typ)
 }
 
+// discoverer is a provider that registers hosts itself (Docker labels).
+type discoverer interface {
+	Discover(ctx context.Context) ([]controller.Host, error)
+}
+
 // discover adds hosts found by providers (Docker labels) to the file's
-// hosts; the file wins conflicts, which are logged.
+// hosts; the file wins conflicts, which are logged. A provider that cannot
+// list now (engine down) contributes nothing this time; the next reload or
+// discovery tick tries again.
 func (s *providerSet) discover(ctx context.Context, hosts []controller.Host) []controller.Host {
-	return hosts
+	s.mu.Lock()
+	built := maps.Clone(s.built)
+	s.mu.Unlock()
+	var found []controller.Host
+	for _, name := range slices.Sorted(maps.Keys(built)) {
+		d, ok := built[name].p.(discoverer)
+		if !ok || !built[name].settings.Labels {
+			continue
+		}
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		hs, err := d.Discover(dctx)
+		cancel()
+		if err != nil {
+			s.log.Warn("label discovery failed", "provider", name, "err", err)
+		}
+		found = append(found, hs...)
+	}
+	if len(found) == 0 {
+		return hosts
+	}
+	merged, conflicts := docker.MergeHosts(hosts, found)
+	for _, c := range conflicts {
+		s.log.Warn("label discovery conflict; the configuration file wins", "conflict", c)
+	}
+	return merged
 }
 
 // watch runs the event streams of providers that have one (Docker), so
-// changes made behind waitingroom's back are seen at once; it returns when
-// ctx is done.
+// changes made behind waitingroom's back are seen within a second; it
+// returns when ctx is done. Each watcher follows the registry's current
+// targets of its provider.
 func (s *providerSet) watch(ctx context.Context, ctrl *controller.Controller) error {
-	<-ctx.Done()
-	return nil
+	var wg sync.WaitGroup
+	started := map[controller.Watcher]bool{}
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		for name, p := range ctrl.Registry().Providers() {
+			w, ok := p.(controller.Watcher)
+			if !ok || started[w] {
+				continue
+			}
+			started[w] = true
+			targets := func() []controller.Target {
+				var ts []controller.Target
+				for _, h := range ctrl.Registry().Hosts() {
+					if h.Provider == name {
+						ts = append(ts, h.Target)
+					}
+				}
+				return ts
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := w.Watch(ctx, targets, func(t controller.Target, st controller.Status) {
+					ctrl.Observe(ctx, t.Host, st)
+				})
+				if err != nil && ctx.Err() == nil {
+					s.log.Error("provider event stream ended", "provider", name, "err", err)
+				}
+			}()
+		}
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return nil
+		case <-tick.C: // pick up providers added by a reload
+		}
+	}
+}
+
+// close releases the providers' clients (engine connections) at shutdown.
+func (s *providerSet) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, b := range s.built {
+		if c, ok := b.p.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				s.log.Debug("closing provider", "provider", name, "err", err)
+			}
+		}
+	}
+}
+
+// labelDiscovery reports whether any provider registers hosts from labels.
+func labelDiscovery(cfg *config.Config) bool {
+	for _, p := range cfg.File.Providers {
+		if p.Labels {
+			return true
+		}
+	}
+	return false
 }

@@ -204,6 +204,28 @@ func (a *app) apply(cfg *config.Config) {
 	}()
 }
 
+// rediscover refreshes hosts registered by provider labels, so a container
+// created with waitingroom.* labels is served without a reload.
+func (a *app) rediscover(ctx context.Context) error {
+	t := time.NewTicker(15 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		a.cfgMu.Lock()
+		cfg := a.cfg
+		a.cfgMu.Unlock()
+		if !labelDiscovery(cfg) {
+			continue
+		}
+		reg := a.ctrl.Registry()
+		reg.Replace(a.hosts(ctx, cfg), reg.Providers())
+	}
+}
+
 func (a *app) run(ctx context.Context, path string) error {
 	defer a.store.Close()
 	cfg := a.cfg
@@ -305,6 +327,7 @@ func (a *app) run(ctx context.Context, path string) error {
 	a.ctrl.Shutdown(sctx)
 	stopBG()
 	wg.Wait()
+	a.provs.close()
 	a.log.Info("stopped")
 	return runErr
 }
