@@ -121,11 +121,7 @@ func (d *decoder) syntax(err error, data []byte) {
 		}
 		// At the end of the file the parser counts one line more than
 		// there is.
-		last := bytes.Count(data, []byte("\n"))
-		if !bytes.HasSuffix(data, []byte("\n")) {
-			last++
-		}
-		d.p.addCause(min(line, max(last, 1)), err, "invalid YAML: %s", m[2])
+		d.p.addCause(min(line, lastLine(data)), err, "invalid YAML: %s", m[2])
 		return
 	}
 	// The parser omits the line when the problem is on the first one.
@@ -154,17 +150,47 @@ func badText(data []byte) (line int, msg string, bad bool) {
 		switch {
 		case r == utf8.RuneError && size <= 1:
 			return line, fmt.Sprintf("the file is not UTF-8 text (byte 0x%02x at offset %d); is it binary or in another encoding?", data[i], i), true
-		case r == '\n':
+		case isBreak(data, i, r):
 			line++
-		case r == '\t' || r == '\r':
-		case r < 0x20 || r == 0x7f:
-			return line, fmt.Sprintf("control character 0x%02x at offset %d; a configuration file is plain text", r, i), true
+		case r == '\t' || r == '\r' || r == 0x85:
+		case r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f || r == 0xfffe || r == 0xffff:
+			return line, fmt.Sprintf("control character %U at offset %d; a configuration file is plain text", r, i), true
 		case r == 0xfeff && i > 0:
 			return line, fmt.Sprintf("byte order mark in the middle of the file at offset %d", i), true
 		}
 		i += size
 	}
 	return 0, "", false
+}
+
+// isBreak tells whether the rune r at data[i] ends a line for YAML: LF,
+// CR not followed by LF, NEL, LS, PS. The parser's line numbers count
+// these, so ours do too.
+func isBreak(data []byte, i int, r rune) bool {
+	switch r {
+	case '\n', 0x85, 0x2028, 0x2029:
+		return true
+	case '\r':
+		return i+1 >= len(data) || data[i+1] != '\n'
+	}
+	return false
+}
+
+// lastLine is the number of the file's last line with content.
+func lastLine(data []byte) int {
+	line, lastBreakEnd := 1, 0
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if isBreak(data, i, r) {
+			line++
+			lastBreakEnd = i + size
+		}
+		i += size
+	}
+	if lastBreakEnd == len(data) && line > 1 {
+		line--
+	}
+	return line
 }
 
 func isNull(n *yaml.Node) bool {
@@ -230,6 +256,13 @@ type pair struct {
 // YAML specifies; a key written twice is an error (the YAML library would
 // silently keep the last one).
 func (d *decoder) pairs(n *yaml.Node, path string) []pair {
+	return d.mergedPairs(n, path, map[*yaml.Node]bool{n: true})
+}
+
+// mergedPairs is pairs for a mapping reached through merge keys; visiting
+// holds the mappings being merged, so that a mapping merging itself
+// (&a {<<: *a}) is an error rather than an endless loop.
+func (d *decoder) mergedPairs(n *yaml.Node, path string, visiting map[*yaml.Node]bool) []pair {
 	seen := map[string]int{}
 	var out []pair
 	var merges []*yaml.Node
@@ -255,26 +288,34 @@ func (d *decoder) pairs(n *yaml.Node, path string) []pair {
 		out = append(out, pair{k, v})
 	}
 	for _, m := range merges {
-		out = d.merge(out, seen, m, path, 0)
+		out = d.merge(out, seen, m, path, visiting, 0)
 	}
 	return out
 }
 
-func (d *decoder) merge(out []pair, seen map[string]int, m *yaml.Node, path string, depth int) []pair {
+func (d *decoder) merge(out []pair, seen map[string]int, m *yaml.Node, path string, visiting map[*yaml.Node]bool, depth int) []pair {
 	line := m.Line
 	m = d.resolve(m)
-	if m == nil || depth > 8 || !d.spend(1) {
+	switch {
+	case m == nil || depth > 8 || len(visiting) > 8:
 		d.p.add(line, "%s: merge key \"<<\" nests too deeply", d.where(path))
+		return out
+	case visiting[m]:
+		d.p.add(line, "%s: merge key \"<<\" merges a mapping into itself", d.where(path))
+		return out
+	case !d.spend(1):
 		return out
 	}
 	switch m.Kind {
 	case yaml.SequenceNode:
 		for _, item := range m.Content {
-			out = d.merge(out, seen, item, path, depth+1)
+			out = d.merge(out, seen, item, path, visiting, depth+1)
 		}
 		return out
 	case yaml.MappingNode:
-		for _, p := range d.pairs(m, path) {
+		visiting[m] = true
+		defer delete(visiting, m)
+		for _, p := range d.mergedPairs(m, path, visiting) {
 			if _, ok := seen[p.key.Value]; ok {
 				continue
 			}

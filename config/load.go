@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -187,8 +188,9 @@ func applyDefaults(f *File, lines map[string]int) {
 // ":8080" and "0.0.0.0:8080" → http://127.0.0.1:8080, "[::]:8080" →
 // http://[::1]:8080; "" for port 0.
 func urlFromListen(listen string) string {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil || port == "0" {
+	host, portStr, err := net.SplitHostPort(listen)
+	port, perr := strconv.Atoi(portStr)
+	if err != nil || perr != nil || port <= 0 {
 		return "" // port 0: known only once listening; the caller derives it then
 	}
 	switch host {
@@ -197,7 +199,7 @@ func urlFromListen(listen string) string {
 	case "::":
 		host = "::1"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(port))
 }
 
 // origin is scheme://host[:port] of an http(s) URL (placeholders kept), or

@@ -226,7 +226,9 @@ func (v *validator) admin() {
 func sameSocket(a, b string) bool {
 	ha, pa, errA := net.SplitHostPort(a)
 	hb, pb, errB := net.SplitHostPort(b)
-	if errA != nil || errB != nil || pa != pb || pa == "0" {
+	na, errA2 := strconv.Atoi(pa)
+	nb, errB2 := strconv.Atoi(pb)
+	if errA != nil || errB != nil || errA2 != nil || errB2 != nil || na != nb || na == 0 {
 		return false
 	}
 	wildcard := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }

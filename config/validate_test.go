@@ -393,7 +393,7 @@ func TestValidationErrors(t *testing.T) {
 		{"two documents", lines("listen: ':8080'", "---", "listen: ':9090'"),
 			[]string{`config.yaml:2: a second YAML document starts here; the configuration is one document (remove the "---" line or the rest)`}},
 		{"binary", "listen: ':8080'\nhosts: \x00\x01\x02",
-			[]string{`config.yaml:2: control character 0x00 at offset 23; a configuration file is plain text`}},
+			[]string{`config.yaml:2: control character U+0000 at offset 23; a configuration file is plain text`}},
 		{"not utf-8", "listen: ':8080'\n\n\xff\xfe garbage",
 			[]string{`config.yaml:3: the file is not UTF-8 text (byte 0xff at offset 17); is it binary or in another encoding?`}},
 	}

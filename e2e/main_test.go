@@ -158,3 +158,11 @@ func runCmd(name string, args ...string) error {
 	defer cancel()
 	return osexec.CommandContext(ctx, name, args...).Run()
 }
+
+func countLines(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	return strings.Count(string(b), "\n")
+}

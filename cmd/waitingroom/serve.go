@@ -261,6 +261,7 @@ func (a *app) run(ctx context.Context, path string) error {
 		a.log.Warn("store events not subscribed yet; continuing (store unreachable?)")
 	}
 	watcher := config.NewWatcher(path, a.log, a.apply)
+	watcher.SetCurrent(cfg)
 	goRun("config watcher", watcher.Run)
 	goRun("provider watchers", func(ctx context.Context) error { return a.provs.watch(ctx, a.ctrl) })
 	a.sched.Start()
