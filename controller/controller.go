@@ -242,6 +242,13 @@ func (c *Controller) wake(ctx context.Context, h Host, cl Client) (Record, error
 			if rec.WakePending {
 				return rec, nil
 			}
+			// The pending wake starts the backend again: it is paid for
+			// like any other start.
+			if c.gate != nil {
+				if err := c.gate.AllowWake(ctx, h, cl); err != nil {
+					return rec, err
+				}
+			}
 			next := rec
 			next.WakePending = true
 			stored, ok, err := c.store.CompareAndSwap(ctx, rec.Version, next)
