@@ -221,7 +221,7 @@ func TestReloadServesNewHostAndKeepsOldOnBrokenEdit(t *testing.T) {
 	b := newDemoHost(t, "b.test", 0, "1m")
 	w := proc.StartWaitingroom(t, bins, t.TempDir(), baseConfig+"hosts:"+a.yaml())
 	get := func(host string) int {
-		resp, err := w.Get(context.Background(), host, "/", "Accept", "application/json")
+		resp, err := w.Get(context.Background(), host, "/", "Accept", "text/html", "User-Agent", "Mozilla/5.0 Chrome/130")
 		if err != nil {
 			return 0
 		}

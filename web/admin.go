@@ -2,9 +2,14 @@ package web
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
@@ -15,9 +20,38 @@ import (
 type AdminController interface {
 	Store() controller.Store
 	Registry() *controller.Registry
+	Status(ctx context.Context, host string) (controller.Host, controller.Record, error)
+	Wake(ctx context.Context, host string, c controller.Client) (controller.Record, error)
+	Stop(ctx context.Context, host, reason string) (controller.Record, error)
+	Subscribe(ctx context.Context, host string) <-chan controller.Event
+	Wakes(ctx context.Context, host string, limit int) ([]controller.WakeRecord, error)
+	IdleIn(h controller.Host, rec controller.Record) (time.Duration, bool)
+	Now() time.Time
 }
 
 var _ AdminController = (*controller.Controller)(nil)
+
+// ConfigInfo describes the configuration in use, for the dashboard's
+// configuration view.
+type ConfigInfo struct {
+	Path     string
+	LoadedAt time.Time
+	// YAML is the configuration with secrets redacted
+	// (config.(*Config).RedactedYAML).
+	YAML []byte
+	// LastError is the error of the latest reload attempt, nil when it
+	// succeeded (config.Watcher.Last).
+	LastError error
+}
+
+// Defaults of AdminOptions.
+const (
+	DefaultSessionTTL    = 12 * time.Hour
+	DefaultLoginBurst    = 5
+	DefaultLoginInterval = 12 * time.Second
+	DefaultEventLogSize  = 300
+	DefaultAdminRefresh  = 10 * time.Second
+)
 
 // AdminOptions configures the admin listener. Controller is required.
 type AdminOptions struct {
@@ -28,22 +62,87 @@ type AdminOptions struct {
 	CheckTimeout time.Duration
 	// MaxHeaderBytes (default 16 KiB), ReadHeaderTimeout (10 s),
 	// ReadTimeout (30 s), WriteTimeout (30 s) and IdleTimeout (120 s) go
-	// to the http.Server built by Admin.Server.
+	// to the http.Server built by Admin.Server. Event streams extend their
+	// own write deadlines, so WriteTimeout does not cut them.
 	MaxHeaderBytes    int
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
+
+	// Users may log in to the dashboard; Tokens authorise API calls
+	// (Authorization: Bearer). With neither, every request is allowed:
+	// acceptable only on a loopback listener (see CheckAdminExposure).
+	// SetCredentials replaces both after a reload.
+	Users  []User
+	Tokens []Token
+	// SessionKey signs session cookies and CSRF tokens (ReadSessionKey);
+	// empty: a random key, so sessions end when the process restarts.
+	SessionKey []byte
+	// SessionTTL is how long a login lasts (default 12 h).
+	SessionTTL time.Duration
+	// LoginBurst attempts per client address are allowed at once, then
+	// one per LoginInterval (defaults 5 and 12 s).
+	LoginBurst    int
+	LoginInterval time.Duration
+	// ClientIP finds the client's address for the login rate limit.
+	// Default RemoteAddrIP; behind a proxy, a trusted-proxy aware function.
+	ClientIP func(*http.Request) netip.Addr
+
+	// Metrics serves /metrics (metrics.Handler); nil: no /metrics.
+	// It needs a token (or a dashboard session) unless MetricsPublic.
+	Metrics       http.Handler
+	MetricsPublic bool
+	// Traefik serves GET /api/traefik (the Traefik HTTP provider's
+	// endpoint) behind the API's authentication; nil: not served.
+	Traefik http.Handler
+	// Config describes the configuration in use; nil: the configuration
+	// view says it is not available.
+	Config func() ConfigInfo
+	// Reload re-reads and applies the configuration file, returning its
+	// problems when it is invalid (config.Watcher.Reload); nil: no reload.
+	Reload func() error
+	// WakesToday counts today's wakes of a host for the budget column
+	// (the wake guard's per-day counter); nil: counted from the wake
+	// history, per UTC day.
+	WakesToday func(ctx context.Context, h controller.Host) (int, error)
+
+	// BaseContext ends event streams when done; so does shutting down a
+	// server built by Admin.Server. Default context.Background().
+	BaseContext context.Context
+	// EventLogSize is how many events the dashboard's log keeps (default
+	// 300); Refresh is how often event streams re-send host rows whose
+	// activity or timers changed without an event (default 10 s);
+	// Heartbeat is how often an idle stream carries a comment (15 s).
+	EventLogSize int
+	Refresh      time.Duration
+	Heartbeat    time.Duration
 }
 
-// Admin is the admin listener's handler: /healthz and /readyz for now;
-// the dashboard, JSON API and metrics join it on the same mux.
+// Admin is the admin listener's handler: health, readiness, metrics, the
+// operator dashboard and its JSON API. Build it with NewAdmin, run its
+// event log with Run, serve it with Admin.Server or any http.Server.
 type Admin struct {
 	ctl     AdminController
 	log     *slog.Logger
 	checkTO time.Duration
 	opts    AdminOptions
 	mux     *http.ServeMux
+	handler http.Handler
+
+	creds    atomic.Pointer[credentials]
+	sign     signer
+	limiter  *loginLimiter
+	clientIP func(*http.Request) netip.Addr
+	pages    *adminPages
+	static   http.Handler
+
+	feed       *eventFeed
+	wakeCache  *wakeCache
+	lastReload atomic.Pointer[reloadResult]
+
+	streams    context.Context
+	endStreams context.CancelFunc
 }
 
 var _ http.Handler = (*Admin)(nil)
@@ -59,23 +158,85 @@ func NewAdmin(o AdminOptions) (*Admin, error) {
 	setDefault(&o.ReadTimeout, DefaultReadTimeout)
 	setDefault(&o.WriteTimeout, 30*time.Second)
 	setDefault(&o.IdleTimeout, DefaultIdleTimeout)
+	setDefault(&o.SessionTTL, DefaultSessionTTL)
+	setDefault(&o.LoginBurst, DefaultLoginBurst)
+	setDefault(&o.LoginInterval, DefaultLoginInterval)
+	setDefault(&o.EventLogSize, DefaultEventLogSize)
+	setDefault(&o.Refresh, DefaultAdminRefresh)
+	setDefault(&o.Heartbeat, DefaultHeartbeat)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	a := &Admin{ctl: o.Controller, log: o.Logger, checkTO: o.CheckTimeout, opts: o, mux: http.NewServeMux()}
-	a.mux.HandleFunc("GET /healthz", a.healthz)
-	a.mux.HandleFunc("GET /readyz", a.readyz)
+	if o.ClientIP == nil {
+		o.ClientIP = RemoteAddrIP
+	}
+	key := o.SessionKey
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		_, _ = crand.Read(key)
+	}
+	pages, err := loadAdminPages()
+	if err != nil {
+		return nil, err
+	}
+	static, err := fs.Sub(adminFS, "static/admin")
+	if err != nil {
+		return nil, fmt.Errorf("embedded admin static files: %w", err)
+	}
+	a := &Admin{
+		ctl: o.Controller, log: o.Logger, checkTO: o.CheckTimeout, opts: o, mux: http.NewServeMux(),
+		sign: signer{key: key}, limiter: newLoginLimiter(o.LoginInterval, o.LoginBurst), clientIP: o.ClientIP,
+		pages: pages, static: http.StripPrefix(adminStaticPrefix, http.FileServerFS(static)),
+		feed: newEventFeed(o.EventLogSize), wakeCache: newWakeCache(),
+	}
+	a.creds.Store(newCredentials(o.Users, o.Tokens))
+	base := o.BaseContext
+	if base == nil {
+		base = context.Background()
+	}
+	a.streams, a.endStreams = context.WithCancel(base)
+	a.routes()
+	// Browsers' cross-origin POSTs are refused before any handler runs
+	// (Sec-Fetch-Site / Origin), on top of the CSRF tokens.
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.fail(w, r, http.StatusForbidden, "cross-origin request refused")
+	}))
+	a.handler = cop.Handler(a.mux)
 	return a, nil
 }
 
-// ServeHTTP routes admin requests.
-func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	a.mux.ServeHTTP(w, r)
+// SetCredentials replaces the users and tokens, after a configuration
+// reload. Sessions of users whose password hash changed, or who were
+// removed, end with it.
+func (a *Admin) SetCredentials(users []User, tokens []Token) {
+	a.creds.Store(newCredentials(users, tokens))
 }
 
+// ServeHTTP answers every admin request, with the security headers on
+// every answer.
+func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", adminCSP)
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	a.handler.ServeHTTP(w, r)
+}
+
+// adminCSP allows the dashboard's own script and style files and nothing
+// inline: a name or error text that slipped through escaping still cannot
+// run.
+const adminCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
 // Server returns an http.Server for addr serving a with its limits.
+// Shutting it down ends a's event streams, so Shutdown does not wait for
+// them until its deadline.
 func (a *Admin) Server(addr string) *http.Server {
-	return &http.Server{
+	srv := &http.Server{
 		Addr:              addr,
 		Handler:           a,
 		MaxHeaderBytes:    a.opts.MaxHeaderBytes,
@@ -85,6 +246,8 @@ func (a *Admin) Server(addr string) *http.Server {
 		IdleTimeout:       a.opts.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(a.endStreams)
+	return srv
 }
 
 // healthz says the process is alive and serving; it checks nothing else,

@@ -23,18 +23,12 @@ var _ controller.Checker = (*checkingProvider)(nil)
 
 func (p *checkingProvider) Check(ctx context.Context) error { return p.check(ctx) }
 
-type adminFake struct {
-	store controller.Store
-	reg   *controller.Registry
-}
-
-func (a adminFake) Store() controller.Store        { return a.store }
-func (a adminFake) Registry() *controller.Registry { return a.reg }
-
 func newTestAdmin(t *testing.T, st controller.Store, providers map[string]controller.Provider) *Admin {
 	t.Helper()
 	a, err := NewAdmin(AdminOptions{
-		Controller:   adminFake{store: st, reg: controller.NewRegistry(nil, providers)},
+		Controller: controller.New(controller.Options{
+			Store: st, Registry: controller.NewRegistry(nil, providers), Logger: discardLogger(),
+		}),
 		Logger:       discardLogger(),
 		CheckTimeout: 200 * time.Millisecond,
 	})

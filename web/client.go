@@ -120,6 +120,9 @@ func wantsJSON(r *http.Request) bool {
 // clientOf describes the requester for the controller: anonymised, never
 // the raw request.
 func (p *Public) clientOf(r *http.Request) controller.Client {
+	if p.policy != nil {
+		return p.policy.Client(r)
+	}
 	return controller.Client{
 		Display: TruncateIP(p.clientIP(r)),
 		Class:   UserAgentClass(r),

@@ -83,6 +83,12 @@ type PageData struct {
 	Nonce         string
 	Static        string
 	Now           time.Time
+	// WakeToken and WakeAction are set for a sleeping `wake: click` host:
+	// the page shows a button that POSTs the token to WakeAction.
+	WakeToken  string
+	WakeAction string
+	// Honeypot is the URL of a link no person sees; empty: none.
+	Honeypot string
 }
 
 func templateFuncs() template.FuncMap {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -61,6 +62,17 @@ type PublicOptions struct {
 	// truncated. Default RemoteAddrIP. A trusted-proxy aware function
 	// (X-Forwarded-For honoured from trusted_proxies only) plugs in here.
 	ClientIP func(*http.Request) netip.Addr
+	// Policy identifies clients and decides what they may do; nil: the
+	// TCP peer (or ClientIP) and only HEAD/OPTIONS don't wake.
+	Policy Policy
+	// Monitor is the answer uptime monitors get (see Policy.Monitor).
+	Monitor MonitorAnswer
+	// Holder, when set, holds API clients of `wait: hold|auto` hosts
+	// while the backend wakes, then forwards them.
+	Holder Holder
+	// OnResponse, when set, is called with the status of every waiting
+	// page, JSON state and monitor answer (metrics).
+	OnResponse func(code int)
 	// BaseContext ends every event stream when it is done: cmd cancels it
 	// when shutting down, because http.Server.Shutdown waits for streams
 	// rather than ending them. Servers built by Public.Server also end
@@ -110,6 +122,10 @@ type Public struct {
 	builtin  *template.Template
 	clientIP func(*http.Request) netip.Addr
 	wakeHead bool
+	policy   Policy
+	monitor  MonitorAnswer
+	holder   Holder
+	onResp   func(int)
 
 	maxHeader  int
 	maxURL     int
@@ -148,6 +164,7 @@ func NewPublic(o PublicOptions) (*Public, error) {
 	p := &Public{
 		ctl: o.Controller, log: o.Logger, tmpl: o.Template, builtin: builtin,
 		clientIP: o.ClientIP, wakeHead: o.WakeOnHead,
+		policy: o.Policy, monitor: o.Monitor, holder: o.Holder, onResp: o.OnResponse,
 		maxHeader: o.MaxHeaderBytes, maxURL: o.MaxURLLength, maxHost: o.MaxHostLength,
 		readHeader: o.ReadHeaderTimeout, read: o.ReadTimeout, idle: o.IdleTimeout,
 		heartbeat: o.Heartbeat, minRetry: o.MinRetryAfter, maxRetry: o.MaxRetryAfter,
@@ -161,6 +178,15 @@ func NewPublic(o PublicOptions) (*Public, error) {
 	}
 	if p.clientIP == nil {
 		p.clientIP = RemoteAddrIP
+	}
+	if p.monitor.Status == 0 {
+		p.monitor.Status = http.StatusOK
+	}
+	if p.monitor.Body == "" {
+		p.monitor.Body = "sleeping"
+	}
+	if p.onResp == nil {
+		p.onResp = func(int) {}
 	}
 	setDefault(&p.maxHeader, DefaultMaxHeaderBytes)
 	setDefault(&p.maxURL, DefaultMaxURLLength)
@@ -225,6 +251,10 @@ func (p *Public) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.serveStatus(w, r, host)
 		case rest == "events":
 			p.serveEvents(w, r, host)
+		case internalPrefix+rest == WakePath:
+			p.serveClickWake(w, r, host)
+		case internalPrefix+rest == HoneypotPath:
+			p.serveHoneypot(w, r, host)
 		case strings.HasPrefix(rest, "static/") && !strings.HasSuffix(rest, "/"):
 			w.Header().Set("Cache-Control", "public, max-age=300")
 			p.static.ServeHTTP(w, r)
@@ -237,7 +267,14 @@ func (p *Public) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // wakes reports whether the request may wake the backend.
-func (p *Public) wakes(r *http.Request) bool {
+func (p *Public) wakes(r *http.Request, c controller.Client) bool {
+	if p.policy != nil {
+		ok, why := p.policy.MayWake(r, c)
+		if !ok {
+			p.log.Debug("request does not wake", "host", r.Host, "client", c.String(), "why", why)
+		}
+		return ok
+	}
 	if r.Method == http.MethodHead || r.Method == http.MethodOptions {
 		return p.wakeHead
 	}
@@ -263,10 +300,29 @@ func (p *Public) servePage(w http.ResponseWriter, r *http.Request, host string) 
 	if !p.known(w, r, host) {
 		return
 	}
+	h, _ := p.ctl.Registry().Lookup(host)
+	client := p.clientOf(r)
+	if p.policy != nil && p.policy.Monitor(r, client) {
+		// Uptime monitors: no wake, no activity, a fixed answer, so a
+		// sleeping app is neither woken nor reported down.
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(p.monitor.Status)
+		p.onResp(p.monitor.Status)
+		if r.Method != http.MethodHead {
+			_, _ = io.WriteString(w, p.monitor.Body)
+		}
+		return
+	}
+	wakes := p.wakes(r, client) && h.WakeMode != "click"
+	if wakes && p.holder != nil && p.holder.ShouldHold(r, h) {
+		p.holder.Serve(w, r, h, client)
+		return
+	}
 	var rec controller.Record
 	var err error
-	if p.wakes(r) {
-		rec, err = p.ctl.Wake(r.Context(), host, p.clientOf(r))
+	if wakes {
+		rec, err = p.ctl.Wake(r.Context(), host, client)
 	} else {
 		_, rec, err = p.ctl.Status(r.Context(), host)
 	}
@@ -279,11 +335,63 @@ func (p *Public) servePage(w http.ResponseWriter, r *http.Request, host string) 
 		return
 	}
 	d := p.pageData(r.Context(), host, rec, err)
+	if h.WakeMode == "click" && p.policy != nil && (rec.State == controller.StateStopped ||
+		rec.State == controller.StateUnknown || (rec.State == controller.StateFailed && !p.ctl.Now().Before(rec.RetryAt))) {
+		d.WakeToken = p.policy.WakeToken(host)
+		d.WakeAction = WakePath
+		d.Message = host + " is asleep. Press the button to wake it up."
+	}
+	if p.policy != nil {
+		d.Honeypot = HoneypotPath
+	}
+	p.onResp(d.Status)
 	if wantsJSON(r) {
 		p.writeState(w, r, &d)
 		return
 	}
 	p.writePage(w, r, &d)
+}
+
+// serveClickWake is the button of a `wake: click` host: a POST carrying a
+// token the page signed, which crawlers following links never send.
+func (p *Public) serveClickWake(w http.ResponseWriter, r *http.Request, host string) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		p.refuse(w, r, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	if !p.known(w, r, host) {
+		return
+	}
+	if p.policy == nil {
+		p.refuse(w, r, http.StatusNotFound, "not found")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	if err := p.policy.VerifyWakeToken(host, r.PostFormValue("token")); err != nil {
+		p.refuse(w, r, http.StatusForbidden, err.Error())
+		return
+	}
+	client := p.clientOf(r)
+	if _, err := p.ctl.Wake(r.Context(), host, client); err != nil && !errors.Is(err, controller.ErrBudgetExceeded) {
+		p.log.Warn("click wake failed", "host", host, "err", err)
+	}
+	// Back to the page, which shows the wake (or why it was refused).
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// serveHoneypot answers the invisible link of the waiting page. Nobody
+// reading the page follows it; a client that does cannot wake anything
+// for a while.
+func (p *Public) serveHoneypot(w http.ResponseWriter, r *http.Request, host string) {
+	if p.policy != nil {
+		if err := p.policy.Honeypot(r.Context(), r); err != nil {
+			p.log.Warn("honeypot mark failed", "err", err)
+		} else {
+			p.log.Info("honeypot followed; client may not wake anything for a while", "host", host, "client", p.clientOf(r).String())
+		}
+	}
+	p.refuse(w, r, http.StatusNotFound, "not found")
 }
 
 // serveStatus answers /.waitingroom/status: the host's state as JSON.

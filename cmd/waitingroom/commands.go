@@ -67,8 +67,3 @@ func healthcheck(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	return 0
 }
-
-func hashPassword(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "waitingroom hash-password: not available yet")
-	return 1
-}

@@ -18,6 +18,8 @@ import (
 
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/guard"
+	"github.com/waitingroom/waitingroom/hold"
 	"github.com/waitingroom/waitingroom/scheduler"
 	"github.com/waitingroom/waitingroom/web"
 )
@@ -99,6 +101,7 @@ type app struct {
 	public   *web.Public
 	admin    *web.Admin
 	sched    *scheduler.Scheduler
+	holder   *hold.Holder
 	cfgMu    sync.Mutex
 	cfg      *config.Config
 	baseCtx  context.Context // cancelled first at shutdown: ends SSE streams
@@ -119,12 +122,41 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		return nil, err
 	}
 	registry := controller.NewRegistry(a.hosts(ctx, cfg), providers)
+	key, err := loadHashKey(cfg)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("privacy.hash_key_file: %w", err)
+	}
+	clock := controller.SystemClock{}
+	bo := guard.BudgetOptionsFrom(cfg.File.Budgets)
+	bo.Hasher, bo.Logger = guard.NewHasher(key, clock), log
+	budgets := guard.NewBudgets(st, bo, clock)
 	a.ctrl = controller.New(controller.Options{
 		Store:    st,
 		Registry: registry,
 		Logger:   log,
+		Clock:    clock,
+		Gate:     budgets,
 	})
 	a.baseCtx, a.cancelFn = context.WithCancel(context.Background())
+	pol, err := newPolicy(cfg, clock, key, budgets)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a.holder, err = hold.New(hold.Options{
+		Controller:        a.ctrl,
+		MaxPerHost:        cfg.File.Hold.MaxPerHost,
+		MaxTotal:          cfg.File.Hold.MaxTotal,
+		MaxBodyBytes:      int64(cfg.File.Hold.MaxBodyBytes),
+		MaxForwardPerHost: cfg.File.Hold.MaxForwardPerHost,
+		TrustedProxies:    pol.trusted,
+		Logger:            log,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 
 	tmpl, err := pageTemplate(cfg)
 	if err != nil {
@@ -136,6 +168,9 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		Logger:         log,
 		Template:       tmpl,
 		BaseContext:    a.baseCtx,
+		Policy:         pol,
+		Monitor:        web.MonitorAnswer{Status: cfg.File.Monitors.Status, Body: cfg.File.Monitors.Body},
+		Holder:         a.holder,
 		MaxHeaderBytes: cfg.File.Limits.MaxHeaderBytes,
 		MaxURLLength:   cfg.File.Limits.MaxURLLength,
 	})
@@ -311,6 +346,7 @@ func (a *app) run(ctx context.Context, path string) error {
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	a.cancelFn()
+	a.holder.Close() // held clients get their 503 now, not at hold_timeout
 	var swg sync.WaitGroup
 	for _, s := range []*http.Server{publicSrv, adminSrv} {
 		swg.Add(1)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/guard"
 	"github.com/waitingroom/waitingroom/traefik"
 )
 
@@ -149,22 +150,6 @@ func trustedOnly(prefixes []netip.Prefix, log *slog.Logger, next http.Handler) h
 	})
 }
 
-func parsePrefixes(ss []string) ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(ss))
-	for _, s := range ss {
-		if p, err := netip.ParsePrefix(s); err == nil {
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return nil, fmt.Errorf("trusted_proxies: %q is neither an address nor a CIDR", s)
-		}
-		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-	}
-	return out, nil
-}
-
 // wireTraefik adds the Traefik endpoints to the listeners: /api/traefik on
 // the admin listener, the ForwardAuth touch on the public one (for any
 // Host, from trusted proxies only), and the metrics activity source.
@@ -176,7 +161,7 @@ func (a *app) wireTraefik(cfg *config.Config, public, admin *http.Server, goRun 
 
 	t := cfg.File.Traefik
 	if t.ForwardAuth {
-		trusted, err := parsePrefixes(cfg.File.TrustedProxies)
+		trusted, err := guard.ParseTrustedProxies(cfg.File.TrustedProxies)
 		if err != nil {
 			return err
 		}

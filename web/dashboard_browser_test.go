@@ -1,0 +1,323 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/waitingroom/waitingroom/controller"
+)
+
+// newAdminBrowser starts a headless Chromium with a fresh profile.
+// Missing Chromium fails the test in CI and skips it elsewhere.
+func newAdminBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("chromium is not installed (apt-get install chromium); the dashboard browser tests need it")
+		}
+		t.Skip("chromium is not installed; install it (apt-get install chromium) to run the dashboard browser tests")
+	}
+	profile := t.TempDir() // removed after the browser, which is cancelled first
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(profile),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("no-proxy-server", true),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
+	// The first call starts the browser and must not carry a timeout (it
+	// would bound the browser's life).
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	return bctx
+}
+
+// seedRealistic gives the screenshot's hosts a week of history and varied
+// states: running, waking up, failed, asleep.
+func seedRealistic(t *testing.T, s *dashSetup) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now()
+	clients := []struct{ client, source string }{
+		{"203.0.113.x (browser)", "page"}, {"198.51.100.x (api)", "hold"}, {dashUser, "dashboard"},
+		{"2001:db8:4f2a:10::x (browser)", "page"}, {"", "warm"},
+	}
+	add := func(host string, n int, base time.Duration, every time.Duration, failEvery int) {
+		for i := n; i >= 1; i-- { // oldest first: the store keeps insertion order
+			req := now.Add(-time.Duration(i)*every - 37*time.Minute)
+			d := base + time.Duration((i*7919)%11)*base/6
+			w := controller.WakeRecord{
+				ID: fmt.Sprintf("%s-%d", host, i), Host: host, Requested: req, Finished: req.Add(d), Duration: d,
+				Result: controller.WakeRunning, Client: clients[i%len(clients)].client, Source: clients[i%len(clients)].source,
+			}
+			if failEvery > 0 && i%failEvery == 0 {
+				w.Result, w.Reason = controller.WakeFailed, "not ready within start_timeout 5m0s: http://10.0.0.7:8080/healthz: connection refused"
+			}
+			if err := s.store.AddWake(ctx, w); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	add("app.example.com", 14, 2*time.Second, 11*time.Hour, 0)
+	add("blog.example.com", 9, 1500*time.Millisecond, 17*time.Hour, 0)
+	add("staging.example.com", 12, 40*time.Second, 13*time.Hour, 5)
+	add("vm.example.com", 8, 55*time.Second, 19*time.Hour, 0)
+
+	for host, ago := range map[string]time.Duration{"app.example.com": 3 * time.Hour, "staging.example.com": 14 * time.Hour, "legacy.example.com": 26 * time.Hour} {
+		if err := s.store.Touch(ctx, host, controller.Activity{At: now.Add(-ago), Source: "traefik-metrics"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.setStopped(t, "app.example.com")
+	s.setStopped(t, "staging.example.com")
+	// Wakes take a realistic while; the browser test's own wake too.
+	s.prov.delay["blog.example.com"] = 1300 * time.Millisecond
+	s.prov.delay["app.example.com"] = 1800 * time.Millisecond
+	s.setRunning(t, "blog.example.com")
+	if err := s.ctl.Touch(ctx, "blog.example.com", "traefik-forwardauth"); err != nil {
+		t.Fatal(err)
+	}
+	s.prov.fail["legacy.example.com"] = errors.New("exit status 1: Job for legacy.service failed because the control process exited with error code")
+	if _, err := s.ctl.Wake(ctx, "legacy.example.com", controller.Client{Source: "page", Display: "192.0.2.x", Class: "browser"}); err != nil {
+		t.Fatal(err)
+	}
+	s.waitState(t, "legacy.example.com", controller.StateFailed)
+	s.prov.hold["vm.example.com"] = true
+	if _, err := s.ctl.Wake(ctx, "vm.example.com", controller.Client{Source: "hold", Display: "198.51.100.x", Class: "api"}); err != nil {
+		t.Fatal(err)
+	}
+	s.waitState(t, "vm.example.com", controller.StateStarting)
+}
+
+var realisticHosts = []dashHost{
+	{name: "app.example.com", provider: "docker", fields: map[string]string{"container": "app"}, budget: 20},
+	{name: "blog.example.com", provider: "docker", fields: map[string]string{"container": "blog"}},
+	{name: "legacy.example.com", provider: "exec", commands: map[string][]string{"start": {"systemctl", "start", "legacy"}}, budget: 5},
+	{name: "staging.example.com", provider: "gce", fields: map[string]string{"instance": "staging-1", "zone": "europe-west1-b", "project": "acme-prod"}, budget: 10},
+	{name: "vm.example.com", provider: "gce", fields: map[string]string{"instance": "web-1", "zone": "asia-southeast2-a", "project": "acme-prod"},
+		startTimeout: 5 * time.Minute},
+}
+
+// evalString runs a JavaScript expression and returns its string value.
+func evalString(ctx context.Context, expr string) (string, error) {
+	ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return chromedp.Run(ectx, chromedp.Evaluate[string](expr))
+}
+
+// waitText polls a JavaScript expression until it gives want.
+func waitText(ctx context.Context, t *testing.T, what, expr, want string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var got string
+	var err error
+	for time.Now().Before(deadline) {
+		got, err = evalString(ctx, expr)
+		if err == nil && got == want {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: %q (%v) after %s, want %q", what, got, err, within, want)
+}
+
+func stateOf(host string) string {
+	return fmt.Sprintf(`(function(){var r=[...document.querySelectorAll('tr[data-host]')].find(function(x){return x.dataset.host===%q});`+
+		`return r?r.querySelector('[data-field="state"]').textContent:'no row'})()`, host)
+}
+
+// TestDashboardInBrowser drives the dashboard in headless Chromium: a
+// wrong password is refused; after logging in the host table shows;
+// "Wake now" turns a sleeping host to running without a page load;
+// "Stop now" asks for confirmation and stops it; a screenshot is saved.
+func TestDashboardInBrowser(t *testing.T) {
+	browser := newAdminBrowser(t)
+	s := newDashSetup(t, realisticHosts, func(o *AdminOptions) { o.Refresh = time.Second })
+	seedRealistic(t, s)
+
+	tab, cancelTab := chromedp.NewContext(browser)
+	defer cancelTab()
+	if err := chromedp.Do(tab); err != nil { // opens the tab; no timeout here
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(tab, 90*time.Second)
+	defer cancel()
+
+	t.Run("wrong password refused", func(t *testing.T) {
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(s.srv.URL+"/"),
+			chromedp.WaitVisible(chromedp.ID("login")),
+			chromedp.SendKeys(chromedp.ID("user"), dashUser),
+			chromedp.SendKeys(chromedp.ID("password"), "not the password"),
+			chromedp.Click(chromedp.ID("login-submit")),
+			chromedp.WaitVisible(chromedp.ID("login-error")),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := evalString(ctx, `document.getElementById('login-error').textContent`)
+		path, _ := evalString(ctx, `location.pathname`)
+		cookies, _ := evalString(ctx, `String(document.querySelectorAll('#hosts').length)`)
+		if msg != "Wrong user name or password." || path != "/login" || cookies != "0" {
+			t.Errorf("after a wrong password: message %q, path %q, host tables %s", msg, path, cookies)
+		}
+	})
+
+	t.Run("log in and see the host table", func(t *testing.T) {
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(s.srv.URL+"/login"),
+			chromedp.WaitVisible(chromedp.ID("login")),
+			chromedp.SendKeys(chromedp.ID("user"), dashUser),
+			chromedp.SendKeys(chromedp.ID("password"), dashPassword),
+			chromedp.Click(chromedp.ID("login-submit")),
+			chromedp.WaitVisible(chromedp.ID("hosts")),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, _ := evalString(ctx, `[...document.querySelectorAll('#hosts tbody tr')].map(function(r){return r.dataset.host}).join(',')`)
+		if rows != "app.example.com,blog.example.com,legacy.example.com,staging.example.com,vm.example.com" {
+			t.Errorf("host rows %q", rows)
+		}
+		for host, want := range map[string]string{"app.example.com": "stopped", "blog.example.com": "running",
+			"legacy.example.com": "failed", "vm.example.com": "starting"} {
+			if got, _ := evalString(ctx, stateOf(host)); got != want {
+				t.Errorf("%s shows %q, want %q", host, got, want)
+			}
+		}
+		who, _ := evalString(ctx, `document.getElementById('who').textContent`)
+		if who != dashUser {
+			t.Errorf("logged in as %q", who)
+		}
+		// The script ran (the CSP allows it) and the live stream is open.
+		waitText(ctx, t, "the event stream to open", `document.body.dataset.live||''`, "yes", 10*time.Second)
+	})
+
+	t.Run("wake turns the host to running without reloading", func(t *testing.T) {
+		if _, err := evalString(ctx, `window.wrMarker='same page'`); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`tr[data-host="app.example.com"] button.wake`))); err != nil {
+			t.Fatal(err)
+		}
+		waitText(ctx, t, "app.example.com's state", stateOf("app.example.com"), "running", 15*time.Second)
+		t.Logf("wake clicked → row shows running after %s", time.Since(start).Round(time.Millisecond))
+		if m, _ := evalString(ctx, `window.wrMarker||'reloaded'`); m != "same page" {
+			t.Error("the page was reloaded")
+		}
+		_, rec, _ := s.ctl.Status(context.Background(), "app.example.com")
+		if rec.State != controller.StateRunning || s.prov.startCount("app.example.com") != 1 {
+			t.Errorf("controller: %s after %d starts", rec.State, s.prov.startCount("app.example.com"))
+		}
+		waitText(ctx, t, "the event log", `document.querySelector('#log li .text').textContent.slice(0,11)`, "started in ", 10*time.Second)
+	})
+
+	t.Run("stop asks for confirmation, then stops", func(t *testing.T) {
+		row := `tr[data-host="app.example.com"] `
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(row+`summary.stop-open`))); err != nil {
+			t.Fatal(err)
+		}
+		// Opening the confirmation stops nothing.
+		if got, _ := evalString(ctx, stateOf("app.example.com")); got != "running" {
+			t.Fatalf("state %q after opening the confirmation, want running", got)
+		}
+		confirm, _ := evalString(ctx, `document.querySelector('tr[data-host="app.example.com"] details form p').textContent`)
+		if !strings.Contains(confirm, "Stop app.example.com?") {
+			t.Errorf("confirmation text %q", confirm)
+		}
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(row+`button.stop`))); err != nil {
+			t.Fatal(err)
+		}
+		waitText(ctx, t, "app.example.com's state", stateOf("app.example.com"), "stopped", 15*time.Second)
+		if m, _ := evalString(ctx, `window.wrMarker||'reloaded'`); m != "same page" {
+			t.Error("the page was reloaded")
+		}
+		ws, _ := s.ctl.Wakes(context.Background(), "app.example.com", 1)
+		if len(ws) != 1 || ws[0].Source != "dashboard" || ws[0].Client != dashUser {
+			t.Errorf("the dashboard's wake is recorded as %+v", ws)
+		}
+	})
+
+	t.Run("host page shows wakes and chart", func(t *testing.T) {
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(s.srv.URL+"/hosts/staging.example.com"),
+			chromedp.WaitVisible(chromedp.ID("wakes")),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bars, _ := evalString(ctx, `String(document.querySelectorAll('svg.chart rect').length)`)
+		rows, _ := evalString(ctx, `String(document.querySelectorAll('#wakes tbody tr[data-wake]').length)`)
+		if bars != "12" || rows != "12" {
+			t.Errorf("staging: %s bars, %s wake rows; want 12 each", bars, rows)
+		}
+		shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err == nil {
+			_ = os.WriteFile(filepath.Join(t.ArtifactDir(), "host.png"), shot, 0o644)
+		}
+	})
+
+	t.Run("screenshot", func(t *testing.T) {
+		// Let the stopped host show, then give the page a settled look.
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(s.srv.URL+"/"),
+			chromedp.WaitVisible(chromedp.ID("hosts")),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitText(ctx, t, "the event stream to open", `document.body.dataset.live||''`, "yes", 10*time.Second)
+		shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(shot) < 1000 || string(shot[1:4]) != "PNG" {
+			t.Fatalf("screenshot is not a PNG (%d bytes)", len(shot))
+		}
+		artifact := filepath.Join(t.ArtifactDir(), "dashboard.png")
+		if err := os.WriteFile(artifact, shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s (%d bytes)", artifact, len(shot))
+		if p := os.Getenv("WAITINGROOM_SCREENSHOT"); p != "" {
+			if err := os.WriteFile(p, shot, 0o644); err != nil {
+				t.Fatalf("WAITINGROOM_SCREENSHOT: %v", err)
+			}
+			t.Logf("screenshot also written to %s", p)
+		}
+		// A phone's view, as an artifact only.
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)), chromedp.Reload(),
+			chromedp.WaitVisible(chromedp.ID("hosts"))); err == nil {
+			if phone, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+				_ = os.WriteFile(filepath.Join(t.ArtifactDir(), "dashboard-phone.png"), phone, 0o644)
+			}
+		}
+	})
+}
