@@ -107,7 +107,7 @@ type discoverer interface {
 // hosts; the file wins conflicts, which are logged. A provider that cannot
 // list now (engine down) contributes nothing this time; the next reload or
 // discovery tick tries again.
-func (s *providerSet) discover(ctx context.Context, hosts []controller.Host) []controller.Host {
+func (s *providerSet) discover(ctx context.Context, cfg *config.Config, hosts []controller.Host) []controller.Host {
 	s.mu.Lock()
 	built := maps.Clone(s.built)
 	s.mu.Unlock()
@@ -123,7 +123,9 @@ func (s *providerSet) discover(ctx context.Context, hosts []controller.Host) []c
 		if err != nil {
 			s.log.Warn("label discovery failed", "provider", name, "err", err)
 		}
-		found = append(found, hs...)
+		for _, h := range hs {
+			found = append(found, withDefaults(cfg, h))
+		}
 	}
 	if len(found) == 0 {
 		return hosts
@@ -201,4 +203,29 @@ func labelDiscovery(cfg *config.Config) bool {
 		}
 	}
 	return false
+}
+
+// withDefaults gives a host registered by labels what the file's hosts get
+// from defaults: an idle timeout of zero would never be swept.
+func withDefaults(cfg *config.Config, h controller.Host) controller.Host {
+	d := cfg.File.Defaults
+	if h.IdleTimeout <= 0 {
+		h.IdleTimeout = d.IdleTimeout.D()
+	}
+	if h.StartTimeout <= 0 {
+		h.StartTimeout = d.StartTimeout.D()
+	}
+	if h.Wait == "" {
+		h.Wait = d.Wait
+	}
+	if h.WakeMode == "" {
+		h.WakeMode = config.DefaultWake
+	}
+	if h.MaxWakesPerDay == 0 {
+		h.MaxWakesPerDay = cfg.File.Budgets.MaxWakesPerDay
+	}
+	if h.MaxWakesPerHour == 0 {
+		h.MaxWakesPerHour = cfg.File.Budgets.MaxWakesPerHour
+	}
+	return h
 }

@@ -211,7 +211,7 @@ func pageTemplate(cfg *config.Config) (*template.Template, error) {
 // hosts is the registry of a config: its own hosts plus any discovered by
 // providers (Docker labels), the file winning conflicts.
 func (a *app) hosts(ctx context.Context, cfg *config.Config) []controller.Host {
-	return a.provs.discover(ctx, cfg.Hosts())
+	return a.provs.discover(ctx, cfg, cfg.Hosts())
 }
 
 // apply swaps in a reloaded configuration. Wakes in progress keep running:

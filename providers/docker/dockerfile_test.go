@@ -12,7 +12,9 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
+	"github.com/waitingroom/waitingroom/controller"
 	"github.com/waitingroom/waitingroom/internal/testutil/dockertest"
 )
 
@@ -100,7 +102,8 @@ func TestDockerfileLocalBuilds(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	pkg := "github.com/waitingroom/waitingroom/cmd/waitingroom"
+	const realMain = "github.com/waitingroom/waitingroom/cmd/waitingroom"
+	pkg := realMain
 	if _, err := os.Stat(filepath.Join(root, "cmd", "waitingroom")); err != nil {
 		if dockertest.InCI() {
 			t.Fatalf("cmd/waitingroom is missing: %v", err)
@@ -163,6 +166,38 @@ func TestDockerfileLocalBuilds(t *testing.T) {
 	if ins.Size > 64<<20 {
 		t.Errorf("image is %d MiB; a static binary in scratch should be far smaller", ins.Size>>20)
 	}
+	if pkg != realMain {
+		return
+	}
+
+	// Run it: as user 65532, from scratch, serving the admin /healthz that
+	// the image's own HEALTHCHECK probes. Only the check's interval is
+	// shortened; its command comes from the image.
+	conf := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(conf, []byte("listen: \":8080\"\nhosts: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := cli.ContainerCreate(ctx,
+		&container.Config{Image: tag, Labels: map[string]string{dockertest.Label: "1"},
+			Healthcheck: &container.HealthConfig{Interval: 300 * time.Millisecond, StartPeriod: 10 * time.Second}},
+		&container.HostConfig{NetworkMode: "none", Binds: []string{conf + ":/etc/waitingroom/config.yaml:ro"}},
+		nil, nil, dockertest.Name("wrtest-image"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := cli.ContainerRemove(ctx, resp.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			t.Errorf("remove container: %v", err)
+		}
+	})
+	if err := cli.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p := newTestProvider(t, Options{})
+	st := waitState(t, p, target(resp.ID), controller.StateRunning, 30*time.Second) // running and healthy
+	t.Logf("the image runs and its HEALTHCHECK passes: %+v", st)
 }
 
 // TestComposeDraftIsValid asks Compose itself whether the draft parses, from
@@ -179,9 +214,9 @@ func TestComposeDraftIsValid(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	argv = append(argv, "-f", filepath.Join(root, "providers", "docker", "compose-draft.yml"), "--project-directory", root, "config", "-q")
+	argv = append(argv, "-f", filepath.Join(root, "docker-compose.yml"), "--project-directory", root, "config", "-q")
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), "DOCKER_GID=105")
+	cmd.Env = append(os.Environ(), "DOCKER_GID=105", "WAITINGROOM_TOKEN=test-token")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
 	}
