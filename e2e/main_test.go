@@ -15,11 +15,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waitingroom/waitingroom/internal/testutil/dockertest"
 	"github.com/waitingroom/waitingroom/internal/testutil/proc"
 )
 
 // bins is set once by TestMain, before any test runs, and only read after.
 var bins *proc.Binaries
+
+// dockerImages are the Docker test images, built on first use and removed
+// by TestMain.
+var dockerImages dockertest.Shared
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "waitingroom-e2e-")
@@ -34,6 +39,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	if err := dockerImages.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "removing docker test images:", err)
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
