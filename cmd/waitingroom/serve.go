@@ -22,6 +22,7 @@ import (
 	"github.com/waitingroom/waitingroom/hold"
 	"github.com/waitingroom/waitingroom/scheduler"
 	"github.com/waitingroom/waitingroom/web"
+	"github.com/waitingroom/waitingroom/webhook"
 )
 
 // shutdownGrace bounds how long a stopping process waits for requests and
@@ -102,6 +103,9 @@ type app struct {
 	admin    *web.Admin
 	sched    *scheduler.Scheduler
 	holder   *hold.Holder
+	act      *activitySources
+	busy     *busySet
+	hooks    *webhook.Notifier
 	cfgMu    sync.Mutex
 	cfg      *config.Config
 	baseCtx  context.Context // cancelled first at shutdown: ends SSE streams
@@ -131,13 +135,29 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	bo := guard.BudgetOptionsFrom(cfg.File.Budgets)
 	bo.Hasher, bo.Logger = guard.NewHasher(key, clock), log
 	budgets := guard.NewBudgets(st, bo, clock)
+	var gate controller.WakeGate = budgets
+	var onEvent func(controller.Event)
+	if a.hooks, err = newWebhooks(cfg, log); err != nil {
+		st.Close()
+		return nil, err
+	} else if a.hooks != nil {
+		gate, onEvent = a.hooks.WrapGate(budgets), a.hooks.Notify
+	}
+	busy := &busySet{}
+	a.busy = busy
 	a.ctrl = controller.New(controller.Options{
 		Store:    st,
 		Registry: registry,
 		Logger:   log,
 		Clock:    clock,
-		Gate:     budgets,
+		Gate:     gate,
+		Busy:     []controller.BusyChecker{busy},
+		OnEvent:  onEvent,
 	})
+	if err := a.buildActivity(cfg, busy); err != nil {
+		st.Close()
+		return nil, err
+	}
 	a.baseCtx, a.cancelFn = context.WithCancel(context.Background())
 	pol, err := newPolicy(cfg, clock, key, budgets)
 	if err != nil {
@@ -229,6 +249,7 @@ func (a *app) apply(cfg *config.Config) {
 	a.cfgMu.Lock()
 	a.cfg = cfg
 	a.cfgMu.Unlock()
+	a.reloadActivity()
 	a.log.Info("configuration reloaded", "file", cfg.Path, "hosts", a.ctrl.Registry().Len())
 	// New hosts start unknown: learn their real state now, not at the next
 	// periodic reconcile.
@@ -300,6 +321,16 @@ func (a *app) run(ctx context.Context, path string) error {
 	goRun("config watcher", watcher.Run)
 	goRun("provider watchers", func(ctx context.Context) error { return a.provs.watch(ctx, a.ctrl) })
 	a.sched.Start()
+	if err := a.act.warm.Start(); err != nil {
+		a.log.Error("warm windows not scheduled", "err", err)
+	}
+	goRun("adoption follower", func(ctx context.Context) error {
+		a.act.adopt.Follow(a.ctrl.Subscribe(ctx, ""))
+		return nil
+	})
+	if a.hooks != nil {
+		goRun("webhooks", a.hooks.Run)
+	}
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -360,6 +391,9 @@ func (a *app) run(ctx context.Context, path string) error {
 	swg.Wait()
 	if err := a.sched.Shutdown(); err != nil {
 		a.log.Warn("scheduler shutdown", "err", err)
+	}
+	if err := a.act.warm.Shutdown(); err != nil {
+		a.log.Warn("warm windows shutdown", "err", err)
 	}
 	a.ctrl.Shutdown(sctx)
 	stopBG()

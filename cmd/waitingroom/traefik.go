@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/waitingroom/waitingroom/activity"
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
 	"github.com/waitingroom/waitingroom/guard"
@@ -156,6 +157,8 @@ func trustedOnly(prefixes []netip.Prefix, log *slog.Logger, next http.Handler) h
 func (a *app) wireTraefik(cfg *config.Config, public, admin *http.Server, goRun func(string, func(context.Context) error)) error {
 	adminMux := http.NewServeMux()
 	adminMux.Handle("/api/traefik", a.liveTraefik())
+	// Backends keep themselves awake with a per-host token.
+	adminMux.Handle(activity.HeartbeatPattern, a.act.heartbeat)
 	adminMux.Handle("/", admin.Handler)
 	admin.Handler = adminMux
 
