@@ -177,6 +177,12 @@ type Provider struct {
 	// (true, default) or left alone (false).
 	Adopt *bool `yaml:"adopt"`
 
+	// CountConnections (docker, exec): a host with open TCP connections to
+	// its backend's port (WebSockets, streams) is busy, however old its
+	// last request. Local backends only; off by default because keep-alive
+	// connections (a proxy's health checks) also count.
+	CountConnections bool `yaml:"count_connections"`
+
 	// docker
 	Host        string   `yaml:"host"` // DOCKER_HOST override
 	Labels      bool     `yaml:"labels"`

@@ -30,11 +30,11 @@ func ProviderTypes() []string { return []string{TypeDocker, TypeExec, TypeGCE} }
 func providerKeys(typ string) []string {
 	switch typ {
 	case TypeDocker:
-		return []string{"host", "labels", "stop_timeout", "network"}
+		return []string{"host", "labels", "stop_timeout", "network", "count_connections"}
 	case TypeGCE:
 		return []string{"project", "credentials_file", "endpoint"}
 	case TypeExec:
-		return []string{"timeout"}
+		return []string{"timeout", "count_connections"}
 	}
 	return nil
 }

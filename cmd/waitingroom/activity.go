@@ -59,12 +59,7 @@ func (a *app) buildActivity(cfg *config.Config, busy *busySet) error {
 	}
 	adopt, err := activity.NewAdoptFilter(activity.AdoptFilterOptions{
 		Status: ctrl,
-		Adopt: func(provider string) bool {
-			a.cfgMu.Lock()
-			defer a.cfgMu.Unlock()
-			p, ok := a.cfg.File.Providers[provider]
-			return !ok || p.Adopt == nil || *p.Adopt
-		},
+		Adopt:  a.providerSetting(func(p config.Provider) bool { return p.Adopt == nil || *p.Adopt }),
 	})
 	if err != nil {
 		return err
@@ -75,7 +70,7 @@ func (a *app) buildActivity(cfg *config.Config, busy *busySet) error {
 		Status:   ctrl.LastStatus,
 		Logger:   a.log,
 	})
-	list := activity.Checkers{warm, keep, conns, adopt}
+	list := activity.Checkers{warm, keep, connectionsWhere(conns, a.providerSetting(func(p config.Provider) bool { return p.CountConnections })), adopt}
 	busy.list.Store(&list)
 	a.act = &activitySources{warm: warm, heartbeat: hb, adopt: adopt}
 	return nil
@@ -110,4 +105,33 @@ func newWebhooks(cfg *config.Config, log *slog.Logger) (*webhook.Notifier, error
 		targets = append(targets, webhook.Target{URL: w.URL, Secret: secret, Events: w.Events, Timeout: w.Timeout.D(), Retries: retries})
 	}
 	return webhook.New(webhook.Options{Targets: targets, Logger: log})
+}
+
+// providerSetting reads a boolean provider setting from the current
+// configuration; an unknown provider reads false.
+func (a *app) providerSetting(get func(config.Provider) bool) func(provider string) bool {
+	return func(provider string) bool {
+		a.cfgMu.Lock()
+		defer a.cfgMu.Unlock()
+		p, ok := a.cfg.File.Providers[provider]
+		return ok && get(p)
+	}
+}
+
+// connectionsWhere counts open connections only for hosts whose provider
+// asks for it (count_connections).
+func connectionsWhere(c *activity.Connections, enabled func(provider string) bool) controller.BusyChecker {
+	return connectionsFilter{c: c, enabled: enabled}
+}
+
+type connectionsFilter struct {
+	c       *activity.Connections
+	enabled func(string) bool
+}
+
+func (f connectionsFilter) Busy(ctx context.Context, h controller.Host, now time.Time) (bool, string) {
+	if !f.enabled(h.Provider) {
+		return false, ""
+	}
+	return f.c.Busy(ctx, h, now)
 }
