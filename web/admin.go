@@ -102,10 +102,11 @@ type AdminOptions struct {
 	// Reload re-reads and applies the configuration file, returning its
 	// problems when it is invalid (config.Watcher.Reload); nil: no reload.
 	Reload func() error
-	// WakesToday counts today's wakes of a host for the budget column
-	// (the wake guard's per-day counter); nil: counted from the wake
-	// history, per UTC day.
-	WakesToday func(ctx context.Context, h controller.Host) (int, error)
+	// WakeBudget reports a host's wakes in the current day window and
+	// the daily limit that applies (0: none), for the budget column: the
+	// wake guard's counter (guard.Budgets.HostUsage). nil: wakes counted
+	// from the wake history per UTC day, against Host.MaxWakesPerDay.
+	WakeBudget func(ctx context.Context, h controller.Host) (today, perDay int, err error)
 
 	// BaseContext ends event streams when done; so does shutting down a
 	// server built by Admin.Server. Default context.Background().

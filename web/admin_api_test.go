@@ -73,12 +73,11 @@ func TestAPIEndpointsWithAndWithoutToken(t *testing.T) {
 		})
 	}
 	s.waitState(t, "app.example.com", controller.StateRunning)
-	ws, _ := s.ctl.Wakes(context.Background(), "app.example.com", 1)
-	if len(ws) != 1 || ws[0].Source != "api" || ws[0].Client != "token ci" {
-		t.Errorf("the API's wake is recorded as %+v, want source api and client \"token ci\"", ws)
+	if w := s.lastWake(t, "app.example.com", 1); w.Source != "admin" || w.Client != "token ci" {
+		t.Errorf("the API's wake is recorded as %+v, want source admin and client \"token ci\"", w)
 	}
-	if s.reloads != 1 {
-		t.Errorf("%d reloads, want 1 (only the authorised call)", s.reloads)
+	if n := s.reloadCount(); n != 1 {
+		t.Errorf("%d reloads, want 1 (only the authorised call)", n)
 	}
 }
 
@@ -142,11 +141,12 @@ func TestAPIEventStreamWithAndWithoutToken(t *testing.T) {
 	next("the wake's event", func(n, d string) bool {
 		return n == "event" && strings.Contains(d, `"state":"starting"`)
 	})
-	next("the running host view", func(n, d string) bool {
-		return n == "host" && strings.Contains(d, `"state":"running"`) && strings.Contains(d, `"last_wake":{`)
-	})
-	next("the event saying how long the wake took", func(n, d string) bool {
-		return n == "event" && strings.Contains(d, `"text":"started in `)
+	// The state change's event and the host's new view, in either order.
+	var sawEvent, sawView bool
+	next("the event saying how long the wake took and the running view", func(n, d string) bool {
+		sawEvent = sawEvent || n == "event" && strings.Contains(d, `"text":"started in `)
+		sawView = sawView || n == "host" && strings.Contains(d, `"state":"running"`) && strings.Contains(d, `"last_wake":{`)
+		return sawEvent && sawView
 	})
 }
 
@@ -192,8 +192,8 @@ func TestCSRF(t *testing.T) {
 			})
 		}
 	}
-	if n := s.prov.startCount("app.example.com"); n != 0 || s.reloads != 0 {
-		t.Fatalf("refused requests acted: %d starts, %d reloads", n, s.reloads)
+	if n := s.prov.startCount("app.example.com"); n != 0 || s.reloadCount() != 0 {
+		t.Fatalf("refused requests acted: %d starts, %d reloads", n, s.reloadCount())
 	}
 	// The right token in the header (JavaScript) or the form (no script).
 	res := s.do(t, c, "POST", "/api/hosts/app.example.com/wake", nil, "X-CSRF-Token: "+token)
@@ -208,9 +208,8 @@ func TestCSRF(t *testing.T) {
 		t.Fatalf("stop by form: %d %s %s", res.StatusCode, res.Header.Get("Location"), res.body)
 	}
 	s.waitState(t, "app.example.com", controller.StateStopped)
-	ws, _ := s.ctl.Wakes(context.Background(), "app.example.com", 1)
-	if len(ws) != 1 || ws[0].Source != "dashboard" || ws[0].Client != dashUser {
-		t.Errorf("dashboard wake recorded as %+v, want source dashboard by %s", ws, dashUser)
+	if w := s.lastWake(t, "app.example.com", 1); w.Source != "dashboard" || w.Client != dashUser {
+		t.Errorf("dashboard wake recorded as %+v, want source dashboard by %s", w, dashUser)
 	}
 	// A cross-site form POST is refused before the CSRF check.
 	res = s.do(t, c, "POST", "/api/hosts/app.example.com/wake", strings.NewReader(form.Encode()),
@@ -374,8 +373,8 @@ func waitForEvents(t *testing.T, a *Admin, host string, n int) {
 
 func TestReloadShowsProblemsInsteadOfApplying(t *testing.T) {
 	s := newDashSetup(t, nil, nil)
-	s.reloadErr = errors.New("/etc/waitingroom/waitingroom.yaml:7: host \"a.example.com\" uses provider \"dockr\", which is not defined (defined: docker)\n" +
-		"/etc/waitingroom/waitingroom.yaml:9: <script>x</script>: unknown key")
+	s.setReloadErr(errors.New("/etc/waitingroom/waitingroom.yaml:7: host \"a.example.com\" uses provider \"dockr\", which is not defined (defined: docker)\n" +
+		"/etc/waitingroom/waitingroom.yaml:9: <script>x</script>: unknown key"))
 	c := s.client(t)
 	token := s.login(t, c)
 	res := s.do(t, c, "POST", "/api/reload", nil, "X-CSRF-Token: "+token)
@@ -398,7 +397,7 @@ func TestReloadShowsProblemsInsteadOfApplying(t *testing.T) {
 			t.Errorf("config page lacks %q", want)
 		}
 	}
-	s.reloadErr = nil
+	s.setReloadErr(nil)
 	if res := s.do(t, c, "POST", "/api/reload", nil, "X-CSRF-Token: "+token); res.StatusCode != 200 ||
 		!strings.Contains(res.body, `"path":"/etc/waitingroom/waitingroom.yaml"`) {
 		t.Errorf("good reload: %d %s", res.StatusCode, res.body)
@@ -694,5 +693,30 @@ func TestEventStreamOutlivesWriteTimeout(t *testing.T) {
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		t.Errorf("Serve: %v", err)
+	}
+}
+
+// TestWakeBudgetHook: the budget column shows the wake guard's counter
+// and limit when the hook is set.
+func TestWakeBudgetHook(t *testing.T) {
+	s := newDashSetup(t, nil, func(o *AdminOptions) {
+		o.WakeBudget = func(_ context.Context, h controller.Host) (int, int, error) {
+			if h.Name == "vm.example.com" {
+				return 0, 0, errors.New("store down") // falls back to the history
+			}
+			return 7, 10, nil
+		}
+	})
+	res := s.do(t, nil, "GET", "/api/hosts", nil, "Authorization: Bearer "+dashToken)
+	var got hostsJSON
+	if err := json.Unmarshal([]byte(res.body), &got); err != nil || len(got.Hosts) != 2 {
+		t.Fatalf("hosts: %s %v", res.body, err)
+	}
+	app, vm := got.Hosts[0], got.Hosts[1]
+	if app.WakesToday != 7 || app.MaxWakesPerDay != 10 || app.BudgetLeft == nil || *app.BudgetLeft != 3 {
+		t.Errorf("app: today %d of %d, left %v", app.WakesToday, app.MaxWakesPerDay, app.BudgetLeft)
+	}
+	if vm.WakesToday != 0 || vm.BudgetLeft != nil {
+		t.Errorf("vm: today %d, left %v", vm.WakesToday, vm.BudgetLeft)
 	}
 }

@@ -222,13 +222,26 @@ func (s *dashSetup) setStopped(t testing.TB, host string) {
 	s.waitState(t, host, controller.StateStopped)
 }
 
-// setRunning wakes a host and waits until it runs.
+// setRunning wakes a host and waits until it runs and its wake is in the
+// history (recorded just after the state changes).
 func (s *dashSetup) setRunning(t testing.TB, host string) {
 	t.Helper()
+	before, _ := s.ctl.Wakes(context.Background(), host, 0)
 	if _, err := s.ctl.Wake(context.Background(), host, controller.Client{Source: "page", Display: "203.0.113.x", Class: "browser"}); err != nil {
 		t.Fatal(err)
 	}
 	s.waitState(t, host, controller.StateRunning)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		after, _ := s.ctl.Wakes(context.Background(), host, 0)
+		if len(after) > len(before) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the wake was not recorded in the history within 10 s", host)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // client is an HTTP client that keeps cookies and does not follow
@@ -294,4 +307,35 @@ func (s *dashSetup) login(t testing.TB, c *http.Client) string {
 		t.Fatalf("dashboard after login: %d, CSRF token found: %v\n%s", page.StatusCode, m != nil, page.body)
 	}
 	return m[1]
+}
+
+// lastWake waits until host's history has at least n wakes and returns
+// the newest.
+func (s *dashSetup) lastWake(t testing.TB, host string, n int) controller.WakeRecord {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ws, _ := s.ctl.Wakes(context.Background(), host, 0)
+		if len(ws) >= n {
+			return ws[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s has %d wakes in its history after 10 s, want %d", host, len(ws), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// reloadCount is how many times the Reload option ran.
+func (s *dashSetup) reloadCount() int {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	return s.reloads
+}
+
+// setReloadErr decides what the next reloads return.
+func (s *dashSetup) setReloadErr(err error) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	s.reloadErr = err
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,6 +117,11 @@ func TestReadyz(t *testing.T) {
 				t.Fatalf("readyz: %d %s, want %d %+v", w.Code, w.Body, tt.want, tt.wantBody)
 			}
 			for k, v := range tt.wantBody.Providers {
+				// On a loaded machine the context's own error may lose the
+				// race against the grace timer: either says it failed.
+				if v == "context deadline exceeded" && strings.HasPrefix(got.Providers[k], "no answer within") {
+					continue
+				}
 				if got.Providers[k] != v {
 					t.Errorf("providers[%s] = %q, want %q", k, got.Providers[k], v)
 				}

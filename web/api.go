@@ -209,9 +209,11 @@ func (a *Admin) lookup(w http.ResponseWriter, r *http.Request) (controller.Host,
 	return controller.Host{}, false
 }
 
-// clientOf is how a wake from the dashboard or the API is recorded.
+// clientOf is how a wake from the dashboard or the admin API is recorded.
+// The sources "dashboard" and "admin" mark wakes an operator asked for:
+// the wake guard counts them against budgets but does not refuse them.
 func clientOf(r *http.Request, p principal) controller.Client {
-	source := "api"
+	source := "admin"
 	if p.kind == kindUser || (p.kind == kindOpen && p.session != "") {
 		source = "dashboard"
 	}
@@ -233,7 +235,7 @@ func (a *Admin) apiStop(w http.ResponseWriter, r *http.Request, p principal) {
 	if !ok {
 		return
 	}
-	where := "the API"
+	where := "the admin API"
 	if clientOf(r, p).Source == "dashboard" {
 		where = "the dashboard"
 	}
@@ -344,6 +346,9 @@ func (a *Admin) apiEvents(w http.ResponseWriter, r *http.Request, _ principal) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return // the headers say it is a stream; there is no body to wait for
+	}
 
 	s := &adminStream{w: w, rc: rc, a: a, last: map[string][]byte{}}
 	s.buf.WriteString("retry: 2000\n\n")

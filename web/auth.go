@@ -163,6 +163,10 @@ func loopbackListen(listen string) bool {
 type credentials struct {
 	users  map[string]string // name → bcrypt hash
 	tokens []tokenDigest
+	// decoy is compared against when the user name is unknown: a real
+	// user's hash, so a wrong name costs as much as a wrong password and
+	// the timing does not tell which names exist.
+	decoy string
 }
 
 type tokenDigest struct {
@@ -171,9 +175,12 @@ type tokenDigest struct {
 }
 
 func newCredentials(users []User, tokens []Token) *credentials {
-	c := &credentials{users: make(map[string]string, len(users))}
+	c := &credentials{users: make(map[string]string, len(users)), decoy: dummyHash}
 	for _, u := range users {
 		c.users[u.Name] = u.PasswordHash
+		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err == nil {
+			c.decoy = u.PasswordHash
+		}
 	}
 	for _, t := range tokens {
 		c.tokens = append(c.tokens, tokenDigest{name: t.Name, digest: sha256.Sum256([]byte(t.Value))})
@@ -197,15 +204,15 @@ func (c *credentials) token(value string) (string, bool) {
 	return name, found
 }
 
-// dummyHash is compared against when the user name is unknown, so that a
-// wrong name takes as long as a wrong password. bcrypt of a random string.
+// dummyHash is the decoy when no user is configured: bcrypt of a random
+// string.
 const dummyHash = "$2a$10$sMIRZf1HVv/g.OIS4c8xOeNqSXINB3e8FBmlY6j3I6fOeUJnts77y"
 
 // checkPassword reports whether name and password match a user.
 func (c *credentials) checkPassword(name, password string) bool {
 	hash, ok := c.users[name]
 	if !ok {
-		hash = dummyHash
+		hash = c.decoy
 	}
 	err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
 	return ok && err == nil

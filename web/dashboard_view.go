@@ -137,13 +137,13 @@ func (a *Admin) hostView(ctx context.Context, h controller.Host) hostJSON {
 		v.LastWake = wakeOf(wakes[0])
 	}
 	v.WakesToday = wakesToday(wakes, now)
-	if a.opts.WakesToday != nil {
-		if n, err := a.opts.WakesToday(ctx, h); err == nil {
-			v.WakesToday = n
+	if a.opts.WakeBudget != nil {
+		if n, perDay, err := a.opts.WakeBudget(ctx, h); err == nil {
+			v.WakesToday, v.MaxWakesPerDay = n, perDay
 		}
 	}
-	if h.MaxWakesPerDay > 0 {
-		left := max(0, h.MaxWakesPerDay-v.WakesToday)
+	if v.MaxWakesPerDay > 0 {
+		left := max(0, v.MaxWakesPerDay-v.WakesToday)
 		v.BudgetLeft = &left
 	}
 	asleep := asleepWithin(now.Add(-asleepWindow), now, h.IdleTimeout, wakes, a.feed.transitions(h.Name), rec)

@@ -17,7 +17,7 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
-//go:embed static
+//go:embed static/*.css static/*.js
 var staticFS embed.FS
 
 // StaticPrefix is where the embedded JavaScript and CSS are served on the

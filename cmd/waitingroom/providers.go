@@ -147,8 +147,11 @@ func (s *providerSet) watch(ctx context.Context, ctrl *controller.Controller) er
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	for {
-		for name, p := range ctrl.Registry().Providers() {
-			w, ok := p.(controller.Watcher)
+		s.mu.Lock()
+		built := maps.Clone(s.built)
+		s.mu.Unlock()
+		for name, b := range built {
+			w, ok := b.p.(controller.Watcher)
 			if !ok || started[w] {
 				continue
 			}

@@ -16,10 +16,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
 	"github.com/waitingroom/waitingroom/guard"
 	"github.com/waitingroom/waitingroom/hold"
+	"github.com/waitingroom/waitingroom/metrics"
 	"github.com/waitingroom/waitingroom/scheduler"
 	"github.com/waitingroom/waitingroom/web"
 	"github.com/waitingroom/waitingroom/webhook"
@@ -81,7 +84,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	a, err := newApp(ctx, cfg, log)
+	a, err := newApp(ctx, cfg, f.config, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "waitingroom:", err)
 		return 1
@@ -103,6 +106,9 @@ type app struct {
 	admin    *web.Admin
 	sched    *scheduler.Scheduler
 	holder   *hold.Holder
+	watcher  *config.Watcher
+	metrics  *metrics.Metrics
+	promReg  *prometheus.Registry
 	act      *activitySources
 	busy     *busySet
 	hooks    *webhook.Notifier
@@ -112,12 +118,20 @@ type app struct {
 	cancelFn context.CancelFunc
 }
 
-func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
+func newApp(ctx context.Context, cfg *config.Config, path string, log *slog.Logger) (*app, error) {
 	a := &app{log: log, cfg: cfg}
+	a.watcher = config.NewWatcher(path, log, a.apply)
+	a.watcher.SetCurrent(cfg)
 	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
+	a.promReg = prometheus.NewRegistry()
+	if a.metrics, err = metrics.New(a.promReg); err != nil {
+		st.Close()
+		return nil, err
+	}
+	st = metrics.WrapStore(st, a.metrics)
 	a.store = st
 	a.provs = newProviderSet(log)
 	providers, err := a.provs.build(ctx, cfg)
@@ -125,6 +139,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		st.Close()
 		return nil, err
 	}
+	providers = a.instrument(providers)
 	registry := controller.NewRegistry(a.hosts(ctx, cfg), providers)
 	key, err := loadHashKey(cfg)
 	if err != nil {
@@ -143,6 +158,14 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	} else if a.hooks != nil {
 		gate, onEvent = a.hooks.WrapGate(budgets), a.hooks.Notify
 	}
+	gate = metrics.WrapGate(gate, a.metrics)
+	m := a.metrics
+	events := func(e controller.Event) {
+		if onEvent != nil {
+			onEvent(e)
+		}
+		m.OnEvent(e)
+	}
 	busy := &busySet{}
 	a.busy = busy
 	a.ctrl = controller.New(controller.Options{
@@ -152,8 +175,10 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		Clock:    clock,
 		Gate:     gate,
 		Busy:     []controller.BusyChecker{busy},
-		OnEvent:  onEvent,
+		OnEvent:  events,
+		OnWake:   m.OnWake,
 	})
+	m.TrackStates(a.ctrl)
 	if err := a.buildActivity(cfg, busy); err != nil {
 		st.Close()
 		return nil, err
@@ -198,8 +223,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		st.Close()
 		return nil, err
 	}
-	a.admin, err = web.NewAdmin(web.AdminOptions{Controller: a.ctrl, Logger: log})
-	if err != nil {
+	if a.admin, err = a.newAdmin(cfg, pol, budgets); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -241,6 +265,12 @@ func (a *app) apply(cfg *config.Config) {
 	if err != nil {
 		a.log.Error("reload: providers not rebuilt; keeping the previous configuration", "err", err)
 		return
+	}
+	providers = a.instrument(providers)
+	if users, tokens, err := adminCredentials(cfg); err != nil {
+		a.log.Error("reload: admin users and tokens unchanged", "err", err)
+	} else {
+		a.admin.SetCredentials(users, tokens)
 	}
 	a.ctrl.Registry().Replace(a.hosts(context.Background(), cfg), providers)
 	if err := a.sched.SetIntervals(cfg.File.Scheduler.SweepInterval.D(), cfg.File.Scheduler.ReconcileInterval.D()); err != nil {
@@ -316,8 +346,7 @@ func (a *app) run(ctx context.Context, path string) error {
 	case <-time.After(2 * time.Second):
 		a.log.Warn("store events not subscribed yet; continuing (store unreachable?)")
 	}
-	watcher := config.NewWatcher(path, a.log, a.apply)
-	watcher.SetCurrent(cfg)
+	watcher := a.watcher
 	goRun("config watcher", watcher.Run)
 	goRun("provider watchers", func(ctx context.Context) error { return a.provs.watch(ctx, a.ctrl) })
 	a.sched.Start()
@@ -355,6 +384,8 @@ func (a *app) run(ctx context.Context, path string) error {
 		adminLn.Close()
 		return err
 	}
+	publicSrv.Handler = metrics.InstrumentPublic(publicSrv.Handler, a.metrics)
+	goRun("admin event log", a.admin.Run)
 	errc := make(chan error, 2)
 	go func() { errc <- publicSrv.Serve(publicLn) }()
 	go func() { errc <- adminSrv.Serve(adminLn) }()

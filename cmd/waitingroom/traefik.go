@@ -156,7 +156,6 @@ func trustedOnly(prefixes []netip.Prefix, log *slog.Logger, next http.Handler) h
 // Host, from trusted proxies only), and the metrics activity source.
 func (a *app) wireTraefik(cfg *config.Config, public, admin *http.Server, goRun func(string, func(context.Context) error)) error {
 	adminMux := http.NewServeMux()
-	adminMux.Handle("/api/traefik", a.liveTraefik())
 	// Backends keep themselves awake with a per-host token.
 	adminMux.Handle(activity.HeartbeatPattern, a.act.heartbeat)
 	adminMux.Handle("/", admin.Handler)
