@@ -405,7 +405,7 @@ func (c *Controller) startAndWait(ctx context.Context, h Host, resume bool) erro
 // second of the backend answering without hammering a booting machine.
 func (c *Controller) waitReady(ctx context.Context, h Host, p Provider) error {
 	interval := 50 * time.Millisecond
-	const maxInterval = 300 * time.Millisecond
+	const maxInterval = 200 * time.Millisecond
 	var last error
 	for {
 		ready, err := c.ready(ctx, h, p)
