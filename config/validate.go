@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	_ "time/tzdata" // timezones validate (and warm windows run) in a FROM scratch image too
+
+	"github.com/waitingroom/waitingroom/activity/window"
 )
 
 // Provider types this build knows.
@@ -647,31 +649,10 @@ func checkHTTPURL(s string, placeholders bool) error {
 	return nil
 }
 
-var cronFieldRE = regexp.MustCompile(`^[0-9A-Za-z*,/?#-]+$`)
-
-// checkWarm checks the shape of a warm window, "CRON for DURATION": five
-// cron fields, " for ", a positive duration. The activity package checks
-// the cron expression itself.
+// checkWarm checks a warm window, "CRON for DURATION", with the parser
+// the scheduler uses, so an accepted file never holds a window that fails
+// to schedule.
 func checkWarm(s string) error {
-	i := strings.LastIndex(s, " for ")
-	if i < 0 {
-		return fmt.Errorf(`write it as "CRON for DURATION", e.g. "0 9 * * 1-5 for 9h"`)
-	}
-	fields := strings.Fields(s[:i])
-	if len(fields) != 5 {
-		return fmt.Errorf(`the schedule needs 5 cron fields (minute hour day-of-month month day-of-week), got %d; e.g. "0 9 * * 1-5 for 9h"`, len(fields))
-	}
-	for _, f := range fields {
-		if !cronFieldRE.MatchString(f) {
-			return fmt.Errorf("cron field %q contains characters cron does not use", f)
-		}
-	}
-	d, err := parseDuration(s[i+len(" for "):])
-	if err != nil {
-		return err
-	}
-	if d == 0 {
-		return fmt.Errorf("the window's duration must be greater than 0")
-	}
-	return nil
+	_, err := window.Parse(s)
+	return err
 }

@@ -302,7 +302,7 @@ func TestValidationErrors(t *testing.T) {
 			[]string{
 				`config.yaml:11: host "a.example.com": warm "0 9 * * 1-5 9h": write it as "CRON for DURATION", e.g. "0 9 * * 1-5 for 9h"`,
 				`config.yaml:12: host "a.example.com": warm "0 9 * * for 1h": the schedule needs 5 cron fields (minute hour day-of-month month day-of-week), got 4; e.g. "0 9 * * 1-5 for 9h"`,
-				`config.yaml:13: host "a.example.com": warm "0 9 * * 1-5 for soon": invalid duration "soon"; write it like 30s, 5m or 1h30m`,
+				`config.yaml:13: host "a.example.com": warm "0 9 * * 1-5 for soon": duration "soon": write it like 30m, 9h or 1h30m`,
 				`config.yaml:14: host "a.example.com": timezone "Mars/Olympus_Mons" is not an IANA time zone name like Europe/Berlin or UTC`,
 			}},
 		{"admin users and tokens", lines(

@@ -106,6 +106,9 @@ type AdminOptions struct {
 	// the daily limit that applies (0: none), for the budget column: the
 	// wake guard's counter (guard.Budgets.HostUsage). nil: wakes counted
 	// from the wake history per UTC day, against Host.MaxWakesPerDay.
+	// Busy, when set, says why a running host is held awake although idle
+	// (the activity package's busy checks); the dashboard shows it.
+	Busy       func(ctx context.Context, h controller.Host, now time.Time) []string
 	WakeBudget func(ctx context.Context, h controller.Host) (today, perDay int, err error)
 
 	// BaseContext ends event streams when done; so does shutting down a

@@ -720,3 +720,34 @@ func TestWakeBudgetHook(t *testing.T) {
 		t.Errorf("vm: today %d, left %v", vm.WakesToday, vm.BudgetLeft)
 	}
 }
+
+// TestDashboardSaysWhyAHostIsAwake: a running host held awake by a busy
+// check shows the reason in the API and on the dashboard.
+func TestDashboardSaysWhyAHostIsAwake(t *testing.T) {
+	s := newDashSetup(t, nil, func(o *AdminOptions) {
+		o.Busy = func(_ context.Context, h controller.Host, _ time.Time) []string {
+			if h.Name == "app.example.com" {
+				return []string{"warm window until 18:00 Europe/Paris"}
+			}
+			return nil
+		}
+	})
+	s.setRunning(t, "app.example.com")
+	s.setStopped(t, "vm.example.com")
+	res := s.do(t, nil, "GET", "/api/hosts", nil, "Authorization: Bearer "+dashToken)
+	var got hostsJSON
+	if err := json.Unmarshal([]byte(res.body), &got); err != nil || len(got.Hosts) != 2 {
+		t.Fatalf("hosts: %s %v", res.body, err)
+	}
+	if a := got.Hosts[0].AwakeBecause; len(a) != 1 || a[0] != "warm window until 18:00 Europe/Paris" {
+		t.Errorf("running host: awake_because %v", a)
+	}
+	if a := got.Hosts[1].AwakeBecause; len(a) != 0 {
+		t.Errorf("stopped host: awake_because %v", a)
+	}
+	c := s.client(t)
+	s.login(t, c)
+	if page := s.do(t, c, "GET", "/", nil); !strings.Contains(page.body, "kept awake: warm window until 18:00 Europe/Paris") {
+		t.Errorf("dashboard does not say why the host is awake")
+	}
+}

@@ -38,6 +38,10 @@ type hostJSON struct {
 	IdleTimeoutSeconds int       `json:"idle_timeout_seconds"`
 	IdleInSeconds      *int      `json:"idle_in_seconds"`
 	IdleAt             time.Time `json:"idle_at,omitzero"`
+	// AwakeBecause says why a running host is considered busy right now
+	// although its last request may be old (a warm window, an open
+	// stream, keep_awake_while); empty: only its activity counts.
+	AwakeBecause []string `json:"awake_because,omitempty"`
 
 	WakesToday     int  `json:"wakes_today"`
 	MaxWakesPerDay int  `json:"max_wakes_per_day"` // 0: no daily budget
@@ -128,6 +132,9 @@ func (a *Admin) hostView(ctx context.Context, h controller.Host) hostJSON {
 		secs := int(in / time.Second)
 		v.IdleInSeconds = &secs
 		v.IdleAt = now.Add(in).UTC()
+		if a.opts.Busy != nil {
+			v.AwakeBecause = a.opts.Busy(ctx, h, now)
+		}
 	}
 	wakes, werr := a.wakeCache.get(ctx, a.ctl, h.Name, now)
 	if werr != nil {

@@ -66,7 +66,7 @@ func (a *app) buildActivity(cfg *config.Config, busy *busySet) error {
 	}
 	keep := activity.NewKeepAwake(activity.KeepAwakeOptions{Status: ctrl.LastStatus, Logger: a.log})
 	conns := activity.NewConnections(activity.ConnectionsOptions{
-		Provider: ctrl.Registry().Provider,
+		Provider: a.provs.raw,
 		Status:   ctrl.LastStatus,
 		Logger:   a.log,
 	})

@@ -60,6 +60,7 @@ func (a *app) newAdmin(cfg *config.Config, pol *policy, budgets *guard.Budgets) 
 		BaseContext:   a.baseCtx,
 		Reload:        func() error { return a.watcher.Reload() },
 		Config:        a.configInfo,
+		Busy:          a.busy.Reasons,
 		WakeBudget: func(ctx context.Context, h controller.Host) (int, int, error) {
 			u, err := budgets.HostUsage(ctx, h)
 			return int(u.Day), u.PerDay, err

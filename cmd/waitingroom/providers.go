@@ -98,6 +98,15 @@ func newProvider(ctx context.Context, name string, pc config.Provider, log *slog
 	return nil, fmt.Errorf("unknown provider type %q", typ)
 }
 
+// raw returns the provider built for name, without the metrics wrapper,
+// so optional interfaces (activity.PIDer) stay visible.
+func (s *providerSet) raw(name string) (controller.Provider, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.built[name]
+	return b.p, ok
+}
+
 // discoverer is a provider that registers hosts itself (Docker labels).
 type discoverer interface {
 	Discover(ctx context.Context) ([]controller.Host, error)

@@ -196,6 +196,7 @@ func newApp(ctx context.Context, cfg *config.Config, path string, log *slog.Logg
 		MaxBodyBytes:      int64(cfg.File.Hold.MaxBodyBytes),
 		MaxForwardPerHost: cfg.File.Hold.MaxForwardPerHost,
 		TrustedProxies:    pol.trusted,
+		Registerer:        a.promReg,
 		Logger:            log,
 	})
 	if err != nil {

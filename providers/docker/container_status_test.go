@@ -1,6 +1,9 @@
 package docker
 
 import (
+	"context"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -104,4 +107,24 @@ func TestStatusWithHealthcheck(t *testing.T) {
 			t.Fatalf("reason %q: want restarting (restart count N)", st.Reason)
 		}
 	})
+}
+
+func TestPIDOfRunningContainer(t *testing.T) {
+	cli, im := images.Images(t)
+	p := newTestProvider(t, Options{})
+	c := dockertest.Create(t, cli, dockertest.Spec{Image: im.Plain, Start: true})
+	tg := target(c.Name)
+	pid, err := p.PID(context.Background(), tg)
+	if err != nil || pid <= 0 {
+		t.Fatalf("PID = %d, %v", pid, err)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d/net/tcp", pid)); err != nil {
+		t.Fatalf("the container's network table is not readable: %v", err)
+	}
+	if err := p.Stop(context.Background(), tg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.PID(context.Background(), tg); err == nil {
+		t.Fatal("PID of a stopped container succeeded")
+	}
 }
