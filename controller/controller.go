@@ -222,7 +222,13 @@ func (c *Controller) Wake(ctx context.Context, host string, cl Client) (Record, 
 	if !ok {
 		return Record{}, fmt.Errorf("%q: %w", host, ErrUnknownHost)
 	}
-	v, err, _ := c.sf.Do(host, func() (any, error) { return c.wake(ctx, h, cl) })
+	v, err, _ := c.sf.Do(host, func() (any, error) {
+		// The result is shared by every caller waiting on this host: one
+		// client hanging up must not fail the others' wake.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return c.wake(wctx, h, cl)
+	})
 	rec, _ := v.(Record)
 	return rec, err
 }
