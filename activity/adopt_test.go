@@ -10,6 +10,8 @@ import (
 	"github.com/waitingroom/waitingroom/activity"
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/fake"
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
 	execprovider "github.com/waitingroom/waitingroom/providers/exec"
 	"github.com/waitingroom/waitingroom/store/memory"
 )
@@ -24,7 +26,7 @@ func TestBackendStartedOutsideIsAdoptedOrLeftAlone(t *testing.T) {
 			name = "adopt true stops it when idle"
 		}
 		t.Run(name, func(t *testing.T) {
-			clock := newFakeClock(time.Date(2025, 3, 5, 12, 0, 0, 0, time.UTC))
+			clock := fake.NewClock(time.Date(2025, 3, 5, 12, 0, 0, 0, time.UTC))
 			h := testHost("legacy.example.com", 10*time.Minute, config.ActivityOptions{})
 			var filter *activity.AdoptFilter
 			e := newEnv(t, clock, []controller.BusyChecker{busyFunc(func(ctx context.Context, h controller.Host, now time.Time) (bool, string) {
@@ -39,8 +41,8 @@ func TestBackendStartedOutsideIsAdoptedOrLeftAlone(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			e.prov.set(controller.StateRunning) // started by hand
-			clock.Advance(time.Hour)            // long before waitingroom looks
+			e.prov.SetState(controller.StateRunning) // started by hand
+			clock.Advance(time.Hour)                 // long before waitingroom looks
 			if err := e.ctrl.Reconcile(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -69,7 +71,7 @@ func TestBackendStartedOutsideIsAdoptedOrLeftAlone(t *testing.T) {
 
 // A host waitingroom woke itself is never held by the filter.
 func TestAdoptFilterIgnoresOwnWakes(t *testing.T) {
-	clock := newFakeClock(time.Date(2025, 3, 5, 12, 0, 0, 0, time.UTC))
+	clock := fake.NewClock(time.Date(2025, 3, 5, 12, 0, 0, 0, time.UTC))
 	h := testHost("app.example.com", 10*time.Minute, config.ActivityOptions{})
 	e := newEnv(t, clock, nil, h)
 	filter, err := activity.NewAdoptFilter(activity.AdoptFilterOptions{Status: e.ctrl, Adopt: func(string) bool { return false }})
@@ -108,7 +110,7 @@ func TestExecBackendStartedOutsideIsAdoptedAndStopped(t *testing.T) {
 			},
 		},
 	}
-	clock := newFakeClock(time.Date(2025, 3, 5, 12, 0, 0, 0, time.UTC))
+	clock := fake.NewClock(time.Date(2025, 3, 5, 12, 0, 0, 0, time.UTC))
 	st := memory.New(clock)
 	t.Cleanup(func() { _ = st.Close() })
 	reg := controller.NewRegistry([]controller.Host{h}, map[string]controller.Provider{
@@ -136,7 +138,7 @@ func TestExecBackendStartedOutsideIsAdoptedAndStopped(t *testing.T) {
 	if err != nil || len(stopped) != 1 {
 		t.Fatalf("sweep stopped %v (err %v), want the adopted host", stopped, err)
 	}
-	waitFor(t, 10*time.Second, "stop command ran", func() bool {
+	poll.Until(t, 10*time.Second, "stop command ran", func() bool {
 		_, err := os.Stat(marker)
 		return os.IsNotExist(err)
 	})

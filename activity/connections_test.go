@@ -18,6 +18,8 @@ import (
 	"github.com/waitingroom/waitingroom/activity"
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/fake"
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
 )
 
 // needProcNet fails (in CI) or skips when the kernel's connection table is
@@ -75,7 +77,7 @@ func dial(t *testing.T, port string) net.Conn {
 func waitBusy(t *testing.T, c *activity.Connections, h controller.Host, want bool) string {
 	t.Helper()
 	var why string
-	waitFor(t, 5*time.Second, fmt.Sprintf("busy=%v", want), func() bool {
+	poll.Until(t, 5*time.Second, fmt.Sprintf("busy=%v", want), func() bool {
 		var busy bool
 		busy, why = c.Busy(context.Background(), h, time.Now())
 		return busy == want
@@ -98,7 +100,7 @@ func TestConnectionsHeldOpenIsBusyClosedIsNot(t *testing.T) {
 		t.Fatalf("why = %q", why)
 	}
 	c2 := dial(t, port)
-	waitFor(t, 5*time.Second, "two connections", func() bool {
+	poll.Until(t, 5*time.Second, "two connections", func() bool {
 		n, _, err := conns.Count(context.Background(), h)
 		return err == nil && n == 2
 	})
@@ -114,7 +116,7 @@ func TestConnectionsBaselineIgnoresPermanentConnections(t *testing.T) {
 	h := testHost("ws.example.com", time.Minute, config.ActivityOptions{})
 	h.ReadyURL = "http://127.0.0.1:" + port + "/"
 	dial(t, port) // a proxy's health-check connection, always open
-	waitFor(t, 5*time.Second, "one connection", func() bool {
+	poll.Until(t, 5*time.Second, "one connection", func() bool {
 		n, _, _ := conns.Count(context.Background(), h)
 		return n == 1
 	})
@@ -128,7 +130,7 @@ func TestConnectionsBaselineIgnoresPermanentConnections(t *testing.T) {
 // pidProvider is a provider whose backends run in the given process's
 // network namespace, as the Docker provider could report a container's.
 type pidProvider struct {
-	fakeProvider
+	fake.Provider
 	pid int
 	err error
 }
@@ -146,7 +148,7 @@ func TestConnectionsRemoteBackendNeedsPIDer(t *testing.T) {
 
 	plain := activity.NewConnections(activity.ConnectionsOptions{
 		Logger:   quietLogger(),
-		Provider: func(string) (controller.Provider, bool) { return &fakeProvider{}, true },
+		Provider: func(string) (controller.Provider, bool) { return &fake.Provider{}, true },
 	})
 	if _, _, err := plain.Count(context.Background(), h); !errors.Is(err, activity.ErrNotVisible) {
 		t.Fatalf("Count on a non-local backend without PIDer: %v, want ErrNotVisible", err)
@@ -241,7 +243,7 @@ func TestStreamLongerThanIdleTimeoutKeepsHostAwake(t *testing.T) {
 		}
 	})
 
-	clock := newFakeClock(time.Date(2025, 3, 5, 12, 0, 0, 0, time.UTC))
+	clock := fake.NewClock(time.Date(2025, 3, 5, 12, 0, 0, 0, time.UTC))
 	conns := activity.NewConnections(activity.ConnectionsOptions{CacheFor: 100 * time.Millisecond, Logger: quietLogger()})
 	h := testHost("sse.example.com", time.Minute, config.ActivityOptions{})
 	h.ReadyURL = backend.URL + "/healthz"
@@ -280,7 +282,7 @@ func TestStreamLongerThanIdleTimeoutKeepsHostAwake(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("stream: %v", err)
 	}
-	waitFor(t, 5*time.Second, "stop after the stream ended", func() bool { return sweep(t, e, h.Name) })
+	poll.Until(t, 5*time.Second, "stop after the stream ended", func() bool { return sweep(t, e, h.Name) })
 	waitState(t, e, h.Name, controller.StateStopped)
 	if !strings.HasPrefix(h.ReadyURL, "http://127.0.0.1:") {
 		t.Fatalf("test server is not on loopback: %s", h.ReadyURL)

@@ -16,6 +16,7 @@ import (
 	"github.com/waitingroom/waitingroom/activity"
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/fake"
 )
 
 const (
@@ -74,7 +75,7 @@ func TestHeartbeatKeepsHostAwakePastIdleTimeout(t *testing.T) {
 			name = "with heartbeats the host stays awake"
 		}
 		t.Run(name, func(t *testing.T) {
-			clock := newFakeClock(time.Date(2025, 3, 5, 12, 0, 0, 0, time.UTC))
+			clock := fake.NewClock(time.Date(2025, 3, 5, 12, 0, 0, 0, time.UTC))
 			h := testHost("batch.example.com", time.Minute, config.ActivityOptions{TouchTokenEnv: "BATCH_TOKEN"})
 			e := newEnv(t, clock, nil, h)
 			hb, err := activity.NewHeartbeat(activity.HeartbeatOptions{
@@ -119,7 +120,7 @@ func TestHeartbeatKeepsHostAwakePastIdleTimeout(t *testing.T) {
 }
 
 func TestHeartbeatAnswers(t *testing.T) {
-	clock := newFakeClock(time.Date(2025, 3, 5, 12, 0, 0, 0, time.UTC))
+	clock := fake.NewClock(time.Date(2025, 3, 5, 12, 0, 0, 0, time.UTC))
 	hosts := []controller.Host{
 		testHost("batch.example.com", time.Minute, config.ActivityOptions{TouchTokenFile: "/run/secrets/batch"}),
 		testHost("plain.example.com", time.Minute, config.ActivityOptions{}),
@@ -174,7 +175,7 @@ func TestHeartbeatAnswers(t *testing.T) {
 // Reload picks up a rotated token; the old one stops working. Tokens never
 // reach the log, even when they are refused.
 func TestHeartbeatReloadRotatesTokenAndNeverLogsIt(t *testing.T) {
-	clock := newFakeClock(time.Date(2025, 3, 5, 12, 0, 0, 0, time.UTC))
+	clock := fake.NewClock(time.Date(2025, 3, 5, 12, 0, 0, 0, time.UTC))
 	h := testHost("batch.example.com", time.Minute, config.ActivityOptions{TouchTokenEnv: "TOKEN"})
 	e := newEnv(t, clock, nil, h)
 	vars := map[string]string{"TOKEN": goodToken}

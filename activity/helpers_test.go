@@ -6,90 +6,20 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/fake"
 	"github.com/waitingroom/waitingroom/store/memory"
 )
-
-// fakeProvider is a Provider whose backend is a flag. It records the
-// clock's time of every start.
-type fakeProvider struct {
-	clock controller.Clock
-
-	mu       sync.Mutex
-	state    controller.State
-	startsAt []time.Time
-	stops    atomic.Int32
-}
-
-func (p *fakeProvider) Start(context.Context, controller.Target) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.startsAt = append(p.startsAt, p.clock.Now())
-	p.state = controller.StateRunning
-	return nil
-}
-
-func (p *fakeProvider) Stop(context.Context, controller.Target) error {
-	p.stops.Add(1)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.state = controller.StateStopped
-	return nil
-}
-
-func (p *fakeProvider) Status(context.Context, controller.Target) (controller.Status, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s := p.state
-	if s == "" {
-		s = controller.StateStopped
-	}
-	return controller.Status{State: s, InternalIP: "127.0.0.1"}, nil
-}
-
-func (p *fakeProvider) set(s controller.State) {
-	p.mu.Lock()
-	p.state = s
-	p.mu.Unlock()
-}
-
-func (p *fakeProvider) starts() []time.Time {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return slices.Clone(p.startsAt)
-}
-
-// fakeClock is a controller.Clock tests move by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock(t time.Time) *fakeClock { return &fakeClock{now: t} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // env is a real controller on the memory store with one fake provider.
 type env struct {
 	ctrl  *controller.Controller
 	store controller.Store
-	prov  *fakeProvider
+	prov  *fake.Provider
 	reg   *controller.Registry
 }
 
@@ -97,7 +27,8 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 
 func newEnv(t *testing.T, clock controller.Clock, busy []controller.BusyChecker, hosts ...controller.Host) *env {
 	t.Helper()
-	prov := &fakeProvider{clock: clock}
+	prov := &fake.Provider{}
+	prov.SetClock(clock)
 	reg := controller.NewRegistry(hosts, map[string]controller.Provider{"fake": prov})
 	st := memory.New(clock)
 	t.Cleanup(func() { _ = st.Close() })
@@ -154,18 +85,6 @@ func sweep(t *testing.T, e *env, host string) bool {
 		t.Fatalf("sweep: %v", err)
 	}
 	return slices.Contains(stopped, host)
-}
-
-// waitFor polls cond until it holds, failing after d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, d)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func splitHostPort(t *testing.T, rawURL string) (scheme, port, host string) {

@@ -12,6 +12,8 @@ import (
 	"github.com/waitingroom/waitingroom/activity"
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/fake"
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
 )
 
 // jobEndpoint answers 200 while a job runs and 404 once it is
@@ -50,7 +52,7 @@ func TestKeepAwakeWhileURLAnswers2xx(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	now := time.Date(2025, 3, 5, 12, 0, 0, 0, time.UTC)
-	cacheClock := newFakeClock(now)
+	cacheClock := fake.NewClock(now)
 	ka := activity.NewKeepAwake(activity.KeepAwakeOptions{CacheFor: 5 * time.Second, Now: cacheClock.Now, Logger: quietLogger()})
 	h := testHost("app.example.com", time.Minute, config.ActivityOptions{KeepAwakeWhile: srv.URL + "/busy"})
 
@@ -128,7 +130,7 @@ func TestKeepAwakeHoldsHostThroughSweep(t *testing.T) {
 	job := &jobEndpoint{status: http.StatusOK}
 	srv := httptest.NewServer(job)
 	t.Cleanup(srv.Close)
-	clock := newFakeClock(time.Date(2025, 3, 5, 12, 0, 0, 0, time.UTC))
+	clock := fake.NewClock(time.Date(2025, 3, 5, 12, 0, 0, 0, time.UTC))
 	ka := activity.NewKeepAwake(activity.KeepAwakeOptions{CacheFor: time.Nanosecond, Logger: quietLogger()})
 	h := testHost("app.example.com", time.Minute, config.ActivityOptions{KeepAwakeWhile: srv.URL})
 	e := newEnv(t, clock, []controller.BusyChecker{ka}, h)
@@ -138,5 +140,5 @@ func TestKeepAwakeHoldsHostThroughSweep(t *testing.T) {
 		t.Fatal("stopped while keep_awake_while answered 200")
 	}
 	job.set(http.StatusNotFound)
-	waitFor(t, 2*time.Second, "stop once keep_awake_while answers 404", func() bool { return sweep(t, e, h.Name) })
+	poll.Until(t, 2*time.Second, "stop once keep_awake_while answers 404", func() bool { return sweep(t, e, h.Name) })
 }

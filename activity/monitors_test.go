@@ -11,6 +11,7 @@ import (
 	"github.com/waitingroom/waitingroom/activity"
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/fake"
 )
 
 func TestIsMonitor(t *testing.T) {
@@ -84,7 +85,7 @@ func TestMonitorAnswer(t *testing.T) {
 // before waking or touching it, a monitor gets the configured answer. On a
 // sleeping host that means no start and no activity.
 func TestMonitorOnSleepingHostNeitherWakesNorTouches(t *testing.T) {
-	clock := newFakeClock(time.Date(2025, 3, 5, 12, 0, 0, 0, time.UTC))
+	clock := fake.NewClock(time.Date(2025, 3, 5, 12, 0, 0, 0, time.UTC))
 	h := testHost("app.example.com", 10*time.Minute, config.ActivityOptions{})
 	e := newEnv(t, clock, nil, h)
 	if err := e.ctrl.Reconcile(context.Background()); err != nil {
@@ -116,7 +117,7 @@ func TestMonitorOnSleepingHostNeitherWakesNorTouches(t *testing.T) {
 		t.Fatalf("monitor got %d %q, want 200 sleeping", resp.StatusCode, body)
 	}
 	_, rec, _ := e.ctrl.Status(context.Background(), h.Name)
-	if rec.State != controller.StateStopped || !rec.LastActivity.IsZero() || len(e.prov.starts()) != 0 {
-		t.Fatalf("monitor changed the host: %s, activity %s, %d starts", rec.State, rec.LastActivity, len(e.prov.starts()))
+	if rec.State != controller.StateStopped || !rec.LastActivity.IsZero() || len(e.prov.StartTimes()) != 0 {
+		t.Fatalf("monitor changed the host: %s, activity %s, %d starts", rec.State, rec.LastActivity, len(e.prov.StartTimes()))
 	}
 }

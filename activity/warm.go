@@ -352,15 +352,11 @@ func newWindowCache() *windowCache {
 func (c *windowCache) window(raw string) (window.Window, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if r, ok := c.windows[raw]; ok {
-		return r.win, r.err
-	}
-	if len(c.windows) >= maxCached {
-		clear(c.windows)
-	}
-	win, err := window.Parse(raw)
-	c.windows[raw] = windowResult{win, err}
-	return win, err
+	r := cached(c.windows, raw, func() windowResult {
+		win, err := window.Parse(raw)
+		return windowResult{win, err}
+	})
+	return r.win, r.err
 }
 
 func (c *windowCache) location(name string) (*time.Location, error) {
@@ -369,16 +365,26 @@ func (c *windowCache) location(name string) (*time.Location, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if r, ok := c.zones[name]; ok {
-		return r.loc, r.err
+	r := cached(c.zones, name, func() zoneResult {
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			err = fmt.Errorf("timezone %q is not an IANA time zone name like Europe/Paris or UTC", name)
+		}
+		return zoneResult{loc, err}
+	})
+	return r.loc, r.err
+}
+
+// cached returns m[key], computing and storing it when missing; a full m
+// is emptied first. The caller holds the lock guarding m.
+func cached[R any](m map[string]R, key string, compute func() R) R {
+	if r, ok := m[key]; ok {
+		return r
 	}
-	if len(c.zones) >= maxCached {
-		clear(c.zones)
+	if len(m) >= maxCached {
+		clear(m)
 	}
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		err = fmt.Errorf("timezone %q is not an IANA time zone name like Europe/Paris or UTC", name)
-	}
-	c.zones[name] = zoneResult{loc, err}
-	return loc, err
+	r := compute()
+	m[key] = r
+	return r
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/waitingroom/waitingroom/activity"
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
 )
 
 func paris(t *testing.T) *time.Location {
@@ -63,13 +64,13 @@ func TestWarmWindowWakesOnTimeAndHoldsHostAwake(t *testing.T) {
 		t.Fatalf("start: %v", err)
 	}
 	blockUntilTimers(t, fc, 1)
-	if n := len(e.prov.starts()); n != 0 {
+	if n := len(e.prov.StartTimes()); n != 0 {
 		t.Fatalf("%d starts before the window opened", n)
 	}
 
 	fc.Advance(2 * time.Second)
-	waitFor(t, 5*time.Second, "warm wake", func() bool { return len(e.prov.starts()) == 1 })
-	if got, want := e.prov.starts()[0], time.Date(2025, 3, 5, 9, 0, 0, 0, loc); !got.Equal(want) {
+	poll.Until(t, 5*time.Second, "warm wake", func() bool { return len(e.prov.StartTimes()) == 1 })
+	if got, want := e.prov.StartTimes()[0], time.Date(2025, 3, 5, 9, 0, 0, 0, loc); !got.Equal(want) {
 		t.Fatalf("started at %s, want the window's start %s", got, want)
 	}
 	waitState(t, e, h.Name, controller.StateRunning)
@@ -92,7 +93,7 @@ func TestWarmWindowWakesOnTimeAndHoldsHostAwake(t *testing.T) {
 		t.Fatal("not stopped after the warm window closed")
 	}
 	waitState(t, e, h.Name, controller.StateStopped)
-	if n := len(e.prov.starts()); n != 1 {
+	if n := len(e.prov.StartTimes()); n != 1 {
 		t.Fatalf("%d starts, want 1", n)
 	}
 }
@@ -115,7 +116,7 @@ func TestWarmStartInsideOpenWindowWakesAtOnce(t *testing.T) {
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "catch-up wake", func() bool { return len(e.prov.starts()) == 1 })
+	poll.Until(t, 5*time.Second, "catch-up wake", func() bool { return len(e.prov.StartTimes()) == 1 })
 	waitState(t, e, h.Name, controller.StateRunning)
 	ws, err := e.ctrl.Wakes(context.Background(), h.Name, 10)
 	if err != nil || len(ws) != 1 || ws[0].Source != activity.SourceWarm || !strings.Contains(ws[0].Client, "warm window") {

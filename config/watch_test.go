@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,9 +9,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/waitingroom/waitingroom/internal/testutil/logbuf"
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
 )
 
 // registry returns a valid file registering the given hosts (exec).
@@ -33,31 +34,13 @@ func hostNames(c *Config) []string {
 	return out
 }
 
-// lockedBuffer collects log output from the watcher's goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // harness runs a Watcher on a file and records what it applies.
 type harness struct {
 	t       *testing.T
 	path    string
 	w       *Watcher
 	applied chan *Config
-	logs    *lockedBuffer
+	logs    *logbuf.Buffer
 }
 
 // newHarness writes content to dir/config.yaml (or uses path when it is
@@ -67,7 +50,7 @@ func newHarness(t *testing.T, path, content string) *harness {
 	if content != "" {
 		writeFile(t, path, content)
 	}
-	h := &harness{t: t, path: path, applied: make(chan *Config, 16), logs: &lockedBuffer{}}
+	h := &harness{t: t, path: path, applied: make(chan *Config, 16), logs: &logbuf.Buffer{}}
 	log := slog.New(slog.NewTextHandler(h.logs, nil))
 	h.w = NewWatcher(path, log, func(c *Config) { h.applied <- c })
 	cfg, err := Load(path)
@@ -121,18 +104,6 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestWatcherAppliesAnEditedFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	h := newHarness(t, path, registry("a.example.com"))
@@ -149,11 +120,11 @@ func TestWatcherAppliesAnEditedFile(t *testing.T) {
 		t.Errorf("edit applied after %s; want well within 1s", took)
 	}
 	// Last reports a configuration once apply has returned.
-	waitFor(t, time.Second, "Last() returns the applied config", func() bool {
+	poll.Until(t, time.Second, "Last() returns the applied config", func() bool {
 		last, err := h.w.Last()
 		return last == cfg && err == nil
 	})
-	waitFor(t, time.Second, "the reload log says which host was added", func() bool {
+	poll.Until(t, time.Second, "the reload log says which host was added", func() bool {
 		return strings.Contains(h.logs.String(), "added=[b.example.com]")
 	})
 }
@@ -239,7 +210,7 @@ func TestWatcherKeepsOldConfigOnBrokenEdit(t *testing.T) {
 	good, _ := h.w.Last()
 
 	writeFile(t, path, registry("a.example.com")+"  - {host: b.example.com, provider: dockr}\n")
-	waitFor(t, 2*time.Second, "the broken edit is reported by Last", func() bool {
+	poll.Until(t, 2*time.Second, "the broken edit is reported by Last", func() bool {
 		_, err := h.w.Last()
 		return err != nil
 	})
@@ -272,7 +243,7 @@ func TestWatcherKeepsOldConfigOnBrokenEdit(t *testing.T) {
 	if got := hostNames(h.next(2 * time.Second)); !slices.Equal(got, []string{"a.example.com", "b.example.com"}) {
 		t.Fatalf("applied hosts %v", got)
 	}
-	waitFor(t, time.Second, "Last() error cleared after the fix", func() bool { _, err := h.w.Last(); return err == nil })
+	poll.Until(t, time.Second, "Last() error cleared after the fix", func() bool { _, err := h.w.Last(); return err == nil })
 }
 
 // TestWatcherUndoingABrokenEdit: going back to the file in use clears the
@@ -282,9 +253,9 @@ func TestWatcherUndoingABrokenEdit(t *testing.T) {
 	content := registry("a.example.com")
 	h := newHarness(t, path, content)
 	writeFile(t, path, "listen: [\n")
-	waitFor(t, 2*time.Second, "the broken edit is reported", func() bool { _, err := h.w.Last(); return err != nil })
+	poll.Until(t, 2*time.Second, "the broken edit is reported", func() bool { _, err := h.w.Last(); return err != nil })
 	writeFile(t, path, content)
-	waitFor(t, 2*time.Second, "the error is cleared", func() bool { _, err := h.w.Last(); return err == nil })
+	poll.Until(t, 2*time.Second, "the error is cleared", func() bool { _, err := h.w.Last(); return err == nil })
 	select {
 	case c := <-h.applied:
 		t.Errorf("the unchanged configuration was applied again: %v", hostNames(c))
@@ -299,7 +270,7 @@ func TestWatcherDeletedFile(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 2*time.Second, "the missing file is reported", func() bool { _, err := h.w.Last(); return err != nil })
+	poll.Until(t, 2*time.Second, "the missing file is reported", func() bool { _, err := h.w.Last(); return err != nil })
 	if cfg, err := h.w.Last(); cfg != good || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Last() = %p, %v; want the old config and a not-exist error", cfg, err)
 	}
@@ -315,7 +286,7 @@ func TestReloadWithoutChanges(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	writeFile(t, path, registry("a.example.com"))
 	var applied int
-	w := NewWatcher(path, slog.New(slog.NewTextHandler(&lockedBuffer{}, nil)), func(*Config) { applied++ })
+	w := NewWatcher(path, slog.New(slog.NewTextHandler(&logbuf.Buffer{}, nil)), func(*Config) { applied++ })
 	if err := w.Reload(); err != nil || applied != 1 {
 		t.Fatalf("first Reload: %v, applied %d", err, applied)
 	}
@@ -333,7 +304,7 @@ func TestRunAppliesWithoutSetCurrent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	writeFile(t, path, registry("a.example.com"))
 	applied := make(chan *Config, 1)
-	w := NewWatcher(path, slog.New(slog.NewTextHandler(&lockedBuffer{}, nil)), func(c *Config) { applied <- c })
+	w := NewWatcher(path, slog.New(slog.NewTextHandler(&logbuf.Buffer{}, nil)), func(c *Config) { applied <- c })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
@@ -366,7 +337,7 @@ func TestWatcherRefusesAnEmptyFile(t *testing.T) {
 	good, _ := h.w.Last()
 	for _, content := range []string{"", "\n  \n", "# just a comment\n"} {
 		writeFile(t, path, content)
-		waitFor(t, 2*time.Second, fmt.Sprintf("the empty file %q is reported", content), func() bool {
+		poll.Until(t, 2*time.Second, fmt.Sprintf("the empty file %q is reported", content), func() bool {
 			_, err := h.w.Last()
 			return err != nil && strings.Contains(err.Error(), "has no settings")
 		})
@@ -374,7 +345,7 @@ func TestWatcherRefusesAnEmptyFile(t *testing.T) {
 			t.Fatalf("an empty file %q replaced the configuration", content)
 		}
 		writeFile(t, path, registry("a.example.com"))
-		waitFor(t, 2*time.Second, "the error is cleared", func() bool { _, err := h.w.Last(); return err == nil })
+		poll.Until(t, 2*time.Second, "the error is cleared", func() bool { _, err := h.w.Last(); return err == nil })
 	}
 	writeFile(t, path, "hosts: []\n")
 	if got := hostNames(h.next(2 * time.Second)); len(got) != 0 {

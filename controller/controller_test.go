@@ -13,109 +13,14 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/fake"
 	"github.com/waitingroom/waitingroom/store/memory"
 )
-
-// fakeProvider is a Provider whose backend is a flag; Start can be made to
-// fail, block or take a while.
-type fakeProvider struct {
-	mu       sync.Mutex
-	state    controller.State
-	reason   string
-	starts   atomic.Int32
-	stops    atomic.Int32
-	startErr error         // returned by Start while set
-	failN    int           // fail this many starts, then work
-	delay    time.Duration // Start takes this long
-	hang     bool          // Start blocks until ctx is done
-	onStart  func()
-	stopGate chan struct{} // Stop blocks until closed, when set
-}
-
-func (p *fakeProvider) Start(ctx context.Context, _ controller.Target) error {
-	p.starts.Add(1)
-	p.mu.Lock()
-	hang, delay, err := p.hang, p.delay, p.startErr
-	if p.failN > 0 {
-		p.failN--
-		err = errors.New("boom")
-	}
-	p.mu.Unlock()
-	if hang {
-		<-ctx.Done()
-		return ctx.Err()
-	}
-	if delay > 0 {
-		select {
-		case <-time.After(delay):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	p.state = controller.StateRunning
-	p.mu.Unlock()
-	if p.onStart != nil {
-		p.onStart()
-	}
-	return nil
-}
-
-func (p *fakeProvider) Stop(ctx context.Context, _ controller.Target) error {
-	p.stops.Add(1)
-	if p.stopGate != nil {
-		select {
-		case <-p.stopGate:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	p.mu.Lock()
-	p.state = controller.StateStopped
-	p.mu.Unlock()
-	return nil
-}
-
-func (p *fakeProvider) Status(context.Context, controller.Target) (controller.Status, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s := p.state
-	if s == "" {
-		s = controller.StateStopped
-	}
-	return controller.Status{State: s, Reason: p.reason, InternalIP: "127.0.0.1"}, nil
-}
-
-func (p *fakeProvider) set(s controller.State) {
-	p.mu.Lock()
-	p.state = s
-	p.mu.Unlock()
-}
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 type env struct {
 	ctrl  *controller.Controller
 	store controller.Store
-	prov  *fakeProvider
+	prov  *fake.Provider
 	clock controller.Clock
 }
 
@@ -123,7 +28,7 @@ type envOpt func(*controller.Options, *controller.Host)
 
 func newEnv(t *testing.T, opts ...envOpt) *env {
 	t.Helper()
-	p := &fakeProvider{}
+	p := &fake.Provider{}
 	st := memory.New(nil)
 	h := controller.Host{
 		Name: "app.example.com", Provider: "fake",
@@ -180,7 +85,7 @@ func waitState(t *testing.T, c *controller.Controller, host string, want control
 
 func TestConcurrentWakesStartOnce(t *testing.T) {
 	e := newEnv(t)
-	e.prov.delay = 50 * time.Millisecond
+	e.prov.SetDelay(50 * time.Millisecond)
 	var wg sync.WaitGroup
 	for i := 0; i < 200; i++ {
 		wg.Add(1)
@@ -198,7 +103,7 @@ func TestConcurrentWakesStartOnce(t *testing.T) {
 	}
 	wg.Wait()
 	waitState(t, e.ctrl, "app.example.com", controller.StateRunning)
-	if n := e.prov.starts.Load(); n != 1 {
+	if n := e.prov.Starts(); n != 1 {
 		t.Fatalf("provider started %d times, want 1", n)
 	}
 	ws, err := e.store.Wakes(context.Background(), "app.example.com", 10)
@@ -215,7 +120,7 @@ func TestWakeUnknownHostNeverReachesProvider(t *testing.T) {
 			t.Errorf("Wake(%q) error = %v, want ErrUnknownHost", host, err)
 		}
 	}
-	if n := e.prov.starts.Load(); n != 0 {
+	if n := e.prov.Starts(); n != 0 {
 		t.Fatalf("provider started %d times", n)
 	}
 }
@@ -250,7 +155,7 @@ func TestStartTimeoutFailsWithReasonThenBacksOff(t *testing.T) {
 		h.StartTimeout = 200 * time.Millisecond
 		o.RetryBase = time.Hour
 	})
-	e.prov.hang = true
+	e.prov.SetHang(true)
 	if _, err := e.ctrl.Wake(context.Background(), "app.example.com", controller.Client{}); err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +168,7 @@ func TestStartTimeoutFailsWithReasonThenBacksOff(t *testing.T) {
 	if err != nil || rec.State != controller.StateFailed {
 		t.Fatalf("wake in backoff = %+v, %v", rec, err)
 	}
-	if n := e.prov.starts.Load(); n != 1 {
+	if n := e.prov.Starts(); n != 1 {
 		t.Fatalf("starts = %d, want 1", n)
 	}
 }
@@ -273,7 +178,7 @@ func TestFailingProviderRetriedAfterBackoff(t *testing.T) {
 		o.RetryBase = 20 * time.Millisecond
 		o.RetryMax = 40 * time.Millisecond
 	})
-	e.prov.failN = 3
+	e.prov.FailStarts(3)
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		rec, err := e.ctrl.Wake(context.Background(), "app.example.com", controller.Client{})
@@ -289,14 +194,14 @@ func TestFailingProviderRetriedAfterBackoff(t *testing.T) {
 	if rec.Failures != 0 {
 		t.Fatalf("failures not reset: %+v", rec)
 	}
-	if n := e.prov.starts.Load(); n != 4 {
+	if n := e.prov.Starts(); n != 4 {
 		t.Fatalf("starts = %d, want 4 (3 failures, then success)", n)
 	}
 }
 
 func TestWakeDuringStoppingEndsRunning(t *testing.T) {
 	e := newEnv(t)
-	e.prov.stopGate = make(chan struct{})
+	releaseStop := e.prov.GateStops()
 	ctx := context.Background()
 	if _, err := e.ctrl.Wake(ctx, "app.example.com", controller.Client{}); err != nil {
 		t.Fatal(err)
@@ -310,15 +215,15 @@ func TestWakeDuringStoppingEndsRunning(t *testing.T) {
 	if err != nil || !rec.WakePending {
 		t.Fatalf("wake while stopping = %+v, %v", rec, err)
 	}
-	close(e.prov.stopGate)
+	releaseStop()
 	waitState(t, e.ctrl, "app.example.com", controller.StateRunning)
-	if n := e.prov.starts.Load(); n != 2 {
+	if n := e.prov.Starts(); n != 2 {
 		t.Fatalf("starts = %d, want 2", n)
 	}
 }
 
 func TestSweepIdleStopsOnlyIdleRunningHosts(t *testing.T) {
-	clock := &fakeClock{now: time.Now()}
+	clock := fake.NewClock(time.Now())
 	e := newEnv(t, func(o *controller.Options, _ *controller.Host) { o.Clock = clock })
 	ctx := context.Background()
 	if _, err := e.ctrl.Wake(ctx, "app.example.com", controller.Client{}); err != nil {
@@ -340,18 +245,18 @@ func TestSweepIdleStopsOnlyIdleRunningHosts(t *testing.T) {
 		t.Fatalf("sweep = %v, %v; want the host stopped", stopped, err)
 	}
 	waitState(t, e.ctrl, "app.example.com", controller.StateStopped)
-	if n := e.prov.stops.Load(); n != 1 {
+	if n := e.prov.Stops(); n != 1 {
 		t.Fatalf("stops = %d", n)
 	}
 }
 
 func TestSweepNeverStopsStartingHost(t *testing.T) {
-	clock := &fakeClock{now: time.Now()}
+	clock := fake.NewClock(time.Now())
 	e := newEnv(t, func(o *controller.Options, h *controller.Host) {
 		o.Clock = clock
 		h.StartTimeout = time.Hour
 	})
-	e.prov.hang = true
+	e.prov.SetHang(true)
 	ctx := context.Background()
 	if _, err := e.ctrl.Wake(ctx, "app.example.com", controller.Client{}); err != nil {
 		t.Fatal(err)
@@ -372,7 +277,7 @@ func (busyAlways) Busy(context.Context, controller.Host, time.Time) (bool, strin
 }
 
 func TestBusyCheckerKeepsHostAwake(t *testing.T) {
-	clock := &fakeClock{now: time.Now()}
+	clock := fake.NewClock(time.Now())
 	e := newEnv(t, func(o *controller.Options, _ *controller.Host) {
 		o.Clock = clock
 		o.Busy = []controller.BusyChecker{busyAlways{}}
@@ -400,8 +305,8 @@ func TestReconcileAdoptsAndNoticesExternalStops(t *testing.T) {
 		{controller.StateRunning, controller.StateRunning}, // repaired → running
 	}
 	for i, tc := range cases {
-		e.prov.set(tc.provider)
-		e.prov.reason = "because"
+		e.prov.SetState(tc.provider)
+		e.prov.SetReason("because")
 		if err := e.ctrl.Reconcile(ctx); err != nil {
 			t.Fatalf("case %d: reconcile: %v", i, err)
 		}
@@ -410,7 +315,7 @@ func TestReconcileAdoptsAndNoticesExternalStops(t *testing.T) {
 			t.Errorf("case %d: adopted host has no activity (idle timer not started)", i)
 		}
 	}
-	if n := e.prov.starts.Load(); n != 0 {
+	if n := e.prov.Starts(); n != 0 {
 		t.Fatalf("reconcile started the backend %d times", n)
 	}
 }
@@ -429,7 +334,7 @@ func TestReconcileTakesOverOrphanedWake(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitState(t, e.ctrl, "app.example.com", controller.StateRunning)
-	if n := e.prov.starts.Load(); n != 1 {
+	if n := e.prov.Starts(); n != 1 {
 		t.Fatalf("starts = %d", n)
 	}
 }
@@ -489,4 +394,16 @@ func TestExpandReadyURL(t *testing.T) {
 			t.Errorf("ExpandReadyURL(%q) = %q, %v", tc.in, got, err)
 		}
 	}
+}
+
+// The first caller of a collapsed wake hanging up does not fail the others.
+func TestWakeSurvivesFirstCallerCancelling(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rec, err := e.ctrl.Wake(ctx, "app.example.com", controller.Client{})
+	if err != nil || rec.State != controller.StateStarting {
+		t.Fatalf("wake with a cancelled context = %+v, %v; want starting", rec, err)
+	}
+	waitState(t, e.ctrl, "app.example.com", controller.StateRunning)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/fake"
 	"github.com/waitingroom/waitingroom/internal/testutil/redistest"
 	"github.com/waitingroom/waitingroom/store/memory"
 )
@@ -29,10 +30,10 @@ import (
 func TestSimulatedBotDay(t *testing.T) {
 	stores := []struct {
 		name string
-		open func(t *testing.T, clock *fakeClock) controller.Store
+		open func(t *testing.T, clock *fake.Clock) controller.Store
 	}{
-		{"memory", func(t *testing.T, clock *fakeClock) controller.Store { return memory.New(clock) }},
-		{"redis", func(t *testing.T, clock *fakeClock) controller.Store {
+		{"memory", func(t *testing.T, clock *fake.Clock) controller.Store { return memory.New(clock) }},
+		{"redis", func(t *testing.T, clock *fake.Clock) controller.Store {
 			return redisStore(t, redistest.Start(t), "botday:", clock)
 		}},
 	}
@@ -44,7 +45,7 @@ func TestSimulatedBotDay(t *testing.T) {
 				maxRequests     = 5000 // bounds the loop whatever the clock does
 			)
 			day := time.Date(2030, 6, 15, 0, 0, 0, 0, time.UTC)
-			clock := newFakeClock(day)
+			clock := fake.NewClock(day)
 			st := sc.open(t, clock)
 			hasher := NewHasher(testKey, clock)
 			budgets := NewBudgets(st, BudgetOptions{ClientPerHour: 5, PrefixPerHour: 20, Hasher: hasher, Logger: quiet}, clock)

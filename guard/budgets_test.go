@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/fake"
 	"github.com/waitingroom/waitingroom/store/memory"
 )
 
 type budgetEnv struct {
-	clock   *fakeClock
+	clock   *fake.Clock
 	store   controller.Store
 	hasher  *Hasher
 	budgets *Budgets
@@ -20,7 +21,7 @@ type budgetEnv struct {
 
 func newBudgetEnv(t *testing.T, opts BudgetOptions) *budgetEnv {
 	t.Helper()
-	clock := newFakeClock(start)
+	clock := fake.NewClock(start)
 	st := memory.New(clock)
 	t.Cleanup(func() { _ = st.Close() })
 	h := NewHasher(testKey, clock)

@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,32 +16,6 @@ import (
 	"github.com/waitingroom/waitingroom/internal/testutil/redistest"
 	redisstore "github.com/waitingroom/waitingroom/store/redis"
 )
-
-// fakeClock is moved by the test.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock(t time.Time) *fakeClock { return &fakeClock{now: t} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
 
 // start is a fixed moment in the middle of a UTC day and hour.
 var start = time.Date(2030, 6, 15, 10, 20, 0, 0, time.UTC)

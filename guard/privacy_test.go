@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/waitingroom/waitingroom/internal/testutil/fake"
 )
 
 func TestTruncate(t *testing.T) {
@@ -39,7 +41,7 @@ func TestDisplay(t *testing.T) {
 }
 
 func TestHasherKeys(t *testing.T) {
-	clock := newFakeClock(start)
+	clock := fake.NewClock(start)
 	h := NewHasher(testKey, clock)
 	a := mustAddr(t, "203.0.113.77")
 	neighbour := mustAddr(t, "203.0.113.78")
@@ -84,7 +86,7 @@ func TestHasherKeys(t *testing.T) {
 // TestHasherRotatesDaily: a client's key today cannot be linked to its
 // key tomorrow; it holds all day.
 func TestHasherRotatesDaily(t *testing.T) {
-	clock := newFakeClock(time.Date(2030, 6, 15, 0, 0, 1, 0, time.UTC))
+	clock := fake.NewClock(time.Date(2030, 6, 15, 0, 0, 1, 0, time.UTC))
 	h := NewHasher(testKey, clock)
 	a := mustAddr(t, "203.0.113.77")
 	morning, prefixMorning := h.Key(a), h.PrefixKey(a)

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/fake"
 	"github.com/waitingroom/waitingroom/internal/testutil/redistest"
 )
 
@@ -59,7 +60,7 @@ var _ controller.Provider = (*upProvider)(nil)
 // address appears in any form, only hashes and truncated addresses.
 func TestNoRawClientIPInRedis(t *testing.T) {
 	srv := redistest.Start(t)
-	clock := newFakeClock(start)
+	clock := fake.NewClock(start)
 	st := redisStore(t, srv, "privacy:", clock)
 	hasher := NewHasher(testKey, clock)
 	budgets := NewBudgets(st, BudgetOptions{HostPerDay: 3, ClientPerHour: 2, PrefixPerHour: 5, MaxConcurrentStarts: 10, Hasher: hasher, Logger: quiet}, clock)
@@ -207,7 +208,7 @@ func dumpRedis(t *testing.T, rc *redis.Client) map[string]string {
 // client, and honeypot marks. Concurrent wakes never exceed the budget.
 func TestBudgetsSharedByReplicas(t *testing.T) {
 	srv := redistest.Start(t)
-	clock := newFakeClock(start)
+	clock := fake.NewClock(start)
 	newReplica := func() *Budgets {
 		st := redisStore(t, srv, "replicas:", clock)
 		return NewBudgets(st, BudgetOptions{HostPerDay: 7, ClientPerHour: 3, Hasher: NewHasher(testKey, clock), Logger: quiet}, clock)
@@ -277,7 +278,7 @@ func TestBudgetsSharedByReplicas(t *testing.T) {
 // Redis returns, wakes are allowed again.
 func TestRedisDownRefusesWake(t *testing.T) {
 	srv := redistest.Start(t)
-	clock := newFakeClock(start)
+	clock := fake.NewClock(start)
 	st := redisStore(t, srv, "down:", clock)
 	hasher := NewHasher(testKey, clock)
 	b := NewBudgets(st, BudgetOptions{HostPerDay: 5, ClientPerHour: 5, Hasher: hasher, Logger: quiet}, clock)

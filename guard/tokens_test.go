@@ -5,10 +5,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/waitingroom/waitingroom/internal/testutil/fake"
 )
 
 func TestTokens(t *testing.T) {
-	clock := newFakeClock(start)
+	clock := fake.NewClock(start)
 	tok := NewTokens(DeriveKey(testKey, "click-token"), 10*time.Minute, clock)
 	good := tok.Issue("app.example.com")
 	other := NewTokens(DeriveKey(testKey, "something else"), 10*time.Minute, clock)
@@ -49,7 +51,7 @@ func TestTokens(t *testing.T) {
 // TestTokensSharedByReplicas: a token issued by one replica is accepted by
 // another holding the same key.
 func TestTokensSharedByReplicas(t *testing.T) {
-	clock := newFakeClock(start)
+	clock := fake.NewClock(start)
 	key := DeriveKey(testKey, "click-token")
 	a, b := NewTokens(key, 0, clock), NewTokens(key, 0, clock)
 	if err := b.Verify("app.example.com", a.Issue("app.example.com")); err != nil {
@@ -62,7 +64,7 @@ func TestTokensSharedByReplicas(t *testing.T) {
 }
 
 func FuzzTokenVerify(f *testing.F) {
-	clock := newFakeClock(start)
+	clock := fake.NewClock(start)
 	tok := NewTokens(testKey, 0, clock)
 	f.Add("app.example.com", tok.Issue("app.example.com"))
 	f.Add("app.example.com", "")

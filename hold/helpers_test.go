@@ -19,6 +19,7 @@ import (
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
 	"github.com/waitingroom/waitingroom/hold"
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
 	"github.com/waitingroom/waitingroom/store/memory"
 )
 
@@ -286,22 +287,10 @@ func (e *env) do(req *http.Request) (int, http.Header, []byte, error) {
 
 func (e *env) waitState(host string, want controller.State, within time.Duration) {
 	e.tb.Helper()
-	waitFor(e.tb, within, "host "+host+" "+string(want), func() bool {
+	poll.Until(e.tb, within, "host "+host+" "+string(want), func() bool {
 		_, rec, err := e.ctl.Status(context.Background(), host)
 		return err == nil && rec.State == want
 	})
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(tb testing.TB, within time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // metricValue sums the samples of a metric family whose labels include

@@ -17,6 +17,7 @@ import (
 
 	"github.com/waitingroom/waitingroom/controller"
 	"github.com/waitingroom/waitingroom/hold"
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
 )
 
 func TestHeldPostsAllGetTheirOwnAnswerWithOneStart(t *testing.T) {
@@ -186,7 +187,7 @@ func TestOverCapAnswers503AtOnceAndHeldNeverExceedsCap(t *testing.T) {
 				}
 				refused++
 			}
-			waitFor(t, 10*time.Second, "the cap's worth of requests held", func() bool { return e.holder.HeldTotal() == tc.limit })
+			poll.Until(t, 10*time.Second, "the cap's worth of requests held", func() bool { return e.holder.HeldTotal() == tc.limit })
 			releaseAll()
 			for range tc.limit {
 				r := <-results
@@ -230,7 +231,7 @@ func TestCancelledHeldClientsLeaveNothingBehind(t *testing.T) {
 	}
 	// Start is called once the wake's own goroutines (lease renewal,
 	// readiness loop) run.
-	waitFor(t, 5*time.Second, "the provider start", func() bool { return e.prov.Starts(testHost) == 1 })
+	poll.Until(t, 5*time.Second, "the provider start", func() bool { return e.prov.Starts(testHost) == 1 })
 	e.client.Transport.(*http.Transport).DisableKeepAlives = true
 	baseline := runtime.NumGoroutine()
 
@@ -244,14 +245,14 @@ func TestCancelledHeldClientsLeaveNothingBehind(t *testing.T) {
 			done <- err
 		}()
 	}
-	waitFor(t, 10*time.Second, "all requests held", func() bool { return e.holder.Held(testHost) == n })
+	poll.Until(t, 10*time.Second, "all requests held", func() bool { return e.holder.Held(testHost) == n })
 	cancel()
 	for range n {
 		if err := <-done; err == nil {
 			t.Errorf("a cancelled request got an answer")
 		}
 	}
-	waitFor(t, 5*time.Second, "held requests dropped", func() bool { return e.holder.HeldTotal() == 0 })
+	poll.Until(t, 5*time.Second, "held requests dropped", func() bool { return e.holder.HeldTotal() == 0 })
 	var now int
 	deadline := time.Now().Add(5 * time.Second)
 	for now = runtime.NumGoroutine(); now > baseline; now = runtime.NumGoroutine() {

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,46 +16,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/fake"
 	"github.com/waitingroom/waitingroom/store/memory"
 )
 
-// fakeProvider starts at once, or fails when told to.
-type fakeProvider struct {
-	mu    sync.Mutex
-	state controller.State
-	fail  error
-}
-
-var _ controller.Provider = (*fakeProvider)(nil)
-
-func (p *fakeProvider) Start(context.Context, controller.Target) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.fail != nil {
-		return p.fail
-	}
-	p.state = controller.StateRunning
-	return nil
-}
-
-func (p *fakeProvider) Stop(context.Context, controller.Target) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.state = controller.StateStopped
-	return p.fail
-}
-
-func (p *fakeProvider) Status(context.Context, controller.Target) (controller.Status, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.state == "" {
-		return controller.Status{State: controller.StateStopped}, nil
-	}
-	return controller.Status{State: p.state}, nil
-}
-
 type checkingProvider struct {
-	fakeProvider
+	fake.Provider
 	checks int
 }
 
@@ -72,7 +37,7 @@ type setup struct {
 	reg  *prometheus.Registry
 	m    *Metrics
 	ctl  *controller.Controller
-	prov map[string]*fakeProvider
+	prov map[string]*fake.Provider
 	srv  *httptest.Server
 }
 
@@ -83,7 +48,12 @@ func newSetup(t *testing.T, gate controller.WakeGate) *setup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &setup{reg: reg, m: m, prov: map[string]*fakeProvider{"good": {}, "bad": {fail: errors.New("engine down")}}}
+	// "bad" fails every start and stop: its engine is down.
+	down := errors.New("engine down")
+	bad := &fake.Provider{}
+	bad.SetStartErr(down)
+	bad.SetStopErr(down)
+	s := &setup{reg: reg, m: m, prov: map[string]*fake.Provider{"good": {}, "bad": bad}}
 	providers := map[string]controller.Provider{}
 	for name, p := range s.prov {
 		providers[name] = WrapProvider(name, p, m)
@@ -309,7 +279,7 @@ func TestWrapProviderKeepsOptionalInterfaces(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	p.fail = context.Canceled
+	p.SetStartErr(context.Canceled)
 	_ = w.Start(ctx, controller.Target{})
 	if got := testutil.ToFloat64(m.providerErrors.WithLabelValues("docker")); got != 0 {
 		t.Errorf("a cancelled call counted as a provider error (%v)", got)

@@ -8,29 +8,13 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/fake"
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
 	"github.com/waitingroom/waitingroom/store/memory"
 )
 
 // The real controller is what the scheduler drives in production.
 var _ Controller = (*controller.Controller)(nil)
-
-// settableClock is a controller.Clock the test moves by hand.
-type settableClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *settableClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *settableClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
 
 // hostProvider reports every backend running, counts stops per host, and
 // holds starts until their context ends: a backend that is slow to boot.
@@ -75,7 +59,7 @@ func (c *countingController) SweepIdle(ctx context.Context) ([]string, error) {
 func TestSchedulerStopsIdleHostsButNeverStartingOrBusyOnes(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
-	clock := &settableClock{now: t0}
+	clock := fake.NewClock(t0)
 	store := memory.New(clock)
 	prov := &hostProvider{stops: map[string]int{}}
 	host := func(name string) controller.Host {
@@ -121,13 +105,13 @@ func TestSchedulerStopsIdleHostsButNeverStartingOrBusyOnes(t *testing.T) {
 	})
 	s.Start()
 
-	waitFor(t, 10*time.Second, "idle.test to be stopped", func() bool {
+	poll.Until(t, 10*time.Second, "idle.test to be stopped", func() bool {
 		rec, _ := store.Get(ctx, "idle.test")
 		return prov.stopped("idle.test") == 1 && rec.State == controller.StateStopped
 	})
 	// A few more sweeps, during which nothing else may be stopped.
 	after := cc.sweeps.Load()
-	waitFor(t, 10*time.Second, "3 more sweeps", func() bool { return cc.sweeps.Load() >= after+3 })
+	poll.Until(t, 10*time.Second, "3 more sweeps", func() bool { return cc.sweeps.Load() >= after+3 })
 	if n := prov.stopped("slow.test"); n != 0 {
 		t.Errorf("the starting host was stopped %d times", n)
 	}

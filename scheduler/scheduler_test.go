@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
 	"github.com/waitingroom/waitingroom/store/memory"
 )
 
@@ -63,24 +64,12 @@ func newScheduler(t *testing.T, ctrl Controller, o Options) *Scheduler {
 	return s
 }
 
-// waitFor polls cond until it holds, failing the test after within.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestSweepRunsEveryIntervalAndReconcileAtStart(t *testing.T) {
 	f := &fakeController{}
 	s := newScheduler(t, f, Options{SweepInterval: 50 * time.Millisecond, ReconcileInterval: time.Hour})
 	s.Start()
-	waitFor(t, 5*time.Second, "reconcile at start", func() bool { return f.reconciles.Load() >= 1 })
-	waitFor(t, 5*time.Second, "5 sweeps", func() bool { return f.sweeps.Load() >= 5 })
+	poll.Until(t, 5*time.Second, "reconcile at start", func() bool { return f.reconciles.Load() >= 1 })
+	poll.Until(t, 5*time.Second, "5 sweeps", func() bool { return f.sweeps.Load() >= 5 })
 	if got := f.reconciles.Load(); got != 1 {
 		t.Errorf("reconcile ran %d times with a 1h interval; want once, at start", got)
 	}
@@ -90,7 +79,7 @@ func TestShutdownCancelsRunningJobsAndStopsCalls(t *testing.T) {
 	f := &fakeController{sweepDelay: time.Hour}
 	s := newScheduler(t, f, Options{SweepInterval: 20 * time.Millisecond, ReconcileInterval: 20 * time.Millisecond})
 	s.Start()
-	waitFor(t, 5*time.Second, "a sweep under way", func() bool { return f.inFlight.Load() == 1 })
+	poll.Until(t, 5*time.Second, "a sweep under way", func() bool { return f.inFlight.Load() == 1 })
 	began := time.Now()
 	if err := s.Shutdown(); err != nil {
 		t.Fatalf("Shutdown: %v", err)
@@ -117,7 +106,7 @@ func TestSlowSweepNeverOverlapsItself(t *testing.T) {
 	f := &fakeController{sweepDelay: 150 * time.Millisecond}
 	s := newScheduler(t, f, Options{SweepInterval: 20 * time.Millisecond, ReconcileInterval: time.Hour})
 	s.Start()
-	waitFor(t, 10*time.Second, "4 slow sweeps", func() bool { return f.sweeps.Load() >= 4 })
+	poll.Until(t, 10*time.Second, "4 slow sweeps", func() bool { return f.sweeps.Load() >= 4 })
 	if m := f.maxInFlt.Load(); m != 1 {
 		t.Errorf("%d sweeps ran at once; want 1", m)
 	}
@@ -127,12 +116,12 @@ func TestSetIntervalsUpdatesRunningJobs(t *testing.T) {
 	f := &fakeController{}
 	s := newScheduler(t, f, Options{SweepInterval: time.Hour, ReconcileInterval: time.Hour})
 	s.Start()
-	waitFor(t, 5*time.Second, "reconcile at start", func() bool { return f.reconciles.Load() >= 1 })
+	poll.Until(t, 5*time.Second, "reconcile at start", func() bool { return f.reconciles.Load() >= 1 })
 	if err := s.SetIntervals(50*time.Millisecond, 50*time.Millisecond); err != nil {
 		t.Fatalf("SetIntervals: %v", err)
 	}
-	waitFor(t, 5*time.Second, "3 sweeps at the new interval", func() bool { return f.sweeps.Load() >= 3 })
-	waitFor(t, 5*time.Second, "3 reconciles at the new interval", func() bool { return f.reconciles.Load() >= 4 })
+	poll.Until(t, 5*time.Second, "3 sweeps at the new interval", func() bool { return f.sweeps.Load() >= 3 })
+	poll.Until(t, 5*time.Second, "3 reconciles at the new interval", func() bool { return f.reconciles.Load() >= 4 })
 	if sw, rc := s.Intervals(); sw != 50*time.Millisecond || rc != 50*time.Millisecond {
 		t.Errorf("Intervals() = %s, %s; want 50ms, 50ms", sw, rc)
 	}
@@ -248,7 +237,7 @@ func TestOnlyTheLeaderRunsJobsAndAnotherTakesOverOnShutdown(t *testing.T) {
 			a, b := newScheduler(t, fa, oa), newScheduler(t, fb, ob)
 			a.Start()
 			b.Start()
-			waitFor(t, 10*time.Second, "10 sweeps in all", func() bool { return fa.sweeps.Load()+fb.sweeps.Load() >= 10 })
+			poll.Until(t, 10*time.Second, "10 sweeps in all", func() bool { return fa.sweeps.Load()+fb.sweeps.Load() >= 10 })
 			leader, leaderCtrl, other, otherCtrl := a, fa, b, fb
 			if fb.sweeps.Load() > 0 {
 				leader, leaderCtrl, other, otherCtrl = b, fb, a, fa
@@ -266,7 +255,7 @@ func TestOnlyTheLeaderRunsJobsAndAnotherTakesOverOnShutdown(t *testing.T) {
 				t.Fatalf("Shutdown: %v", err)
 			}
 			began := time.Now()
-			waitFor(t, 5*time.Second, "the other replica to take over", func() bool { return otherCtrl.sweeps.Load() >= 3 })
+			poll.Until(t, 5*time.Second, "the other replica to take over", func() bool { return otherCtrl.sweeps.Load() >= 3 })
 			t.Logf("takeover after a clean shutdown: %s", time.Since(began).Round(time.Millisecond))
 		})
 	}
@@ -281,12 +270,12 @@ func TestDeadLeaderIsReplacedOnceItsLeaseExpires(t *testing.T) {
 	oa.Owner, ob.Owner = "replica-a", "replica-b"
 	a := newScheduler(t, fa, oa)
 	a.Start()
-	waitFor(t, 5*time.Second, "replica a to sweep", func() bool { return fa.sweeps.Load() >= 1 })
+	poll.Until(t, 5*time.Second, "replica a to sweep", func() bool { return fa.sweeps.Load() >= 1 })
 	b := newScheduler(t, fb, ob)
 	b.Start()
 	leases.kill("replica-a")
 	killed := time.Now()
-	waitFor(t, 10*time.Second, "replica b to take over", func() bool { return fb.sweeps.Load() >= 1 })
+	poll.Until(t, 10*time.Second, "replica b to take over", func() bool { return fb.sweeps.Load() >= 1 })
 	took := time.Since(killed)
 	t.Logf("takeover after the leader died: %s (lease TTL %s)", took.Round(time.Millisecond), ttl)
 	if !b.Leader() || a.Leader() {
@@ -300,12 +289,12 @@ func TestUnreachableLeaseStoreRunsNothingUntilItReturns(t *testing.T) {
 	f := &fakeController{}
 	s := newScheduler(t, f, Options{SweepInterval: 20 * time.Millisecond, ReconcileInterval: time.Hour, Leases: leases, Owner: "a", LeaseTTL: time.Second})
 	s.Start()
-	waitFor(t, 5*time.Second, "10 lease attempts", func() bool { return leases.attempts.Load() >= 10 })
+	poll.Until(t, 5*time.Second, "10 lease attempts", func() bool { return leases.attempts.Load() >= 10 })
 	if n := f.sweeps.Load() + f.reconciles.Load(); n != 0 {
 		t.Fatalf("%d jobs ran without a reachable lease store", n)
 	}
 	leases.fail.Store(false)
-	waitFor(t, 5*time.Second, "sweeps after the store returned", func() bool { return f.sweeps.Load() >= 2 })
+	poll.Until(t, 5*time.Second, "sweeps after the store returned", func() bool { return f.sweeps.Load() >= 2 })
 }
 
 func TestSetIntervalsBeforeStart(t *testing.T) {
@@ -315,5 +304,5 @@ func TestSetIntervalsBeforeStart(t *testing.T) {
 		t.Fatalf("SetIntervals: %v", err)
 	}
 	s.Start()
-	waitFor(t, 5*time.Second, "3 sweeps", func() bool { return f.sweeps.Load() >= 3 })
+	poll.Until(t, 5*time.Second, "3 sweeps", func() bool { return f.sweeps.Load() >= 3 })
 }

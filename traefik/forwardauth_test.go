@@ -9,6 +9,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/waitingroom/waitingroom/internal/testutil/fake"
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
 )
 
 var knownHosts = map[string]bool{"app.example.com": true, "vm.example.com": true, "sentinel.example.com": true}
@@ -71,11 +74,11 @@ func serve(t *testing.T, f http.Handler, forwardedHost string) {
 // flush waits until every touch queued before it has been written: the
 // single writer works in order, so once the sentinel's touch is recorded,
 // everything queued earlier is too.
-func flush(t *testing.T, f http.Handler, rec *recorder, clock *fakeClock) {
+func flush(t *testing.T, f http.Handler, rec *recorder, clock *fake.Clock) {
 	t.Helper()
 	n := len(rec.all())
 	serve(t, f, "sentinel.example.com")
-	waitFor(t, 5*time.Second, "the sentinel touch", func() bool {
+	poll.Until(t, 5*time.Second, "the sentinel touch", func() bool {
 		return slices.Contains(rec.hosts()[n:], "sentinel.example.com")
 	})
 	if clock != nil {
@@ -89,7 +92,7 @@ func withoutSentinel(hosts []string) []string {
 }
 
 func TestForwardAuthCoalescesTouchesPerWindow(t *testing.T) {
-	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	clock := fake.NewClock(time.Unix(1_700_000_000, 0))
 	rec := &recorder{}
 	f := startForwardAuth(t, rec, ForwardAuthOptions{Window: 5 * time.Second, Clock: clock})
 
@@ -136,7 +139,7 @@ func TestForwardAuthCoalescesConcurrentRequests(t *testing.T) {
 }
 
 func TestForwardAuthIgnoresUnknownHosts(t *testing.T) {
-	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	clock := fake.NewClock(time.Unix(1_700_000_000, 0))
 	rec := &recorder{}
 	f := startForwardAuth(t, rec, ForwardAuthOptions{Clock: clock})
 	for _, h := range []string{"evil.example.com", "", "[::1]:80", "10.0.0.1", "app.example.com.evil.com"} {
@@ -195,7 +198,7 @@ func TestForwardAuthRetriesATouchDroppedOnAFullQueue(t *testing.T) {
 	serve(t, f, "app.example.com") // queued
 	serve(t, f, "vm.example.com")  // queue full: dropped, not coalesced away
 	runForwardAuth(t, f)
-	waitFor(t, 5*time.Second, "the queued touch", func() bool { return len(rec.all()) == 1 })
+	poll.Until(t, 5*time.Second, "the queued touch", func() bool { return len(rec.all()) == 1 })
 	serve(t, f, "vm.example.com")
 	flush(t, f, rec, nil)
 	if got := withoutSentinel(rec.hosts()); !slices.Equal(got, []string{"app.example.com", "vm.example.com"}) {

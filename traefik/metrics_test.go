@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
 )
 
 // traefikMetrics is a fake Traefik /metrics endpoint whose answer the test
@@ -200,9 +202,9 @@ func TestMetricsScrapeFailuresAreLoggedAndRetried(t *testing.T) {
 				}
 			})
 
-			waitFor(t, 5*time.Second, "the baseline scrape", func() bool { return m.scrapes() >= 1 })
+			poll.Until(t, 5*time.Second, "the baseline scrape", func() bool { return m.scrapes() >= 1 })
 			f.setup(m)
-			waitFor(t, 5*time.Second, "a logged scrape failure", func() bool {
+			poll.Until(t, 5*time.Second, "a logged scrape failure", func() bool {
 				return strings.Contains(logs.String(), "scraping traefik metrics failed") && strings.Contains(logs.String(), f.log)
 			})
 			if len(rec.all()) != 0 {
@@ -212,7 +214,7 @@ func TestMetricsScrapeFailuresAreLoggedAndRetried(t *testing.T) {
 			// so the requests served meanwhile are seen.
 			m.setDelay(0)
 			m.set(http.StatusOK, exposition(moved))
-			waitFor(t, 5*time.Second, "a touch after recovery", func() bool { return len(rec.all()) > 0 })
+			poll.Until(t, 5*time.Second, "a touch after recovery", func() bool { return len(rec.all()) > 0 })
 			if got := rec.hosts(); got[0] != "app.example.com" {
 				t.Errorf("touched %v, want app.example.com", got)
 			}

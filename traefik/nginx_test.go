@@ -15,6 +15,8 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
 )
 
 // nginxBinary finds nginx: missing in CI fails, elsewhere skips with how to
@@ -111,7 +113,7 @@ func startNginx(t *testing.T, c nginxConf) {
 			t.Logf("nginx output:\n%s\nerror.log:\n%s", out.String(), log)
 		}
 	})
-	waitFor(t, 5*time.Second, "nginx to listen on "+c.Listen, func() bool {
+	poll.Until(t, 5*time.Second, "nginx to listen on "+c.Listen, func() bool {
 		conn, err := net.DialTimeout("tcp", c.Listen, 100*time.Millisecond)
 		if err == nil {
 			conn.Close()
@@ -178,7 +180,7 @@ func TestNginxTemplateFailsOverLikeTraefik(t *testing.T) {
 		t.Errorf("waitingroom saw %q; want the POST replayed with its Host and body", seen)
 	}
 	mu.Unlock()
-	waitFor(t, 5*time.Second, "a touch through auth_request", func() bool { return len(rec.all()) > 0 })
+	poll.Until(t, 5*time.Second, "a touch through auth_request", func() bool { return len(rec.all()) > 0 })
 	if got := rec.all()[0]; got != (touch{host, SourceForwardAuth}) {
 		t.Errorf("touched %v", got)
 	}

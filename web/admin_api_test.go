@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
 )
 
 // TestAPIEndpointsWithAndWithoutToken: every API endpoint refuses a call
@@ -366,7 +367,7 @@ func TestScriptInNamesAndErrorsIsEscaped(t *testing.T) {
 // waitForEvents waits until the admin's event log holds n events of host.
 func waitForEvents(t *testing.T, a *Admin, host string, n int) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("%d events of %s in the log", n, host), 10*time.Second, func() bool {
+	poll.Until(t, 10*time.Second, fmt.Sprintf("%d events of %s in the log", n, host), func() bool {
 		return len(a.feed.entries(host, 100)) >= n
 	})
 }
@@ -680,15 +681,7 @@ func TestEventStreamOutlivesWriteTimeout(t *testing.T) {
 			t.Fatal("no wake event within 10 s")
 		}
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	start := time.Now()
-	if err := srv.Shutdown(sctx); err != nil {
-		t.Fatalf("shutdown waited for the stream: %v", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("shutdown took %s", d)
-	}
+	shutdownWithin(t, srv, 2*time.Second)
 	for range lines { // the stream ends
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {

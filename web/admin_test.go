@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/fake"
 	"github.com/waitingroom/waitingroom/store/memory"
 )
 
 // checkingProvider is a provider whose engine check the test decides.
 type checkingProvider struct {
-	testProvider
+	fake.Provider
 	check func(ctx context.Context) error
 }
 
@@ -61,7 +62,7 @@ func TestReadyz(t *testing.T) {
 	}{
 		{
 			name: "store and checkers fine", want: 200, wantBody: readiness{Ready: true},
-			providers: map[string]controller.Provider{"docker": &checkingProvider{check: ok}, "exec": &testProvider{}},
+			providers: map[string]controller.Provider{"docker": &checkingProvider{check: ok}, "exec": &fake.Provider{}},
 		},
 		{
 			name: "store down", storeDown: true, want: 503,
@@ -74,7 +75,7 @@ func TestReadyz(t *testing.T) {
 					return errors.New("Cannot connect to the Docker daemon at unix:///var/run/docker.sock")
 				}},
 				"gce":  &checkingProvider{check: ok},
-				"exec": &testProvider{},
+				"exec": &fake.Provider{},
 			},
 			wantBody: readiness{Providers: map[string]string{"docker": "Cannot connect to the Docker daemon at unix:///var/run/docker.sock"}},
 		},

@@ -5,8 +5,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,36 +14,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/browser"
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
 )
-
-// newBrowser starts a headless Chromium that resolves app.example.com to
-// loopback. Missing Chromium fails the test in CI and skips it elsewhere.
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("chromium is not installed (apt-get install chromium); the browser tests need it")
-		}
-		t.Skip("chromium is not installed; install it (apt-get install chromium) to run the browser tests")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("no-proxy-server", true),
-		chromedp.Flag("host-resolver-rules", "MAP app.example.com 127.0.0.1"),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
-	// The first call starts the browser and must not carry a timeout (it
-	// would bound the browser's life).
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	return bctx
-}
 
 // frontProxy plays Traefik's failover: the backend once the host is
 // running, the waiting room before. block lets a test make the proxy
@@ -109,7 +80,9 @@ func waitTitle(ctx context.Context, t *testing.T, want string, within time.Durat
 }
 
 func TestBrowserLandsOnBackend(t *testing.T) {
-	browser := newBrowser(t)
+	// Chromium resolves app.example.com to loopback; missing, it fails the
+	// test in CI and skips it elsewhere.
+	b := browser.Start(t, browser.MapHosts("app.example.com"))
 	tests := []struct {
 		name        string
 		noScript    bool
@@ -135,11 +108,7 @@ func TestBrowserLandsOnBackend(t *testing.T) {
 			var events, statuses atomic.Int64
 			url := frontProxy(t, rs, p, tt.blockEvents, &events, &statuses)
 
-			tab, cancel := chromedp.NewContext(browser)
-			defer cancel()
-			if err := chromedp.Do(tab); err != nil { // opens the tab; no timeout here
-				t.Fatal(err)
-			}
+			tab := b.NewTab(t)
 			ctx, cancelRun := context.WithTimeout(tab, 60*time.Second)
 			defer cancelRun()
 			if tt.noScript {
@@ -161,7 +130,7 @@ func TestBrowserLandsOnBackend(t *testing.T) {
 			if !tt.noScript {
 				// The page's script is listening (or polling) before the
 				// backend becomes ready: the reload is its doing.
-				waitFor(t, "the page to open its event stream", 10*time.Second, func() bool { return events.Load() > 0 })
+				poll.Until(t, 10*time.Second, "the page to open its event stream", func() bool { return events.Load() > 0 })
 				time.Sleep(200 * time.Millisecond) // let it fall back to polling where refused
 			}
 			elapsed, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("wr-elapsed")))
@@ -172,9 +141,9 @@ func TestBrowserLandsOnBackend(t *testing.T) {
 				t.Errorf("elapsed %q", elapsed)
 			}
 
-			rs.prov.becomeReady()
+			rs.prov.SetState(controller.StateRunning)
 			readyAt := time.Now()
-			waitFor(t, "the controller to see the backend ready", 10*time.Second, func() bool {
+			poll.Until(t, 10*time.Second, "the controller to see the backend ready", func() bool {
 				_, rec, _ := rs.ctl.Status(t.Context(), "app.example.com")
 				return rec.State == controller.StateRunning
 			})
@@ -185,7 +154,7 @@ func TestBrowserLandsOnBackend(t *testing.T) {
 			if landed > tt.within+noticed {
 				t.Errorf("the page took %s to turn into the backend; want within %s of the controller noticing", landed, tt.within)
 			}
-			if n := rs.prov.starts.Load(); n != 1 {
+			if n := rs.prov.Starts(); n != 1 {
 				t.Errorf("%d starts, want 1", n)
 			}
 			if tt.blockEvents && statuses.Load() == 0 {

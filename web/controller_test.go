@@ -14,51 +14,10 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/fake"
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
 	"github.com/waitingroom/waitingroom/store/memory"
 )
-
-// testProvider is a backend that starts when asked and becomes ready when
-// the test says so.
-type testProvider struct {
-	starts atomic.Int64
-	mu     sync.Mutex
-	state  controller.State
-}
-
-var _ controller.Provider = (*testProvider)(nil)
-
-func (p *testProvider) Start(context.Context, controller.Target) error {
-	p.starts.Add(1)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.state != controller.StateRunning {
-		p.state = controller.StateStarting
-	}
-	return nil
-}
-
-func (p *testProvider) Stop(context.Context, controller.Target) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.state = controller.StateStopped
-	return nil
-}
-
-func (p *testProvider) Status(context.Context, controller.Target) (controller.Status, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	st := p.state
-	if st == "" {
-		st = controller.StateStopped
-	}
-	return controller.Status{State: st}, nil
-}
-
-func (p *testProvider) becomeReady() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.state = controller.StateRunning
-}
 
 // flakyStore is the memory store with an off switch, standing in for a
 // Redis that went away.
@@ -100,16 +59,18 @@ func (s *flakyStore) Ping(ctx context.Context) error {
 }
 
 // realSetup is the real controller on the memory store with one host,
-// app.example.com, behind a testProvider.
+// app.example.com, behind a provider whose backend starts when asked and
+// becomes ready when the test says so.
 type realSetup struct {
 	ctl   *controller.Controller
 	store *flakyStore
-	prov  *testProvider
+	prov  *fake.Provider
 }
 
 func newRealSetup(tb testing.TB) *realSetup {
 	tb.Helper()
-	prov := &testProvider{}
+	prov := &fake.Provider{}
+	prov.SetStartState(controller.StateStarting)
 	st := &flakyStore{Store: memory.New(nil)}
 	reg := controller.NewRegistry([]controller.Host{{
 		Name: "app.example.com", Provider: "test",
@@ -181,14 +142,14 @@ func TestWithControllerConcurrentVisitorsWakeOnceThenRunning(t *testing.T) {
 			t.Errorf("a visitor got %d, want 503", code)
 		}
 	}
-	if n := rs.prov.starts.Load(); n != 1 {
+	if n := rs.prov.Starts(); n != 1 {
 		t.Fatalf("%d provider starts for %d concurrent visitors, want 1", n, visitors)
 	}
 	if ev := s.nextState(); ev.State != controller.StateStarting {
 		t.Fatalf("event %+v, want starting", ev)
 	}
 
-	rs.prov.becomeReady()
+	rs.prov.SetState(controller.StateRunning)
 	if ev := s.nextState(); ev.State != controller.StateRunning || ev.From != controller.StateStarting {
 		t.Fatalf("event %+v, want starting → running", ev)
 	}
@@ -221,7 +182,7 @@ func TestWithControllerStoreUnavailable(t *testing.T) {
 	if res.StatusCode != 503 || !strings.Contains(body, `"problem"`) {
 		t.Fatalf("store down, JSON: %d %s", res.StatusCode, body)
 	}
-	if n := rs.prov.starts.Load(); n != 0 {
+	if n := rs.prov.Starts(); n != 0 {
 		t.Fatalf("%d starts while the store was down", n)
 	}
 
@@ -230,7 +191,7 @@ func TestWithControllerStoreUnavailable(t *testing.T) {
 	if res.StatusCode != 503 || !strings.Contains(body, "waking up") {
 		t.Fatalf("store back: %d\n%s", res.StatusCode, body)
 	}
-	waitFor(t, "the provider start", 5*time.Second, func() bool { return rs.prov.starts.Load() == 1 })
+	poll.Until(t, 5*time.Second, "the provider start", func() bool { return rs.prov.Starts() == 1 })
 }
 
 // BenchmarkWaitingPage renders the waiting page for a host that is waking
@@ -269,7 +230,7 @@ func BenchmarkWaitingPage(b *testing.B) {
 			}
 		})
 	}
-	if n := rs.prov.starts.Load(); n != 1 {
+	if n := rs.prov.Starts(); n != 1 {
 		b.Fatalf("%d starts, want 1", n)
 	}
 }

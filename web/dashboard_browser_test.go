@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,49 +13,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/browser"
 )
-
-// newAdminBrowser starts a headless Chromium with a fresh profile.
-// Missing Chromium fails the test in CI and skips it elsewhere.
-func newAdminBrowser(t *testing.T) context.Context {
-	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("chromium is not installed (apt-get install chromium); the dashboard browser tests need it")
-		}
-		t.Skip("chromium is not installed; install it (apt-get install chromium) to run the dashboard browser tests")
-	}
-	profile := t.TempDir() // removed after the browser, which is cancelled first
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(profile),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("no-proxy-server", true),
-		chromedp.Flag("force-color-profile", "srgb"),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.WindowSize(1280, 900),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
-	// The first call starts the browser and must not carry a timeout (it
-	// would bound the browser's life).
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	return bctx
-}
 
 // seedRealistic gives the screenshot's hosts a week of history and varied
 // states: running, waking up, failed, asleep.
@@ -157,15 +115,16 @@ func stateOf(host string) string {
 // "Wake now" turns a sleeping host to running without a page load;
 // "Stop now" asks for confirmation and stops it; a screenshot is saved.
 func TestDashboardInBrowser(t *testing.T) {
-	browser := newAdminBrowser(t)
+	// A fixed window and colour profile keep the screenshots comparable.
+	b := browser.Start(t,
+		browser.Flag("force-color-profile", "srgb"),
+		browser.Flag("hide-scrollbars", true),
+		browser.Flag("window-size", "1280,900"),
+	)
 	s := newDashSetup(t, realisticHosts, func(o *AdminOptions) { o.Refresh = time.Second })
 	seedRealistic(t, s)
 
-	tab, cancelTab := chromedp.NewContext(browser)
-	defer cancelTab()
-	if err := chromedp.Do(tab); err != nil { // opens the tab; no timeout here
-		t.Fatal(err)
-	}
+	tab := b.NewTab(t)
 	ctx, cancel := context.WithTimeout(tab, 90*time.Second)
 	defer cancel()
 

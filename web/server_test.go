@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
 )
 
 // startServer serves p over real TCP on loopback with the limits of
@@ -163,18 +164,6 @@ func (s *sseReader) nextState() eventJSON {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting after %s: %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestEventsFirstCurrentStateThenChanges(t *testing.T) {
 	f := newFakeController("app.example.com", "other.example.com")
 	f.set(controller.Record{Host: "app.example.com", State: controller.StateStarting, Changed: f.now})
@@ -189,7 +178,7 @@ func TestEventsFirstCurrentStateThenChanges(t *testing.T) {
 	if first.Host != "app.example.com" || first.State != controller.StateStarting || first.StateWords != "waking up" {
 		t.Fatalf("first event %+v, want the current state starting", first)
 	}
-	waitFor(t, "the stream to subscribe", 5*time.Second, func() bool { return f.subscribers() == 1 })
+	poll.Until(t, 5*time.Second, "the stream to subscribe", func() bool { return f.subscribers() == 1 })
 	f.publish("other.example.com", controller.StateRunning, "") // someone else's host: not delivered
 	f.publish("app.example.com", controller.StateFailed, "start: <exit 1>")
 	ev := s.nextState()
@@ -240,7 +229,7 @@ func TestEventsEndWhenBaseContextIsCancelled(t *testing.T) {
 	t.Cleanup(ts.Close)
 	s := openEvents(t, t.Context(), ts.URL, "app.example.com")
 	s.nextState()
-	waitFor(t, "the stream to subscribe", 5*time.Second, func() bool { return f.subscribers() == 1 })
+	poll.Until(t, 5*time.Second, "the stream to subscribe", func() bool { return f.subscribers() == 1 })
 	cancel()
 	done := make(chan error, 1)
 	go func() {
@@ -259,7 +248,7 @@ func TestEventsEndWhenBaseContextIsCancelled(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the stream did not end after the base context was cancelled")
 	}
-	waitFor(t, "the subscription to end", 5*time.Second, func() bool { return f.subscribers() == 0 })
+	poll.Until(t, 5*time.Second, "the subscription to end", func() bool { return f.subscribers() == 0 })
 }
 
 func TestShutdownEndsEventStreams(t *testing.T) {
@@ -276,15 +265,7 @@ func TestShutdownEndsEventStreams(t *testing.T) {
 
 	s := openEvents(t, t.Context(), "http://"+ln.Addr().String(), "app.example.com")
 	s.nextState()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	start := time.Now()
-	if err := srv.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown: %v (an event stream held it up)", err)
-	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("Shutdown took %s", d)
-	}
+	shutdownWithin(t, srv, 3*time.Second)
 	if err := <-served; err != http.ErrServerClosed {
 		t.Errorf("Serve: %v", err)
 	}
@@ -299,7 +280,7 @@ func TestEventsOutliveReadTimeout(t *testing.T) {
 	ts := startServer(t, p)
 	s := openEvents(t, t.Context(), ts.URL, "app.example.com")
 	s.nextState()
-	waitFor(t, "the stream to subscribe", 5*time.Second, func() bool { return f.subscribers() == 1 })
+	poll.Until(t, 5*time.Second, "the stream to subscribe", func() bool { return f.subscribers() == 1 })
 	// Read heartbeats for several read timeouts.
 	until := time.Now().Add(500 * time.Millisecond)
 	for time.Now().Before(until) {
@@ -322,7 +303,7 @@ func TestEventsWhenStoreUnavailable(t *testing.T) {
 	if ev := s.nextState(); ev.State != controller.StateUnknown {
 		t.Fatalf("first event %+v, want unknown", ev)
 	}
-	waitFor(t, "the stream to subscribe", 5*time.Second, func() bool { return f.subscribers() == 1 })
+	poll.Until(t, 5*time.Second, "the stream to subscribe", func() bool { return f.subscribers() == 1 })
 	f.publish("app.example.com", controller.StateRunning, "")
 	if ev := s.nextState(); ev.State != controller.StateRunning {
 		t.Fatalf("event %+v, want running", ev)
@@ -336,7 +317,22 @@ func TestEventsEndWhenClientGoes(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	s := openEvents(t, ctx, ts.URL, "app.example.com")
 	s.nextState()
-	waitFor(t, "the stream to subscribe", 5*time.Second, func() bool { return f.subscribers() == 1 })
+	poll.Until(t, 5*time.Second, "the stream to subscribe", func() bool { return f.subscribers() == 1 })
 	cancel()
-	waitFor(t, "the handler to notice the client went", 5*time.Second, func() bool { return f.subscribers() == 0 })
+	poll.Until(t, 5*time.Second, "the handler to notice the client went", func() bool { return f.subscribers() == 0 })
+}
+
+// shutdownWithin shuts srv down and fails the test when that takes longer
+// than limit: an open event stream must not hold the server up.
+func shutdownWithin(t *testing.T, srv *http.Server, limit time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v (an event stream held it up)", err)
+	}
+	if d := time.Since(start); d > limit {
+		t.Errorf("Shutdown took %s, want at most %s", d, limit)
+	}
 }

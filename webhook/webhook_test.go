@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/fake"
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
 	"github.com/waitingroom/waitingroom/store/memory"
 	"github.com/waitingroom/waitingroom/webhook"
 )
@@ -101,17 +103,6 @@ func run(t *testing.T, n *webhook.Notifier) {
 	})
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, d)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func newNotifier(t *testing.T, o webhook.Options) *webhook.Notifier {
 	t.Helper()
 	if o.Logger == nil {
@@ -135,7 +126,7 @@ func TestWebhooksFromRealWakeAreSigned(t *testing.T) {
 	if _, err := ctrl.Wake(context.Background(), "app.example.com", controller.Client{Source: "page"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "two deliveries", func() bool { return len(rc.requests()) == 2 })
+	poll.Until(t, 5*time.Second, "two deliveries", func() bool { return len(rc.requests()) == 2 })
 
 	got := rc.requests()
 	for i, want := range []string{webhook.KindWakeRequested, webhook.KindRunning} {
@@ -177,9 +168,9 @@ func TestWebhooksFromRealWakeAreSigned(t *testing.T) {
 
 // newController is a real controller on the memory store whose provider
 // starts at once, with onEvent as its OnEvent hook.
-func newController(t *testing.T, onEvent func(controller.Event)) (*controller.Controller, *instantProvider) {
+func newController(t *testing.T, onEvent func(controller.Event)) (*controller.Controller, *fake.Provider) {
 	t.Helper()
-	prov := &instantProvider{}
+	prov := &fake.Provider{}
 	reg := controller.NewRegistry([]controller.Host{{
 		Name: "app.example.com", Provider: "p", IdleTimeout: time.Minute, StartTimeout: 10 * time.Second,
 		Target: controller.Target{Host: "app.example.com", Provider: "p"},
@@ -197,35 +188,6 @@ func newController(t *testing.T, onEvent func(controller.Event)) (*controller.Co
 		t.Fatal(err)
 	}
 	return ctrl, prov
-}
-
-type instantProvider struct {
-	mu    sync.Mutex
-	state controller.State
-}
-
-func (p *instantProvider) Start(context.Context, controller.Target) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.state = controller.StateRunning
-	return nil
-}
-
-func (p *instantProvider) Stop(context.Context, controller.Target) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.state = controller.StateStopped
-	return nil
-}
-
-func (p *instantProvider) Status(context.Context, controller.Target) (controller.Status, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s := p.state
-	if s == "" {
-		s = controller.StateStopped
-	}
-	return controller.Status{State: s}, nil
 }
 
 // A receiver that hangs does not delay the wake: the host runs while the
@@ -249,12 +211,12 @@ func TestHangingReceiverDoesNotDelayWake(t *testing.T) {
 	if _, err := ctrl.Wake(context.Background(), "app.example.com", controller.Client{Source: "page"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "host running", func() bool {
+	poll.Until(t, 5*time.Second, "host running", func() bool {
 		_, rec, _ := ctrl.Status(context.Background(), "app.example.com")
 		return rec.State == controller.StateRunning
 	})
 	t.Logf("wake to running with a hanging receiver: %s; slowest Notify: %s", time.Since(start), time.Duration(slowest.Load()))
-	waitFor(t, 5*time.Second, "the first delivery reaches the receiver", func() bool { return len(rc.requests()) >= 1 })
+	poll.Until(t, 5*time.Second, "the first delivery reaches the receiver", func() bool { return len(rc.requests()) >= 1 })
 	if st := n.Stats(); st.Delivered != 0 || st.Failed != 0 || len(rc.requests()) != 1 {
 		t.Fatalf("stats %+v, %d requests: the first delivery should still be hanging", st, len(rc.requests()))
 	}
@@ -285,7 +247,7 @@ func TestDownReceiverIsRetriedBoundedTimes(t *testing.T) {
 			})
 			run(t, n)
 			n.Notify(controller.Event{Host: "app.example.com", From: controller.StateRunning, To: controller.StateStopped, At: time.Now()})
-			waitFor(t, 5*time.Second, "given up", func() bool { return n.Stats().Failed == 1 })
+			poll.Until(t, 5*time.Second, "given up", func() bool { return n.Stats().Failed == 1 })
 			if got := len(rc.requests()); got != c.attempts {
 				t.Fatalf("%d attempts, want %d", got, c.attempts)
 			}
@@ -314,7 +276,7 @@ func TestUnreachableReceiverGivesUp(t *testing.T) {
 	})
 	run(t, n)
 	n.Notify(controller.Event{Host: "app.example.com", From: controller.StateStarting, To: controller.StateFailed, At: time.Now()})
-	waitFor(t, 5*time.Second, "given up", func() bool { return n.Stats().Failed == 1 })
+	poll.Until(t, 5*time.Second, "given up", func() bool { return n.Stats().Failed == 1 })
 	if st := n.Stats(); st.Retried != 2 {
 		t.Fatalf("stats %+v, want 2 retries", st)
 	}
@@ -329,7 +291,7 @@ func TestFullQueueDropsWithoutBlocking(t *testing.T) {
 	run(t, n)
 	e := controller.Event{Host: "app.example.com", From: controller.StateRunning, To: controller.StateStopped, At: time.Now()}
 	n.Notify(e)
-	waitFor(t, 5*time.Second, "worker busy with the first event", func() bool { return len(rc.requests()) == 1 })
+	poll.Until(t, 5*time.Second, "worker busy with the first event", func() bool { return len(rc.requests()) == 1 })
 	var slowest time.Duration
 	for range 100 {
 		start := time.Now()
@@ -361,7 +323,7 @@ func TestEventFilterAndKinds(t *testing.T) {
 	} {
 		n.Notify(e)
 	}
-	waitFor(t, 5*time.Second, "deliveries", func() bool { return len(all.requests()) == 4 && len(stopsOnly.requests()) == 1 })
+	poll.Until(t, 5*time.Second, "deliveries", func() bool { return len(all.requests()) == 4 && len(stopsOnly.requests()) == 1 })
 	var kinds []string
 	for _, r := range all.requests() {
 		kinds = append(kinds, r.payload.Event)
@@ -396,7 +358,7 @@ func TestBudgetEventsAreSuppressedWhileRepeating(t *testing.T) {
 	now = now.Add(10 * time.Minute)
 	mu.Unlock()
 	n.NotifyBudget("app.example.com", cl, "host per day")
-	waitFor(t, 5*time.Second, "three budget events", func() bool { return len(rc.requests()) == 3 })
+	poll.Until(t, 5*time.Second, "three budget events", func() bool { return len(rc.requests()) == 3 })
 	if st := n.Stats(); st.Suppressed != 49 {
 		t.Fatalf("stats %+v, want 49 suppressed", st)
 	}
@@ -479,7 +441,7 @@ func TestWrapGateSendsBudgetExhausted(t *testing.T) {
 	if !errors.Is(err, controller.ErrBudgetExceeded) {
 		t.Fatalf("gate error %v, want the inner budget error", err)
 	}
-	waitFor(t, 5*time.Second, "budget event", func() bool { return len(rc.requests()) == 1 })
+	poll.Until(t, 5*time.Second, "budget event", func() bool { return len(rc.requests()) == 1 })
 	if p := rc.requests()[0].payload; p.Budget != "host per day" || p.ClientClass != "api" || p.Host != "app.example.com" {
 		t.Fatalf("payload %+v", p)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
 	"github.com/waitingroom/waitingroom/providers/gce/gcetest"
 	"github.com/waitingroom/waitingroom/store/memory"
 )
@@ -38,7 +39,7 @@ func newController(t *testing.T, p controller.Provider, h controller.Host) *cont
 func waitState(t *testing.T, c *controller.Controller, host string, want controller.State) controller.Record {
 	t.Helper()
 	var rec controller.Record
-	waitFor(t, 10*time.Second, fmt.Sprintf("%s to be %s", host, want), func() bool {
+	poll.Until(t, 10*time.Second, fmt.Sprintf("%s to be %s", host, want), func() bool {
 		var err error
 		_, rec, err = c.Status(context.Background(), host)
 		if err != nil {

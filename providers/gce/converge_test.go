@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
 	"github.com/waitingroom/waitingroom/providers/gce"
 	"github.com/waitingroom/waitingroom/providers/gce/gcetest"
 )
@@ -123,7 +124,7 @@ func TestStartWhileStoppingWaitsThenStarts(t *testing.T) {
 	ctx := testCtx(t, 10*time.Second)
 	stopped := make(chan error, 1)
 	go func() { stopped <- p.Stop(ctx, target("vm")) }()
-	waitFor(t, 5*time.Second, "the VM to be STOPPING", func() bool { return status(t, srv, "vm") == "STOPPING" })
+	poll.Until(t, 5*time.Second, "the VM to be STOPPING", func() bool { return status(t, srv, "vm") == "STOPPING" })
 	if err := p.Start(ctx, target("vm")); err != nil {
 		t.Fatalf("Start while stopping: %v", err)
 	}
@@ -197,7 +198,7 @@ func TestContextCancelledMidWait(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- p.Start(ctx, target("vm")) }()
-	waitFor(t, 5*time.Second, "the start request", func() bool { return srv.Count(gcetest.MethodStart) == 1 })
+	poll.Until(t, 5*time.Second, "the start request", func() bool { return srv.Count(gcetest.MethodStart) == 1 })
 	cancel()
 	select {
 	case err := <-done:

@@ -2,11 +2,11 @@ package memory_test
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/fake"
 	"github.com/waitingroom/waitingroom/store/memory"
 	"github.com/waitingroom/waitingroom/store/storetest"
 )
@@ -15,26 +15,8 @@ func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) controller.Store { return memory.New(nil) })
 }
 
-// fakeClock is moved by the test.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func TestIncrFollowsInjectedClock(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2030, 1, 2, 23, 0, 0, 0, time.UTC)}
+	clock := fake.NewClock(time.Date(2030, 1, 2, 23, 0, 0, 0, time.UTC))
 	s := memory.New(clock)
 	ctx := t.Context()
 	steps := []struct {
@@ -48,7 +30,7 @@ func TestIncrFollowsInjectedClock(t *testing.T) {
 		{23 * time.Hour, 2, time.Date(2030, 1, 4, 0, 0, 0, 0, time.UTC)},
 	}
 	for i, st := range steps {
-		clock.Add(st.advance)
+		clock.Advance(st.advance)
 		n, resets, err := s.Incr(ctx, "host:app.example.com:day", 24*time.Hour)
 		if err != nil || n != st.wantCount || !resets.Equal(st.wantResets) {
 			t.Errorf("step %d: Incr = %d, %v, %v; want %d, %v", i, n, resets, err, st.wantCount, st.wantResets)
@@ -57,17 +39,17 @@ func TestIncrFollowsInjectedClock(t *testing.T) {
 }
 
 func TestLeaseFollowsInjectedClock(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := fake.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	s := memory.New(clock)
 	ctx := t.Context()
 	if ok, _ := s.AcquireLease(ctx, "wake:x", "a", 15*time.Second); !ok {
 		t.Fatal("a could not take a free lease")
 	}
-	clock.Add(14 * time.Second)
+	clock.Advance(14 * time.Second)
 	if ok, _ := s.AcquireLease(ctx, "wake:x", "b", 15*time.Second); ok {
 		t.Fatal("b took the lease 1s before it expired")
 	}
-	clock.Add(time.Second)
+	clock.Advance(time.Second)
 	if ok, _ := s.AcquireLease(ctx, "wake:x", "b", 15*time.Second); !ok {
 		t.Fatal("b could not take the lease when it expired")
 	}
@@ -76,7 +58,7 @@ func TestLeaseFollowsInjectedClock(t *testing.T) {
 // Counters keyed on client addresses expire; a long-running process must
 // not keep every one it ever saw.
 func TestExpiredCountersAreForgotten(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2030, 1, 2, 3, 0, 0, 0, time.UTC)}
+	clock := fake.NewClock(time.Date(2030, 1, 2, 3, 0, 0, 0, time.UTC))
 	s := memory.New(clock)
 	ctx := t.Context()
 	for i := range 1000 {
@@ -84,7 +66,7 @@ func TestExpiredCountersAreForgotten(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	clock.Add(2 * time.Hour)
+	clock.Advance(2 * time.Hour)
 	for range 512 {
 		if _, _, err := s.Incr(ctx, "client:new", time.Hour); err != nil {
 			t.Fatal(err)

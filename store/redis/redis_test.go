@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
 	"github.com/waitingroom/waitingroom/internal/testutil/redistest"
 	redisstore "github.com/waitingroom/waitingroom/store/redis"
 	"github.com/waitingroom/waitingroom/store/storetest"
@@ -122,7 +123,7 @@ func TestRedisRestartWithPersistenceKeepsDataAndStoreReconnects(t *testing.T) {
 	s := newStore(t, srv.URL())
 	want := seed(t, s, "app.example.com")
 	srv.Restart()
-	waitFor(t, 10*time.Second, "the store to reach the restarted Redis", func() bool { return s.Ping(t.Context()) == nil })
+	poll.Every(t, 50*time.Millisecond, 10*time.Second, "the store to reach the restarted Redis", func() bool { return s.Ping(t.Context()) == nil })
 	checkSeeded(t, s, "app.example.com", want)
 }
 
@@ -201,7 +202,7 @@ func checkUnavailable(t *testing.T, s controller.Store, limit time.Duration) {
 
 func checkAvailable(t *testing.T, s controller.Store) {
 	t.Helper()
-	waitFor(t, 10*time.Second, "the store to reach Redis again", func() bool { return s.Ping(t.Context()) == nil })
+	poll.Every(t, 50*time.Millisecond, 10*time.Second, "the store to reach Redis again", func() bool { return s.Ping(t.Context()) == nil })
 	for name, op := range operations(s) {
 		if err := op(t.Context()); err != nil {
 			t.Errorf("%s after recovery: %v", name, err)
@@ -290,7 +291,7 @@ func TestSubscriptionClosesWhenRedisDiesAndResubscribeWorks(t *testing.T) {
 	}
 	srv.Restart()
 	var again <-chan controller.Event
-	waitFor(t, 10*time.Second, "Subscribe to work after the restart", func() bool {
+	poll.Every(t, 50*time.Millisecond, 10*time.Second, "Subscribe to work after the restart", func() bool {
 		again, err = s.Subscribe(t.Context())
 		return err == nil
 	})
@@ -437,7 +438,7 @@ func TestCounterKeysExpireWithTheirWindow(t *testing.T) {
 	if err != nil || ttl <= 0 || ttl > win {
 		t.Errorf("counter TTL = %s, %v; want within (0, %s]", ttl, err, win)
 	}
-	waitFor(t, 5*time.Second, "the counter key to expire", func() bool {
+	poll.Every(t, 50*time.Millisecond, 5*time.Second, "the counter key to expire", func() bool {
 		n, err := raw.Exists(t.Context(), keys[0]).Result()
 		return err == nil && n == 0
 	})
@@ -525,16 +526,5 @@ func waitClosed(t *testing.T, ch <-chan controller.Event, limit time.Duration) {
 		case <-deadline:
 			t.Fatalf("subscription still open after %s", limit)
 		}
-	}
-}
-
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting %s for %s", limit, what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -14,12 +14,13 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/waitingroom/waitingroom/internal/testutil/logbuf"
 )
 
 // InstallHint is what to run when Chromium is missing.
@@ -84,7 +85,7 @@ type Browser struct {
 	// DataDir is the browser's --user-data-dir.
 	DataDir string
 
-	out *syncBuffer
+	out *logbuf.Buffer
 }
 
 // Start runs a headless Chromium with a fresh profile and opens its first
@@ -100,7 +101,7 @@ func Start(tb testing.TB, opts ...Option) *Browser {
 	// Registered before the cleanup below, so it runs after it: the profile
 	// is removed once nothing writes to it any more.
 	dataDir := tb.TempDir()
-	b := &Browser{DataDir: dataDir, out: &syncBuffer{}}
+	b := &Browser{DataDir: dataDir, out: &logbuf.Buffer{}}
 
 	allocOpts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
@@ -141,7 +142,7 @@ func Start(tb testing.TB, opts ...Option) *Browser {
 		}
 		killLeftovers(dataDir)
 		if tb.Failed() {
-			tb.Logf("chromium output:\n%s", tail(b.out.String(), 4000))
+			tb.Logf("chromium output:\n%s", b.out.Tail(4000))
 		}
 	})
 
@@ -152,11 +153,11 @@ func Start(tb testing.TB, opts ...Option) *Browser {
 	select {
 	case err := <-started:
 		if err != nil {
-			tb.Fatalf("starting chromium: %v\n%s", err, tail(b.out.String(), 4000))
+			tb.Fatalf("starting chromium: %v\n%s", err, b.out.Tail(4000))
 		}
 	case <-time.After(startTimeout):
 		cancelBrowser()
-		tb.Fatalf("chromium did not start within %s\n%s", startTimeout, tail(b.out.String(), 4000))
+		tb.Fatalf("chromium did not start within %s\n%s", startTimeout, b.out.Tail(4000))
 	}
 	b.Ctx = bctx
 	return b
@@ -230,28 +231,4 @@ func killProcessesWith(arg []byte) int {
 		}
 	}
 	return n
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "…" + s[len(s)-n:]
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

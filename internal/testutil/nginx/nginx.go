@@ -15,11 +15,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/waitingroom/waitingroom/internal/testutil/logbuf"
 )
 
 // InstallHint is what to run when nginx is missing.
@@ -68,7 +69,7 @@ type Server struct {
 
 	tb   testing.TB
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *logbuf.Buffer
 	done chan struct{}
 }
 
@@ -121,7 +122,7 @@ func start(tb testing.TB, bin, prefix string, port int, conf func(Paths) (string
 		tb.Fatalf("nginx -t rejected the configuration: %v\n%s\n%s", err, out, numbered(text))
 	}
 
-	s := &Server{Addr: p.Listen, Port: port, Prefix: prefix, tb: tb, out: &syncBuffer{}, done: make(chan struct{})}
+	s := &Server{Addr: p.Listen, Port: port, Prefix: prefix, tb: tb, out: &logbuf.Buffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	// Its own process group, so a worker left behind by a killed master
@@ -158,7 +159,7 @@ func start(tb testing.TB, bin, prefix string, port int, conf func(Paths) (string
 		s.Stop()
 		if tb.Failed() {
 			tb.Logf("nginx output:\n%s\nnginx error.log:\n%s\nnginx access.log:\n%s",
-				s.out.String(), tail(s.ErrorLog(), 8000), tail(s.AccessLog(), 8000))
+				s.out.String(), logbuf.Tail(s.ErrorLog(), 8000), logbuf.Tail(s.AccessLog(), 8000))
 		}
 	})
 	return s, nil
@@ -280,13 +281,6 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "…" + s[len(s)-n:]
-}
-
 // numbered prefixes each line with its number, for nginx -t's messages.
 func numbered(text string) string {
 	var b strings.Builder
@@ -294,21 +288,4 @@ func numbered(text string) string {
 		fmt.Fprintf(&b, "%3d  %s\n", i+1, line)
 	}
 	return b.String()
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -4,7 +4,6 @@
 package proc
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -13,10 +12,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/waitingroom/waitingroom/internal/testutil/logbuf"
 )
 
 // Binaries are the built commands of the module.
@@ -73,33 +73,16 @@ func FreePort(tb testing.TB) int {
 type Process struct {
 	tb   testing.TB
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *logbuf.Buffer
 	done chan struct{}
 	err  error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Start runs name with args; the process is killed when the test ends and
 // its output is printed if the test failed.
 func Start(tb testing.TB, name string, args ...string) *Process {
 	tb.Helper()
-	p := &Process{tb: tb, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &Process{tb: tb, out: &logbuf.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(name, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

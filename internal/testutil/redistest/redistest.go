@@ -6,7 +6,6 @@ package redistest
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/waitingroom/waitingroom/internal/testutil/logbuf"
 )
 
 // InstallHint is what to run when redis-server is missing.
@@ -50,7 +51,7 @@ type Server struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
-	log  *syncBuffer
+	log  *logbuf.Buffer
 }
 
 // Start runs redis-server on a free loopback port and waits until it
@@ -149,7 +150,8 @@ func (s *Server) start() error {
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
-	log := &syncBuffer{}
+	// Only the latest MiB is kept: a long test must not grow it without bound.
+	log := &logbuf.Buffer{Max: 1 << 20}
 	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.dir
 	cmd.Stdout = log
@@ -246,27 +248,4 @@ func ping(addr string) error {
 		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
 	}
 	return nil
-}
-
-// syncBuffer collects the server's output; the process writes it from
-// another goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	// Keep the tail only: a long test must not grow it without bound.
-	if b.buf.Len() > 1<<20 {
-		b.buf.Reset()
-	}
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

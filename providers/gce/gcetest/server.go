@@ -324,6 +324,13 @@ func (s *Server) Inject(f Fault) {
 	s.faults = append(s.faults, &f)
 }
 
+// takeFault is takeFaultLocked for a caller not holding s.mu.
+func (s *Server) takeFault(method string) *Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.takeFaultLocked(method)
+}
+
 // takeFaultLocked counts the request and returns the fault that applies to
 // it, if any.
 func (s *Server) takeFaultLocked(method string) *Fault {
@@ -425,22 +432,31 @@ func resourceName(r *http.Request) string {
 	return fmt.Sprintf("projects/%s/zones/%s/instances/%s", r.PathValue("project"), r.PathValue("zone"), r.PathValue("instance"))
 }
 
+// instanceKey is the s.instances key of the instance a request names.
+func instanceKey(r *http.Request) string {
+	return key(r.PathValue("project"), r.PathValue("zone"), r.PathValue("instance"))
+}
+
+// writeInstanceNotFound answers as GCE does for an instance that does not
+// exist.
+func writeInstanceNotFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusNotFound, "notFound", defaultMessage(http.StatusNotFound, "", "", resourceName(r)))
+}
+
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	f := s.takeFaultLocked(MethodGet)
-	s.mu.Unlock()
+	f := s.takeFault(MethodGet)
 	if s.answerFault(w, r, f, resourceName(r)) {
 		return
 	}
 	s.mu.Lock()
-	inst, ok := s.instances[key(r.PathValue("project"), r.PathValue("zone"), r.PathValue("instance"))]
+	inst, ok := s.instances[instanceKey(r)]
 	var body map[string]any
 	if ok {
 		body = s.instanceJSONLocked(inst)
 	}
 	s.mu.Unlock()
 	if !ok {
-		writeError(w, http.StatusNotFound, "notFound", defaultMessage(http.StatusNotFound, "", "", resourceName(r)))
+		writeInstanceNotFound(w, r)
 		return
 	}
 	writeJSON(w, http.StatusOK, body)
@@ -452,18 +468,16 @@ func (s *Server) handleAction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "notFound", fmt.Sprintf("The requested URL %s was not found on this server.", r.URL.Path))
 		return
 	}
-	s.mu.Lock()
-	f := s.takeFaultLocked(action)
-	s.mu.Unlock()
+	f := s.takeFault(action)
 	if s.answerFault(w, r, f, resourceName(r)) {
 		return
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	inst, ok := s.instances[key(r.PathValue("project"), r.PathValue("zone"), r.PathValue("instance"))]
+	inst, ok := s.instances[instanceKey(r)]
 	if !ok {
-		writeError(w, http.StatusNotFound, "notFound", defaultMessage(http.StatusNotFound, "", "", resourceName(r)))
+		writeInstanceNotFound(w, r)
 		return
 	}
 	op, status, reason, msg := s.beginLocked(inst, action, f)
@@ -665,9 +679,7 @@ func (s *Server) newOperationLocked(inst *instance, action string) *operation {
 }
 
 func (s *Server) lookupOperation(w http.ResponseWriter, r *http.Request, method string) *operation {
-	s.mu.Lock()
-	f := s.takeFaultLocked(method)
-	s.mu.Unlock()
+	f := s.takeFault(method)
 	name := fmt.Sprintf("projects/%s/zones/%s/operations/%s", r.PathValue("project"), r.PathValue("zone"), r.PathValue("operation"))
 	if f != nil && f.HTTPStatus == http.StatusForbidden && f.Message == "" {
 		f.Message = fmt.Sprintf("Required 'compute.zoneOperations.get' permission for '%s'", name)
