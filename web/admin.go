@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -142,6 +143,8 @@ type Admin struct {
 	static   http.Handler
 
 	feed       *eventFeed
+	feeding    chan struct{} // closed once Run has subscribed to events
+	feedOnce   sync.Once
 	wakeCache  *wakeCache
 	lastReload atomic.Pointer[reloadResult]
 
@@ -191,7 +194,7 @@ func NewAdmin(o AdminOptions) (*Admin, error) {
 		ctl: o.Controller, log: o.Logger, checkTO: o.CheckTimeout, opts: o, mux: http.NewServeMux(),
 		sign: signer{key: key}, limiter: newLoginLimiter(o.LoginInterval, o.LoginBurst), clientIP: o.ClientIP,
 		pages: pages, static: http.StripPrefix(adminStaticPrefix, http.FileServerFS(static)),
-		feed: newEventFeed(o.EventLogSize), wakeCache: newWakeCache(),
+		feed: newEventFeed(o.EventLogSize), wakeCache: newWakeCache(), feeding: make(chan struct{}),
 	}
 	a.creds.Store(newCredentials(o.Users, o.Tokens))
 	base := o.BaseContext

@@ -181,10 +181,12 @@ func newDashSetup(t testing.TB, hosts []dashHost, edit func(*AdminOptions)) *das
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = s.ctl.Run(ctx) }()
 	go func() { defer wg.Done(); _ = a.Run(ctx) }()
-	select {
-	case <-s.ctl.Relaying():
-	case <-time.After(5 * time.Second):
-		t.Fatal("controller did not start relaying events")
+	for _, ready := range []<-chan struct{}{s.ctl.Relaying(), a.Feeding()} {
+		select {
+		case <-ready:
+		case <-time.After(5 * time.Second):
+			t.Fatal("events are not relayed to the event log")
+		}
 	}
 	s.srv = httptest.NewServer(a)
 	t.Cleanup(func() {

@@ -150,6 +150,7 @@ func (f *eventFeed) transitions(host string) []transition {
 // work without it; the log and the live part of the estimate need it.
 func (a *Admin) Run(ctx context.Context) error {
 	events := a.ctl.Subscribe(ctx, "")
+	a.feedOnce.Do(func() { close(a.feeding) })
 	for {
 		select {
 		case <-ctx.Done():
@@ -164,6 +165,10 @@ func (a *Admin) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// Feeding is closed once Run has subscribed: events from then on reach the
+// event log.
+func (a *Admin) Feeding() <-chan struct{} { return a.feeding }
 
 // durationText writes a duration the way the dashboard shows it: "850
 // ms", "12.3 s", "4 min 5 s", "2 h 5 min".
