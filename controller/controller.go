@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -79,6 +78,7 @@ type Controller struct {
 
 	sf         singleflight.Group
 	hub        *hub
+	estimates  *estimates
 	relayOnce  sync.Once
 	relayReady chan struct{}
 
@@ -130,7 +130,7 @@ func New(o Options) *Controller {
 		probe: o.ProbeClient, probeTO: o.ProbeTimeout,
 		retryMin: o.RetryBase, retryMax: o.RetryMax, leaseTTL: o.LeaseTTL,
 		onWake: o.OnWake, onEvent: o.OnEvent,
-		hub: newHub(), relayReady: make(chan struct{}),
+		hub: newHub(), estimates: newEstimates(), relayReady: make(chan struct{}),
 		life: life, cancel: cancel,
 		active: map[string]string{}, statuses: map[string]Status{},
 	}
@@ -163,10 +163,18 @@ func (c *Controller) Run(ctx context.Context) error {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		// Events may have been missed while unsubscribed: nothing cached
+		// before is trusted.
+		c.estimates.reset()
 		c.relayOnce.Do(func() { close(c.relayReady) })
 		for e := range sub {
+			// Before the hub: whoever reacts to the event reads fresh.
+			if _, ok := c.registry.Lookup(e.Host); ok {
+				c.estimates.arm(e.Host, c.clock.Now(), c.registered)
+			}
 			c.hub.publish(e)
 		}
+		c.estimates.reset()
 	}
 	return nil
 }
@@ -778,27 +786,9 @@ func (c *Controller) IdleIn(h Host, rec Record) (time.Duration, bool) {
 	return max(0, h.IdleTimeout-c.clock.Now().Sub(last)), true
 }
 
-// Estimate returns the median of the host's last ten successful wake
-// durations, or false when it has none.
-func (c *Controller) Estimate(ctx context.Context, host string) (time.Duration, bool) {
-	ws, err := c.store.Wakes(ctx, host, 20)
-	if err != nil {
-		return 0, false
-	}
-	var ds []time.Duration
-	for _, w := range ws {
-		if w.Result == WakeRunning {
-			ds = append(ds, w.Duration)
-			if len(ds) == 10 {
-				break
-			}
-		}
-	}
-	if len(ds) == 0 {
-		return 0, false
-	}
-	slices.Sort(ds)
-	return ds[len(ds)/2], true
+func (c *Controller) registered(host string) bool {
+	_, ok := c.registry.Lookup(host)
+	return ok
 }
 
 // Wakes returns the host's recent wake history, newest first.
@@ -815,6 +805,9 @@ func (c *Controller) publishedWith(ctx context.Context, from State, rec Record, 
 	if c.onEvent != nil {
 		c.onEvent(e)
 	}
+	// This process's own change: drop the cached estimate at once rather
+	// than when the event comes back through the store.
+	c.estimates.disarm(rec.Host)
 	if err := c.store.Publish(context.WithoutCancel(ctx), e); err != nil {
 		c.log.Warn("publishing event failed", "event", e.String(), "err", err)
 	}

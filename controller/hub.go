@@ -16,10 +16,16 @@ type subscriber struct {
 	ch   chan Event
 }
 
+// subscriberBuffer is each subscription's channel capacity.
+const subscriberBuffer = 4
+
 func newHub() *hub { return &hub{subs: map[*subscriber]struct{}{}} }
 
 func (h *hub) subscribe(ctx context.Context, host string) <-chan Event {
-	s := &subscriber{host: host, ch: make(chan Event, 16)}
+	// A small buffer: one per open event stream, so it is paid thousands
+	// of times; a page needs only the newest state, and a subscriber that
+	// falls behind misses events by design (publish never blocks).
+	s := &subscriber{host: host, ch: make(chan Event, subscriberBuffer)}
 	h.mu.Lock()
 	h.subs[s] = struct{}{}
 	h.mu.Unlock()

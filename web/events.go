@@ -51,19 +51,10 @@ func (p *Public) serveEvents(w http.ResponseWriter, r *http.Request, host string
 	// connection (the server has no WriteTimeout to reset them).
 	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 
-	_, rec, err := p.ctl.Status(ctx, host)
-	if errors.Is(err, controller.ErrUnknownHost) {
+	first, known := p.firstEvent(ctx, host)
+	if !known {
 		p.refuse(w, r, http.StatusNotFound, "no site is registered for this host name")
 		return
-	}
-	first := eventJSON{Host: host, State: rec.State, At: rec.Changed}
-	if err != nil || !first.State.Valid() {
-		// The store is unreachable: say "unknown"; the page asks
-		// /.waitingroom/status for the details and events follow.
-		first.State, first.At = controller.StateUnknown, p.ctl.Now()
-	}
-	if first.State == controller.StateFailed {
-		first.Reason = rec.Reason
 	}
 
 	h := w.Header()
@@ -104,6 +95,32 @@ func (p *Public) serveEvents(w http.ResponseWriter, r *http.Request, host string
 			}
 		}
 	}
+}
+
+// firstEvent is the host's current state as the stream's first event;
+// false when the host is not registered (any more).
+//
+// A function of its own, kept out of line, so the Host and Record it reads
+// are not in serveEvents' stack frame: that frame stays on the stack for
+// the whole stream, and with thousands of streams open every byte of it
+// decides whether the runtime can shrink each goroutine's stack.
+//
+//go:noinline
+func (p *Public) firstEvent(ctx context.Context, host string) (eventJSON, bool) {
+	_, rec, err := p.ctl.Status(ctx, host)
+	if errors.Is(err, controller.ErrUnknownHost) {
+		return eventJSON{}, false
+	}
+	first := eventJSON{Host: host, State: rec.State, At: rec.Changed}
+	if err != nil || !first.State.Valid() {
+		// The store is unreachable: say "unknown"; the page asks
+		// /.waitingroom/status for the details and events follow.
+		first.State, first.At = controller.StateUnknown, p.ctl.Now()
+	}
+	if first.State == controller.StateFailed {
+		first.Reason = rec.Reason
+	}
+	return first, true
 }
 
 // send writes one state event and flushes it.

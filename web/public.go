@@ -138,6 +138,7 @@ type Public struct {
 	maxRetry   time.Duration
 
 	static http.Handler
+	pages  *pageCache
 
 	// streams ends event streams: the base context, or a server shutdown.
 	streams    context.Context
@@ -176,6 +177,7 @@ func NewPublic(o PublicOptions) (*Public, error) {
 	if p.tmpl == nil {
 		p.tmpl = builtin
 	}
+	p.pages = newPageCache(p.tmpl)
 	if p.clientIP == nil {
 		p.clientIP = RemoteAddrIP
 	}
@@ -557,12 +559,7 @@ func contentSecurityPolicy(nonce string) string {
 }
 
 func (p *Public) writePage(w http.ResponseWriter, r *http.Request, d *PageData) {
-	d.Nonce = crand.Text()
-	body, err := render(p.tmpl, d)
-	if err != nil && p.tmpl != p.builtin {
-		p.log.Error("operator page template failed; showing the built-in page", "host", d.Host, "err", err)
-		body, err = render(p.builtin, d)
-	}
+	body, err := p.renderPage(d, crand.Text())
 	if err != nil {
 		p.log.Error("rendering the waiting page", "host", d.Host, "err", err)
 		http.Error(w, "waiting page unavailable", http.StatusInternalServerError)
