@@ -407,3 +407,12 @@ func TestWakeSurvivesFirstCallerCancelling(t *testing.T) {
 	}
 	waitState(t, e.ctrl, "app.example.com", controller.StateRunning)
 }
+
+func TestRegistryGenerationChangesOnReplace(t *testing.T) {
+	r := controller.NewRegistry(nil, nil)
+	g := r.Generation()
+	r.Replace([]controller.Host{{Name: "a.test"}}, nil)
+	if r.Generation() == g {
+		t.Fatal("generation unchanged by Replace")
+	}
+}

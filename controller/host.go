@@ -38,11 +38,13 @@ type Host struct {
 // whole, so a lookup never sees half of an edit.
 type Registry struct {
 	snap atomic.Pointer[registrySnapshot]
+	gens atomic.Uint64
 }
 
 type registrySnapshot struct {
 	hosts     map[string]Host
 	providers map[string]Provider
+	gen       uint64
 }
 
 // NewRegistry returns a registry holding hosts and providers.
@@ -54,12 +56,16 @@ func NewRegistry(hosts []Host, providers map[string]Provider) *Registry {
 
 // Replace swaps in a new set of hosts and providers.
 func (r *Registry) Replace(hosts []Host, providers map[string]Provider) {
-	s := &registrySnapshot{hosts: make(map[string]Host, len(hosts)), providers: maps.Clone(providers)}
+	s := &registrySnapshot{hosts: make(map[string]Host, len(hosts)), providers: maps.Clone(providers), gen: r.gens.Add(1)}
 	for _, h := range hosts {
 		s.hosts[h.Name] = h
 	}
 	r.snap.Store(s)
 }
+
+// Generation changes with every Replace, so callers can cache what they
+// derive from the hosts (Traefik service names) until the next reload.
+func (r *Registry) Generation() uint64 { return r.snap.Load().gen }
 
 // Lookup finds a host by its normalised name.
 func (r *Registry) Lookup(name string) (Host, bool) {

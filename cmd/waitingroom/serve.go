@@ -135,25 +135,37 @@ func newApp(ctx context.Context, cfg *config.Config, path string, log *slog.Logg
 	if err != nil {
 		return nil, err
 	}
+	if err := a.build(ctx, cfg, st); err != nil {
+		st.Close()
+		if a.provs != nil {
+			a.provs.close()
+		}
+		return nil, err
+	}
+	return a, nil
+}
+
+// build wires every component on top of the store; newApp releases the
+// store and the providers when it fails.
+func (a *app) build(ctx context.Context, cfg *config.Config, st controller.Store) error {
+	log := a.log
+	var err error
 	a.promReg = prometheus.NewRegistry()
 	if a.metrics, err = metrics.New(a.promReg); err != nil {
-		st.Close()
-		return nil, err
+		return err
 	}
 	st = metrics.WrapStore(st, a.metrics)
 	a.store = st
 	a.provs = newProviderSet(log)
 	providers, err := a.provs.build(ctx, cfg)
 	if err != nil {
-		st.Close()
-		return nil, err
+		return err
 	}
 	providers = a.instrument(providers)
 	registry := controller.NewRegistry(a.hosts(ctx, cfg), providers)
 	key, err := loadHashKey(cfg)
 	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("privacy.hash_key_file: %w", err)
+		return fmt.Errorf("privacy.hash_key_file: %w", err)
 	}
 	clock := controller.SystemClock{}
 	bo := guard.BudgetOptionsFrom(cfg.File.Budgets)
@@ -162,8 +174,7 @@ func newApp(ctx context.Context, cfg *config.Config, path string, log *slog.Logg
 	var gate controller.WakeGate = budgets
 	var onEvent func(controller.Event)
 	if a.hooks, err = newWebhooks(cfg, log); err != nil {
-		st.Close()
-		return nil, err
+		return err
 	} else if a.hooks != nil {
 		gate, onEvent = a.hooks.WrapGate(budgets), a.hooks.Notify
 	}
@@ -189,14 +200,12 @@ func newApp(ctx context.Context, cfg *config.Config, path string, log *slog.Logg
 	})
 	m.TrackStates(a.ctrl)
 	if err := a.buildActivity(cfg, busy); err != nil {
-		st.Close()
-		return nil, err
+		return err
 	}
 	a.baseCtx, a.cancelFn = context.WithCancel(context.Background())
 	pol, err := newPolicy(cfg, clock, key, budgets)
 	if err != nil {
-		st.Close()
-		return nil, err
+		return err
 	}
 	a.holder, err = hold.New(hold.Options{
 		Controller:        a.ctrl,
@@ -209,14 +218,12 @@ func newApp(ctx context.Context, cfg *config.Config, path string, log *slog.Logg
 		Logger:            log,
 	})
 	if err != nil {
-		st.Close()
-		return nil, err
+		return err
 	}
 
 	tmpl, err := pageTemplate(cfg)
 	if err != nil {
-		st.Close()
-		return nil, err
+		return err
 	}
 	a.public, err = web.NewPublic(web.PublicOptions{
 		Controller:     a.ctrl,
@@ -230,12 +237,10 @@ func newApp(ctx context.Context, cfg *config.Config, path string, log *slog.Logg
 		MaxURLLength:   cfg.File.Limits.MaxURLLength,
 	})
 	if err != nil {
-		st.Close()
-		return nil, err
+		return err
 	}
 	if a.admin, err = a.newAdmin(cfg, pol, budgets); err != nil {
-		st.Close()
-		return nil, err
+		return err
 	}
 	a.sched, err = scheduler.New(a.ctrl, scheduler.Options{
 		SweepInterval:     cfg.File.Scheduler.SweepInterval.D(),
@@ -245,10 +250,9 @@ func newApp(ctx context.Context, cfg *config.Config, path string, log *slog.Logg
 		Owner:             a.ctrl.ReplicaID(),
 	})
 	if err != nil {
-		st.Close()
-		return nil, err
+		return err
 	}
-	return a, nil
+	return nil
 }
 
 func pageTemplate(cfg *config.Config) (*template.Template, error) {

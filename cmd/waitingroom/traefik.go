@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 
 	"github.com/waitingroom/waitingroom/activity"
 	"github.com/waitingroom/waitingroom/config"
@@ -132,23 +133,42 @@ func (a *app) liveTraefik() http.Handler {
 
 // trustedOnly lets a handler answer only peers in trusted_proxies: the
 // ForwardAuth touch would otherwise let anyone keep a host awake.
-func trustedOnly(prefixes []netip.Prefix, log *slog.Logger, next http.Handler) http.Handler {
+func trustedOnly(ip *guard.ClientIP, log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ap, err := netip.ParseAddrPort(r.RemoteAddr)
-		if err == nil {
-			addr := ap.Addr().Unmap()
-			for _, p := range prefixes {
-				if p.Contains(addr) {
-					next.ServeHTTP(w, r)
-					return
-				}
-			}
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil && ip.Trusted(ap.Addr()) {
+			next.ServeHTTP(w, r)
+			return
 		}
 		// ForwardAuth passes any non-2xx to the client: answer 200 so a
 		// misconfiguration never blocks traffic, but record nothing.
 		log.Debug("touch from an untrusted peer ignored", "peer", r.RemoteAddr)
 		w.WriteHeader(http.StatusOK)
 	})
+}
+
+// backendHosts maps Traefik service names back to hosts, rebuilt only when
+// the registry changes: the metrics source asks once per series per scrape.
+type backendHosts struct {
+	reg *controller.Registry
+
+	mu  sync.Mutex
+	gen uint64
+	of  func(string) (string, bool)
+}
+
+func (b *backendHosts) hostOf(service string) (string, bool) {
+	b.mu.Lock()
+	if gen := b.reg.Generation(); b.of == nil || gen != b.gen {
+		hosts := b.reg.Hosts()
+		names := make([]string, len(hosts))
+		for i, h := range hosts {
+			names[i] = h.Name
+		}
+		b.of, b.gen = traefik.BackendHostOf(names), gen
+	}
+	of := b.of
+	b.mu.Unlock()
+	return of(service)
 }
 
 // wireTraefik adds the Traefik endpoints to the listeners: /api/traefik on
@@ -167,13 +187,14 @@ func (a *app) wireTraefik(cfg *config.Config, public, admin *http.Server, goRun 
 		if err != nil {
 			return err
 		}
+		ip := guard.NewClientIP(trusted)
 		fa := traefik.NewForwardAuth(a.ctrl, traefik.ForwardAuthOptions{
 			Known:  func(h string) bool { _, ok := a.ctrl.Registry().Lookup(h); return ok },
 			Logger: a.log,
 		})
 		goRun("forwardauth writer", fa.Run)
 		publicMux := http.NewServeMux()
-		publicMux.Handle(traefik.TouchPath, trustedOnly(trusted, a.log, fa))
+		publicMux.Handle(traefik.TouchPath, trustedOnly(ip, a.log, fa))
 		publicMux.Handle("/", public.Handler)
 		public.Handler = publicMux
 	}
@@ -181,16 +202,9 @@ func (a *app) wireTraefik(cfg *config.Config, public, admin *http.Server, goRun 
 		ms, err := traefik.NewMetricsSource(traefik.MetricsOptions{
 			URL:      t.MetricsURL,
 			Interval: t.MetricsInterval.D(),
-			HostOf: func(service string) (string, bool) {
-				hosts := a.ctrl.Registry().Hosts()
-				names := make([]string, len(hosts))
-				for i, h := range hosts {
-					names[i] = h.Name
-				}
-				return traefik.BackendHostOf(names)(service)
-			},
-			Toucher: a.ctrl,
-			Logger:  a.log,
+			HostOf:   (&backendHosts{reg: a.ctrl.Registry()}).hostOf,
+			Toucher:  a.ctrl,
+			Logger:   a.log,
 		})
 		if err != nil {
 			return fmt.Errorf("traefik.metrics_url: %w", err)
