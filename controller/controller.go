@@ -88,7 +88,7 @@ type Controller struct {
 	wg     sync.WaitGroup
 
 	mu     sync.Mutex
-	active map[string]string // host → "wake" or "stop" worked on by this process
+	active map[string]*job // host → the wake or stop this process works on
 
 	statusMu sync.Mutex
 	statuses map[string]Status // last Status a provider reported, per host
@@ -132,7 +132,7 @@ func New(o Options) *Controller {
 		onWake: o.OnWake, onEvent: o.OnEvent,
 		hub: newHub(), estimates: newEstimates(), relayReady: make(chan struct{}),
 		life: life, cancel: cancel,
-		active: map[string]string{}, statuses: map[string]Status{},
+		active: map[string]*job{}, statuses: map[string]Status{},
 	}
 }
 
@@ -312,31 +312,52 @@ func (c *Controller) wake(ctx context.Context, h Host, cl Client) (Record, error
 // resume marks a wake taken over from an owner that is gone: the backend
 // may already be up, so readiness is checked before calling Start again.
 func (c *Controller) goWake(h Host, rec Record, cl Client, resume bool) {
-	if !c.claim(h.Name, "wake") {
+	c.launch(h.Name, "wake", func() { c.runWake(c.life, h, rec, cl, resume) })
+}
+
+// job is the one transition this process works on for a host. Another
+// transition asked for meanwhile waits in next and runs when this one
+// ends: a stop decided while a finished wake is still releasing its lease
+// must not be dropped, or the host would stay stopping.
+type job struct {
+	what     string // "wake" or "stop"
+	next     func()
+	nextWhat string
+}
+
+// launch runs run in the background as the host's job. A job of the same
+// kind already under way covers the request; a different one queues after
+// it (the latest request wins the queue slot, and re-reads the record).
+func (c *Controller) launch(host, what string, run func()) {
+	c.mu.Lock()
+	if j, busy := c.active[host]; busy {
+		switch {
+		case j.next != nil && j.nextWhat == what: // already queued
+		case j.next == nil && j.what == what: // the job under way covers it
+		default:
+			j.next, j.nextWhat = run, what
+		}
+		c.mu.Unlock()
 		return
 	}
+	j := &job{what: what}
+	c.active[host] = j
 	c.wg.Add(1)
+	c.mu.Unlock()
 	go func() {
 		defer c.wg.Done()
-		defer c.release(h.Name)
-		c.runWake(c.life, h, rec, cl, resume)
+		for run != nil {
+			run()
+			c.mu.Lock()
+			run, j.next = j.next, nil
+			if run == nil {
+				delete(c.active, host)
+			} else {
+				j.what = j.nextWhat
+			}
+			c.mu.Unlock()
+		}
 	}()
-}
-
-func (c *Controller) claim(host, what string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, busy := c.active[host]; busy {
-		return false
-	}
-	c.active[host] = what
-	return true
-}
-
-func (c *Controller) release(host string) {
-	c.mu.Lock()
-	delete(c.active, host)
-	c.mu.Unlock()
 }
 
 func (c *Controller) working(host string) bool {
@@ -646,15 +667,7 @@ func (c *Controller) stop(ctx context.Context, h Host, reason string, cond func(
 }
 
 func (c *Controller) goStop(h Host, rec Record) {
-	if !c.claim(h.Name, "stop") {
-		return
-	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		defer c.release(h.Name)
-		c.runStop(c.life, h, rec)
-	}()
+	c.launch(h.Name, "stop", func() { c.runStop(c.life, h, rec) })
 }
 
 func (c *Controller) runStop(ctx context.Context, h Host, rec Record) {
@@ -662,7 +675,7 @@ func (c *Controller) runStop(ctx context.Context, h Host, rec Record) {
 	if p, ok := c.registry.Provider(h.Provider); !ok {
 		err = fmt.Errorf("provider %q is not configured", h.Provider)
 	} else {
-		sctx, cancel := context.WithTimeout(ctx, max(h.StartTimeout, time.Minute))
+		sctx, cancel := context.WithTimeout(ctx, stopBudget(h))
 		err = p.Stop(sctx, h.Target)
 		cancel()
 	}
@@ -709,12 +722,16 @@ func (c *Controller) runStop(ctx context.Context, h Host, rec Record) {
 		}
 		c.published(ctx, StateStopping, stored)
 		if stored.State == StateStarting {
-			c.release(h.Name)
+			// Queued behind this stop; it runs as soon as runStop returns.
 			c.goWake(h, stored, Client{Source: "pending"}, false)
 		}
 		return
 	}
 }
+
+// stopBudget bounds one provider Stop call. A record stopping for longer
+// than this plus a margin has lost its owner (Reconcile resumes it).
+func stopBudget(h Host) time.Duration { return max(h.StartTimeout, time.Minute) }
 
 // SweepIdle stops every running host whose last activity is older than its
 // idle timeout and that no BusyChecker holds awake. It returns the hosts it

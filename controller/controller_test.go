@@ -416,3 +416,83 @@ func TestRegistryGenerationChangesOnReplace(t *testing.T) {
 		t.Fatal("generation unchanged by Replace")
 	}
 }
+
+// leaseGatedStore holds the first ReleaseLease until the gate opens: the
+// moment a finished wake has recorded running but still owns the host.
+type leaseGatedStore struct {
+	controller.Store
+	once    sync.Once
+	reached chan struct{}
+	gate    chan struct{}
+}
+
+func (s *leaseGatedStore) ReleaseLease(ctx context.Context, name, owner string) error {
+	s.once.Do(func() {
+		close(s.reached)
+		<-s.gate
+	})
+	return s.Store.ReleaseLease(ctx, name, owner)
+}
+
+// A stop decided in the instant between a wake recording running and the
+// wake's goroutine ending must still run (it once was dropped, leaving the
+// host stopping for good).
+func TestStopWhileWakeWindsDownIsNotLost(t *testing.T) {
+	gated := &leaseGatedStore{reached: make(chan struct{}), gate: make(chan struct{})}
+	e := newEnv(t, func(o *controller.Options, _ *controller.Host) {
+		gated.Store = o.Store
+		o.Store = gated
+	})
+	ctx := context.Background()
+	if _, err := e.ctrl.Wake(ctx, "app.example.com", controller.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-gated.reached:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the wake never released its lease")
+	}
+	waitState(t, e.ctrl, "app.example.com", controller.StateRunning)
+	if _, err := e.ctrl.Stop(ctx, "app.example.com", "test"); err != nil {
+		t.Fatal(err)
+	}
+	close(gated.gate)
+	waitState(t, e.ctrl, "app.example.com", controller.StateStopped)
+	if n := e.prov.Stops(); n != 1 {
+		t.Fatalf("provider stops = %d, want 1", n)
+	}
+}
+
+func TestReconcileFinishesOrphanedStop(t *testing.T) {
+	tests := []struct {
+		name      string
+		age       time.Duration
+		wantStops int
+		want      controller.State
+	}{
+		{"owner may still be stopping", 10 * time.Second, 0, controller.StateStopping},
+		{"owner is gone", 10 * time.Minute, 1, controller.StateStopped},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := fake.NewClock(time.Now())
+			e := newEnv(t, func(o *controller.Options, _ *controller.Host) { o.Clock = clock })
+			ctx := context.Background()
+			// A record left stopping by a replica that died mid-stop.
+			_, ok, err := e.store.CompareAndSwap(ctx, 0, controller.Record{
+				Host: "app.example.com", State: controller.StateStopping,
+				Changed: clock.Now().Add(-tc.age), Owner: "ghost", Reason: "idle",
+			})
+			if err != nil || !ok {
+				t.Fatal(ok, err)
+			}
+			if err := e.ctrl.Reconcile(ctx); err != nil {
+				t.Fatal(err)
+			}
+			waitState(t, e.ctrl, "app.example.com", tc.want)
+			if n := e.prov.Stops(); n != tc.wantStops {
+				t.Fatalf("provider stops = %d, want %d", n, tc.wantStops)
+			}
+		})
+	}
+}

@@ -47,8 +47,11 @@ func (c *Controller) reconcileHost(ctx context.Context, h Host) error {
 		return fmt.Errorf("reconcile %s: %w", h.Name, err)
 	}
 	rec.Host = h.Name
-	if rec.State == StateStarting {
+	switch rec.State {
+	case StateStarting:
 		return c.resumeWake(ctx, h, rec)
+	case StateStopping:
+		return c.resumeStop(ctx, h, rec)
 	}
 	p, ok := c.registry.Provider(h.Provider)
 	if !ok {
@@ -88,6 +91,31 @@ func (c *Controller) resumeWake(ctx context.Context, h Host, rec Record) error {
 	}
 	c.log.Info("taking over an unfinished wake", "host", h.Name, "previous_owner", rec.Owner)
 	c.goWake(h, stored, Client{Source: "reconcile"}, true)
+	return nil
+}
+
+// resumeStop finishes a stop whose owner is gone: a replica that crashed
+// between recording stopping and the provider's answer would otherwise
+// leave the host stopping for good (and a wake arriving meanwhile pending
+// for good). Stop is idempotent, so running it again is safe; the
+// compare-and-set lets one replica take it over, and Changed restarts the
+// grace so the others leave the new owner alone.
+func (c *Controller) resumeStop(ctx context.Context, h Host, rec Record) error {
+	if c.clock.Now().Sub(rec.Changed) < stopBudget(h)+30*time.Second {
+		return nil // its owner may still be waiting for the provider
+	}
+	next := rec
+	next.Owner = c.replica
+	next.Changed = c.clock.Now()
+	stored, swapped, err := c.store.CompareAndSwap(ctx, rec.Version, next)
+	if err != nil {
+		return fmt.Errorf("reconcile %s: %w", h.Name, err)
+	}
+	if !swapped {
+		return nil
+	}
+	c.log.Info("taking over an unfinished stop", "host", h.Name, "previous_owner", rec.Owner)
+	c.goStop(h, stored)
 	return nil
 }
 
