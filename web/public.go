@@ -143,6 +143,7 @@ type Public struct {
 	// streams ends event streams: the base context, or a server shutdown.
 	streams    context.Context
 	endStreams context.CancelFunc
+	streamSet  *streamSet
 
 	lastProblemLog atomic.Int64 // unix nanoseconds; rate-limits problem logs
 }
@@ -207,6 +208,7 @@ func NewPublic(o PublicOptions) (*Public, error) {
 		base = context.Background()
 	}
 	p.streams, p.endStreams = context.WithCancel(base)
+	p.streamSet = newStreamSet(p.streams, p.ctl, p.log, p.heartbeat)
 	return p, nil
 }
 

@@ -1,0 +1,307 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/waitingroom/waitingroom/controller"
+)
+
+// streamWriteTimeout bounds one write to a hijacked event stream. Writes
+// are a few hundred bytes into the kernel's socket buffer and return at
+// once; only a client that has not read for hours (its buffer full) makes
+// one wait. Such a client is dropped rather than allowed to hold up the
+// other streams of its host, which share one writer.
+const streamWriteTimeout = time.Second
+
+// streamSet keeps the open event streams of the public listener on
+// hijacked connections, grouped by host.
+//
+// A crowd waiting on sleeping hosts is thousands of connections that carry
+// a few events each. Served by net/http, each one holds a handler
+// goroutine, a background reader, 10 KB of buffers, contexts and a hub
+// subscription for its whole life (about 25 KB). Here a stream is its
+// connection and one small goroutine blocked reading it (to notice the
+// client leave); each host has one subscription and one goroutine that
+// writes its events and heartbeats to all of its streams.
+type streamSet struct {
+	ctl       PublicController
+	log       *slog.Logger
+	heartbeat time.Duration
+	ctx       context.Context // ends every stream
+
+	mu    sync.Mutex
+	hosts map[string]*hostStreams
+}
+
+// hostStreams is one host's streams and their shared subscription.
+type hostStreams struct {
+	host   string
+	cancel context.CancelFunc // ends the subscription and the writer
+	// members counts conns plus streams still being set up, so a group
+	// is not torn down under a joining stream. Guarded by streamSet.mu.
+	members int
+
+	mu    sync.Mutex // serialises writes; guards the fields below
+	conns map[net.Conn]struct{}
+	seq   uint64    // state events written so far
+	last  eventJSON // the latest state written (or read by a joining stream)
+	frame []byte    // the latest state event written, framed
+	ended bool      // the writer is gone: no stream may join
+}
+
+func newStreamSet(ctx context.Context, ctl PublicController, log *slog.Logger, heartbeat time.Duration) *streamSet {
+	return &streamSet{ctl: ctl, log: log, heartbeat: heartbeat, ctx: ctx, hosts: map[string]*hostStreams{}}
+}
+
+// errNotHijackable says the connection cannot be taken over (HTTP/2, or
+// a wrapper that hides it): the caller streams from the handler instead.
+var errNotHijackable = errors.New("web: connection cannot be hijacked")
+
+// errStreamsEnded: the server shut down while the stream was set up.
+var errStreamsEnded = errors.New("web: event streams ended")
+
+// serve takes the request's connection over and adds it to its host's
+// streams. Nothing is written on errNotHijackable; on ok=false the host is
+// not registered and nothing is written either.
+func (s *streamSet) serve(w http.ResponseWriter, r *http.Request, host string, first func(context.Context) (eventJSON, bool)) (ok bool, err error) {
+	g := s.join(host)
+	joined := false
+	defer func() {
+		if !joined {
+			s.leave(g, nil)
+		}
+	}()
+	g.mu.Lock()
+	seq := g.seq
+	g.mu.Unlock()
+	// Read the state after the group's subscription exists, so a change
+	// in between is either in the state read or delivered after it.
+	ev, known := first(r.Context())
+	if !known {
+		return false, nil
+	}
+	rc := http.NewResponseController(w)
+	// Headers first, into the same write as the first event.
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // nginx and friends: do not buffer the stream
+	h.Set("X-Waitingroom-State", string(ev.State))
+	conn, brw, err := rc.Hijack()
+	if err != nil {
+		for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering", "X-Waitingroom-State"} {
+			h.Del(k)
+		}
+		return true, errors.Join(errNotHijackable, err)
+	}
+	// Whatever the client sent after its request is not ours to answer
+	// (EventSource sends nothing more): drop the buffers with brw.
+	_ = brw
+
+	var out bytes.Buffer
+	out.WriteString("HTTP/1.1 200 OK\r\n")
+	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	// No length and no chunking: the stream ends when the connection
+	// closes, which it does when the host's group or the server ends.
+	h.Set("Connection", "close")
+	_ = h.Write(&out)
+	out.WriteString("\r\n")
+	// retry: EventSource reconnects after 1 s instead of its default 3 s.
+	out.WriteString("retry: 1000\n\n")
+
+	if err := appendEvent(&out, ev); err != nil {
+		conn.Close()
+		s.log.Error("encoding state event", "err", err)
+		return true, nil
+	}
+	g.mu.Lock()
+	if g.seq != seq {
+		// An event went out while this stream read its state: it may
+		// be newer than what was read, so send it too.
+		out.Write(g.frame)
+	} else {
+		g.last = ev
+	}
+	werr := errStreamsEnded
+	if !g.ended {
+		werr = writeWithin(conn, out.Bytes())
+	}
+	if werr == nil {
+		g.conns[conn] = struct{}{}
+	}
+	g.mu.Unlock()
+	if werr != nil {
+		conn.Close()
+		return true, nil
+	}
+	joined = true
+	go s.watch(g, conn)
+	return true, nil
+}
+
+// watch blocks reading conn until the client goes (or the connection is
+// closed here), then removes it. The client sends nothing after its
+// request, so any read ending means the stream is over.
+func (s *streamSet) watch(g *hostStreams, conn net.Conn) {
+	var b [1]byte
+	_, _ = conn.Read(b[:])
+	s.leave(g, conn)
+}
+
+// join returns host's group with the caller counted in, starting the
+// group's subscription and writer when it is the first.
+func (s *streamSet) join(host string) *hostStreams {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g, ok := s.hosts[host]; ok {
+		g.members++
+		return g
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	g := &hostStreams{host: host, cancel: cancel, members: 1, conns: map[net.Conn]struct{}{}}
+	s.hosts[host] = g
+	events := s.ctl.Subscribe(ctx, host)
+	go s.write(ctx, g, events)
+	return g
+}
+
+// leave counts a member out (closing conn when given); the last one out
+// ends the group's subscription and writer.
+func (s *streamSet) leave(g *hostStreams, conn net.Conn) {
+	if conn != nil {
+		g.mu.Lock()
+		delete(g.conns, conn)
+		g.mu.Unlock()
+		conn.Close()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g.members--
+	if g.members == 0 {
+		delete(s.hosts, g.host)
+		g.cancel()
+	}
+}
+
+// write is the host's writer: each state event and each heartbeat goes to
+// every stream of the host. When the group ends (last stream gone, or the
+// server shutting down) it closes the streams that are left.
+func (s *streamSet) write(ctx context.Context, g *hostStreams, events <-chan controller.Event) {
+	beat := time.NewTicker(s.heartbeat)
+	defer beat.Stop()
+	defer g.closeAll()
+	heartbeat := []byte(": heartbeat\n\n")
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-events:
+			if !ok {
+				return
+			}
+			ev := eventJSON{Host: e.Host, State: e.To, From: e.From, At: e.At}
+			if e.To == controller.StateFailed {
+				// Only failures' reasons are public; others name clients.
+				ev.Reason = e.Reason
+			}
+			g.publish(s.log, ev)
+		case <-beat.C:
+			g.broadcast(heartbeat)
+			s.heal(ctx, g)
+		}
+	}
+}
+
+// heal sends the host's current state when it differs from the last one
+// the streams got. The hub drops events for a subscriber that falls
+// behind (publish never blocks); a page must still learn that its backend
+// is running, at the latest one heartbeat later.
+func (s *streamSet) heal(ctx context.Context, g *hostStreams) {
+	_, rec, err := s.ctl.Status(ctx, g.host)
+	if err != nil || !rec.State.Valid() {
+		return
+	}
+	g.mu.Lock()
+	last := g.last
+	g.mu.Unlock()
+	if rec.State == last.State {
+		return
+	}
+	ev := eventJSON{Host: g.host, State: rec.State, From: last.State, At: rec.Changed}
+	if rec.State == controller.StateFailed {
+		ev.Reason = rec.Reason
+	}
+	g.publish(s.log, ev)
+}
+
+// publish writes a state event to every stream of the group.
+func (g *hostStreams) publish(log *slog.Logger, ev eventJSON) {
+	var out bytes.Buffer
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err := appendEvent(&out, ev); err != nil {
+		log.Error("encoding state event", "err", err)
+		return
+	}
+	g.seq++
+	g.last = ev
+	g.frame = out.Bytes()
+	g.broadcastLocked(g.frame)
+}
+
+func (g *hostStreams) broadcast(b []byte) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.broadcastLocked(b)
+}
+
+// broadcastLocked writes b to every stream; a stream whose write fails is
+// closed (its watcher then removes it).
+func (g *hostStreams) broadcastLocked(b []byte) {
+	for c := range g.conns {
+		if err := writeWithin(c, b); err != nil {
+			delete(g.conns, c)
+			c.Close()
+		}
+	}
+}
+
+func (g *hostStreams) closeAll() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.ended = true
+	for c := range g.conns {
+		delete(g.conns, c)
+		c.Close()
+	}
+}
+
+func writeWithin(c net.Conn, b []byte) error {
+	_ = c.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	_, err := c.Write(b)
+	return err
+}
+
+// appendEvent frames ev as one `event: state` into out.
+func appendEvent(out *bytes.Buffer, ev eventJSON) error {
+	ev.StateWords = ev.State.Words()
+	if !ev.At.IsZero() {
+		ev.At = ev.At.UTC()
+	}
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	out.WriteString("event: state\ndata: ")
+	out.Write(data) // JSON from encoding/json has no newlines
+	out.WriteString("\n\n")
+	return nil
+}

@@ -1,0 +1,189 @@
+package web
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
+)
+
+func TestEventStreamsOfAHostShareOneSubscription(t *testing.T) {
+	f := newFakeController("app.example.com", "other.example.com")
+	p := newTestPublic(t, f, nil)
+	ts := startServer(t, p)
+
+	ctxs := make([]context.CancelFunc, 3)
+	streams := make([]*sseReader, 3)
+	for i := range streams {
+		ctx, cancel := context.WithCancel(t.Context())
+		ctxs[i] = cancel
+		streams[i] = openEvents(t, ctx, ts.URL, "app.example.com")
+		streams[i].nextState()
+	}
+	other := openEvents(t, t.Context(), ts.URL, "other.example.com")
+	other.nextState()
+	poll.Until(t, 5*time.Second, "one subscription per host", func() bool { return f.subscribers() == 2 })
+
+	f.publish("app.example.com", controller.StateRunning, "")
+	for i, s := range streams {
+		if ev := s.nextState(); ev.State != controller.StateRunning {
+			t.Fatalf("stream %d got %+v, want running", i, ev)
+		}
+	}
+	// Streams leave one by one; the host's subscription ends with the last.
+	ctxs[0]()
+	ctxs[1]()
+	f.publish("app.example.com", controller.StateStopping, "")
+	if ev := streams[2].nextState(); ev.State != controller.StateStopping {
+		t.Fatalf("remaining stream got %+v, want stopping", ev)
+	}
+	if n := f.subscribers(); n != 2 {
+		t.Fatalf("%d subscriptions with one stream of each host left, want 2", n)
+	}
+	ctxs[2]()
+	poll.Until(t, 5*time.Second, "the host's subscription to end with its last stream", func() bool { return f.subscribers() == 1 })
+}
+
+func TestEventStreamResponseIsPlainHTTP1(t *testing.T) {
+	f := newFakeController("app.example.com")
+	p := newTestPublic(t, f, nil)
+	ts := startServer(t, p)
+	conn, err := net.DialTimeout("tcp", ts.Listener.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, "GET /.waitingroom/events HTTP/1.1\r\nHost: App.Example.com\r\nAccept: text/event-stream\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{
+		"Content-Type":           "text/event-stream",
+		"Cache-Control":          "no-store",
+		"X-Content-Type-Options": "nosniff", // set before the stream: kept
+		"X-Waitingroom-State":    "stopped",
+	} {
+		if got := res.Header.Get(k); got != want {
+			t.Errorf("%s: %q, want %q", k, got, want)
+		}
+	}
+	if !res.Close {
+		t.Error("no Connection: close")
+	}
+	if res.Header.Get("Date") == "" || res.ContentLength != -1 || len(res.TransferEncoding) != 0 {
+		t.Errorf("Date %q, length %d, transfer encoding %v: want a date and a body ended by closing",
+			res.Header.Get("Date"), res.ContentLength, res.TransferEncoding)
+	}
+	s := &sseReader{t: t, r: bufio.NewReader(res.Body), res: res}
+	if ev := s.nextState(); ev.State != controller.StateStopped || ev.Host != "app.example.com" {
+		t.Fatalf("first event %+v", ev)
+	}
+}
+
+// noHijack hides the connection from the handler, as HTTP/2 does.
+type noHijack struct {
+	http.ResponseWriter
+}
+
+func (w noHijack) Flush() { w.ResponseWriter.(http.Flusher).Flush() }
+
+func TestEventsStreamFromHandlerWhenConnectionCannotBeHijacked(t *testing.T) {
+	f := newFakeController("app.example.com")
+	p := newTestPublic(t, f, nil)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.ServeHTTP(noHijack{w}, r)
+	}))
+	t.Cleanup(ts.Close)
+	s := openEvents(t, t.Context(), ts.URL, "app.example.com")
+	if s.res.Close || s.res.TransferEncoding == nil {
+		t.Errorf("headers %v, transfer encoding %v: want net/http's chunked stream", s.res.Header, s.res.TransferEncoding)
+	}
+	if ev := s.nextState(); ev.State != controller.StateStopped {
+		t.Fatalf("first event %+v", ev)
+	}
+	// The hijack attempt left a subscription of its own behind only until
+	// it gave up: the handler's stream has the one that remains.
+	poll.Until(t, 5*time.Second, "one subscription", func() bool { return f.subscribers() == 1 })
+	f.publish("app.example.com", controller.StateStarting, "")
+	if ev := s.nextState(); ev.State != controller.StateStarting {
+		t.Fatalf("event %+v, want starting", ev)
+	}
+}
+
+// A state change the subscription missed (the hub drops events for a
+// subscriber that falls behind) reaches the streams at the next heartbeat.
+func TestEventStreamsCatchUpWithMissedChanges(t *testing.T) {
+	f := newFakeController("app.example.com")
+	p := newTestPublic(t, f, func(o *PublicOptions) { o.Heartbeat = 20 * time.Millisecond })
+	ts := startServer(t, p)
+	s := openEvents(t, t.Context(), ts.URL, "app.example.com")
+	if ev := s.nextState(); ev.State != controller.StateStopped {
+		t.Fatalf("first event %+v", ev)
+	}
+	f.set(controller.Record{Host: "app.example.com", State: controller.StateRunning, Changed: f.Now()})
+	if ev := s.nextState(); ev.State != controller.StateRunning || ev.From != controller.StateStopped {
+		t.Fatalf("event %+v, want stopped → running", ev)
+	}
+}
+
+// A client that stops reading cannot hold up the other streams of its host
+// for longer than one write timeout: it is dropped.
+func TestStreamThatCannotBeWrittenIsDropped(t *testing.T) {
+	g := &hostStreams{host: "app.example.com", conns: map[net.Conn]struct{}{}}
+	stuck, stuckPeer := net.Pipe() // never read: every write blocks
+	defer stuckPeer.Close()
+	live, livePeer := net.Pipe()
+	defer livePeer.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		b := make([]byte, 64)
+		n, _ := livePeer.Read(b)
+		got <- b[:n]
+	}()
+	g.conns[stuck], g.conns[live] = struct{}{}, struct{}{}
+
+	g.broadcast([]byte(": heartbeat\n\n"))
+	if b := <-got; !bytes.Equal(b, []byte(": heartbeat\n\n")) {
+		t.Fatalf("the live stream got %q", b)
+	}
+	if _, ok := g.conns[stuck]; ok {
+		t.Fatal("the stream that never reads is still there")
+	}
+	if _, ok := g.conns[live]; !ok {
+		t.Fatal("the live stream was dropped")
+	}
+	if _, err := stuckPeer.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("the dropped stream is not closed: read = %v", err)
+	}
+}
+
+func TestEventsRefusedAfterStreamsEnded(t *testing.T) {
+	f := newFakeController("app.example.com")
+	base, cancel := context.WithCancel(t.Context())
+	p := newTestPublic(t, f, func(o *PublicOptions) { o.BaseContext = base })
+	cancel()
+	req := httptest.NewRequest(http.MethodGet, "/.waitingroom/events", nil)
+	req.Host = "app.example.com"
+	req.Header.Set("Accept", "text/event-stream")
+	rec := httptest.NewRecorder()
+	p.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503 once the server is shutting down", rec.Code)
+	}
+	if n := f.subscribers(); n != 0 {
+		t.Fatalf("%d subscriptions left behind", n)
+	}
+}
