@@ -45,17 +45,24 @@ type observation struct {
 	at     time.Time
 }
 
+// observations are Watch's observations, one channel per host: waiting for
+// one host must not consume (and lose) what was observed for another.
+type observations map[string]chan observation
+
 // watchT runs p.Watch for the test's duration and hands its observations
-// out on a channel.
-func watchT(t *testing.T, p *Provider, targets ...controller.Target) <-chan observation {
+// out on a channel per target host.
+func watchT(t *testing.T, p *Provider, targets ...controller.Target) observations {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	obs := make(chan observation, 1024)
+	obs := observations{}
+	for _, tg := range targets {
+		obs[tg.Host] = make(chan observation, 1024)
+	}
 	done := make(chan error, 1)
 	go func() {
 		done <- p.Watch(ctx, func() []controller.Target { return targets }, func(tg controller.Target, st controller.Status) {
 			select {
-			case obs <- observation{tg, st, time.Now()}:
+			case obs[tg.Host] <- observation{tg, st, time.Now()}:
 			default:
 				t.Error("observation buffer full")
 			}
@@ -76,17 +83,14 @@ func watchT(t *testing.T, p *Provider, targets ...controller.Target) <-chan obse
 }
 
 // expect waits until host is observed in state want, failing after within.
-func expect(t *testing.T, obs <-chan observation, host string, want controller.State, within time.Duration) observation {
+func expect(t *testing.T, obs observations, host string, want controller.State, within time.Duration) observation {
 	t.Helper()
 	deadline := time.NewTimer(within)
 	defer deadline.Stop()
 	var seen []string
 	for {
 		select {
-		case o := <-obs:
-			if o.target.Host != host {
-				continue
-			}
+		case o := <-obs[host]:
 			if o.status.State == want {
 				return o
 			}
