@@ -73,6 +73,14 @@ func (r *Registry) Lookup(name string) (Host, bool) {
 	return h, ok
 }
 
+// LookupBytes is Lookup for a name held in bytes. It does not allocate,
+// so the public listener can normalise a Host header on the stack and take
+// the registered host's own Name as its string.
+func (r *Registry) LookupBytes(name []byte) (Host, bool) {
+	h, ok := r.snap.Load().hosts[string(name)] // no copy: a map index
+	return h, ok
+}
+
 // Provider returns the provider registered under name.
 func (r *Registry) Provider(name string) (Provider, bool) {
 	p, ok := r.snap.Load().providers[name]

@@ -3,6 +3,8 @@ package web
 import (
 	"net/netip"
 	"strings"
+
+	"github.com/waitingroom/waitingroom/controller"
 )
 
 // MaxHostLength is the longest host name DNS allows (RFC 1035), without
@@ -30,25 +32,63 @@ const maxHostHeader = MaxHostLength + 1 + 6
 // whose last label is all digits must be a valid IPv4 address ("1.2.3" and
 // "010.0.0.1" are refused).
 //
-// For input that is already normal (with or without a port or trailing dot)
-// ParseHost does not allocate: the result is a substring of s.
+// For input that is already normal (with or without a port or trailing dot,
+// an IPv6 address in canonical form) ParseHost does not allocate: the result
+// is a substring of s. The public listener uses requestHost, which does not
+// allocate for registered hosts in any spelling either.
 func ParseHost(s string) (string, bool) {
+	raw, rewrite, ok := scanHost(s)
+	if !rewrite {
+		return raw, ok
+	}
+	var buf [MaxHostLength]byte
+	return string(appendNormalHost(buf[:0], raw)), true
+}
+
+// requestHost is ParseHost for the request path. A normal form that is no
+// substring of s (a mixed-case name, an IPv6 address in another spelling)
+// is built on the stack and looked up in reg, and the registry's own string
+// is returned, so a request for a registered host allocates nothing however
+// its Host header is spelled. An unregistered one is copied: it only earns
+// the unknown-host answer.
+//
+// reg is the concrete *controller.Registry, not an interface or a lookup
+// function, on purpose: bytes passed through a dynamic call escape, which
+// would move the buffer to the heap on every such request.
+func requestHost(s string, reg *controller.Registry) (string, bool) {
+	raw, rewrite, ok := scanHost(s)
+	if !rewrite {
+		return raw, ok
+	}
+	var buf [MaxHostLength]byte
+	b := appendNormalHost(buf[:0], raw)
+	if h, found := reg.LookupBytes(b); found {
+		return h.Name, true
+	}
+	return string(b), true
+}
+
+// scanHost checks s as ParseHost documents, without allocating. When ok,
+// raw is a substring of s: the normal form itself, or, when rewrite is
+// set, the host to pass to appendNormalHost (a name with upper-case
+// letters, or a non-canonical IPv6 address without its brackets).
+func scanHost(s string) (raw string, rewrite, ok bool) {
 	if s == "" || len(s) > maxHostHeader+2 {
-		return "", false
+		return "", false, false
 	}
 	if s[0] == '[' {
-		return parseIPv6Host(s)
+		return scanIPv6Host(s)
 	}
 	name := s
 	if i := strings.LastIndexByte(s, ':'); i >= 0 {
 		if !validPort(s[i+1:]) {
-			return "", false
+			return "", false, false
 		}
 		name = s[:i]
 	}
 	name = strings.TrimSuffix(name, ".")
 	if name == "" || len(name) > MaxHostLength {
-		return "", false
+		return "", false, false
 	}
 	upper := false
 	labelLen := 0
@@ -65,64 +105,87 @@ func ParseHost(s string) (string, bool) {
 			digitsOnly = false
 		case c == '-':
 			if prev == '.' {
-				return "", false // label starts with '-'
+				return "", false, false // label starts with '-'
 			}
 			digitsOnly = false
 		case c == '.':
 			if prev == '.' || prev == '-' {
-				return "", false // empty label, or label ends with '-'
+				return "", false, false // empty label, or label ends with '-'
 			}
 			labelLen = 0
 			digitsOnly = true
 			prev = c
 			continue
 		default:
-			return "", false // ':' left over, spaces, '/', '@', non-ASCII, ...
+			return "", false, false // ':' left over, spaces, '/', '@', non-ASCII, ...
 		}
 		labelLen++
 		if labelLen > 63 {
-			return "", false
+			return "", false, false
 		}
 		prev = c
 	}
 	if prev == '-' || prev == '.' {
-		return "", false // last label ends with '-', or is empty ("a.b..")
+		return "", false, false // last label ends with '-', or is empty ("a.b..")
 	}
 	if digitsOnly {
 		// A numeric top label is no DNS name: it must be an IPv4 address
-		// (netip refuses leading zeros and short forms like "1.2.3").
+		// (netip refuses leading zeros and short forms like "1.2.3", so
+		// what it accepts is already canonical).
 		a, err := netip.ParseAddr(name)
 		if err != nil || !a.Is4() {
-			return "", false
+			return "", false, false
 		}
-		return name, true
+		return name, false, true
 	}
-	if upper {
-		name = strings.ToLower(name)
-	}
-	return name, true
+	return name, upper, true
 }
 
-// parseIPv6Host handles "[addr]" and "[addr]:port".
-func parseIPv6Host(s string) (string, bool) {
+// scanIPv6Host handles "[addr]" and "[addr]:port".
+func scanIPv6Host(s string) (raw string, rewrite, ok bool) {
 	end := strings.IndexByte(s, ']')
 	if end < 0 {
-		return "", false
+		return "", false, false
 	}
 	if rest := s[end+1:]; rest != "" {
 		if rest[0] != ':' || !validPort(rest[1:]) {
-			return "", false
+			return "", false, false
 		}
 	}
 	inner := s[1:end]
 	if strings.IndexByte(inner, '%') >= 0 {
-		return "", false // a zone means nothing to anybody but this machine
+		return "", false, false // a zone means nothing to anybody but this machine
 	}
 	a, err := netip.ParseAddr(inner)
 	if err != nil || !a.Is6() {
-		return "", false
+		return "", false, false
 	}
-	return a.Unmap().String(), true
+	// Clients send the canonical form, so compare it on the stack and
+	// return the matching end of s; it is the whole address, or the IPv4
+	// tail of "::ffff:10.0.0.1". The longest form is 39 bytes (no zones).
+	var buf [64]byte
+	canon := a.Unmap().AppendTo(buf[:0])
+	if n := len(inner) - len(canon); n >= 0 && inner[n:] == string(canon) {
+		return inner[n:], false, true
+	}
+	return inner, true, true
+}
+
+// appendNormalHost appends the normal form of raw, a host scanHost asked
+// to rewrite, to dst.
+func appendNormalHost(dst []byte, raw string) []byte {
+	if strings.IndexByte(raw, ':') >= 0 { // names never hold ':'
+		a, _ := netip.ParseAddr(raw) // scanHost parsed it already
+		return a.Unmap().AppendTo(dst)
+	}
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }
 
 // validPort accepts "" (RFC 3986 allows an empty port) and 0–65535 in

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/waitingroom/waitingroom/controller"
 )
 
 func TestParseHost(t *testing.T) {
@@ -31,6 +33,14 @@ func TestParseHost(t *testing.T) {
 		{"[::1]:80", "::1", true},
 		{"[2001:DB8::1]:443", "2001:db8::1", true},
 		{"[::ffff:10.0.0.5]", "10.0.0.5", true},
+		{"[::FFFF:10.0.0.5]:443", "10.0.0.5", true},
+		{"[::ffff:a00:5]", "10.0.0.5", true},
+		{"[0::1]", "::1", true},
+		{"[0:0:0:0:0:0:0:1]:80", "::1", true},
+		{"[2001:0db8::1]", "2001:db8::1", true},
+		{"[2001:db8::1]:443", "2001:db8::1", true},
+		{"APP.EXAMPLE.COM.:443", "app.example.com", true},
+		{"My_Service.Internal", "my_service.internal", true},
 		{long63 + ".com", long63 + ".com", true},
 		{max253, max253, true},
 		{max253 + ".", max253, true},
@@ -83,7 +93,7 @@ func TestParseHost(t *testing.T) {
 }
 
 func TestParseHostDoesNotAllocateForNormalInput(t *testing.T) {
-	for _, in := range []string{"app.example.com", "app.example.com:443", "app.example.com.", "10.0.0.5:80"} {
+	for _, in := range []string{"app.example.com", "app.example.com:443", "app.example.com.", "10.0.0.5:80", "[2001:db8::1]:443", "[::ffff:10.0.0.5]"} {
 		allocs := testing.AllocsPerRun(100, func() {
 			if _, ok := ParseHost(in); !ok {
 				t.Fatalf("ParseHost(%q) refused", in)
@@ -130,8 +140,94 @@ func FuzzParseHost(f *testing.F) {
 	})
 }
 
+// TestRequestHostAgreesWithParseHost: the request path returns what
+// ParseHost returns, whether the host is registered (the registry's string)
+// or not (a copy).
+func TestRequestHostAgreesWithParseHost(t *testing.T) {
+	registered := controller.NewRegistry([]controller.Host{{Name: "app.example.com"}, {Name: "2001:db8::1"}}, nil)
+	empty := controller.NewRegistry(nil, nil)
+	for _, in := range []string{
+		"app.example.com", "App.Example.COM", "APP.EXAMPLE.COM.:443", "other.example.com", "Other.Example.COM",
+		"[2001:db8::1]:443", "[2001:DB8::1]", "[2001:0db8:0::1]", "[::FFFF:a00:5]", "10.0.0.5:80",
+		"App.Example.COM:x", "[2001:db8::1%eth0]", "-App.example.com", "", "[]",
+	} {
+		want, wantOK := ParseHost(in)
+		for name, reg := range map[string]*controller.Registry{"registered": registered, "empty": empty} {
+			if got, ok := requestHost(in, reg); got != want || ok != wantOK {
+				t.Errorf("%s registry: requestHost(%q) = %q, %v; ParseHost = %q, %v", name, in, got, ok, want, wantOK)
+			}
+		}
+	}
+}
+
+// zeroAllocHosts are the Host headers the request path must parse without
+// allocating; hostRegistry registers their names.
+var zeroAllocHosts = []string{
+	"app.example.com", "app.example.com:443", "App.Example.COM", "[2001:db8::1]:443",
+	"APP.example.com.:8080", "[2001:DB8::1]", "[::ffff:10.0.0.5]", "10.0.0.5:80",
+}
+
+func hostRegistry() *controller.Registry {
+	return controller.NewRegistry([]controller.Host{{Name: "app.example.com"}, {Name: "2001:db8::1"}}, nil)
+}
+
+func TestRequestHostDoesNotAllocate(t *testing.T) {
+	reg := hostRegistry()
+	for _, in := range zeroAllocHosts {
+		allocs := testing.AllocsPerRun(100, func() {
+			if _, ok := requestHost(in, reg); !ok {
+				t.Fatalf("requestHost(%q) refused", in)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("requestHost(%q) allocates %.0f times; want 0", in, allocs)
+		}
+	}
+}
+
+func FuzzRequestHost(f *testing.F) {
+	for _, s := range []string{
+		"app.example.com", "App.Example.COM:443", "[2001:DB8::1]", "[::FFFF:a00:5]:80", "10.0.0.5",
+		"[0:0::1]", "A..b", "-A", "XN--bcher-kva.example", "[fe80::1%eth0]", "1.2.3", ":",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		want, wantOK := ParseHost(in)
+		if got, ok := requestHost(in, controller.NewRegistry(nil, nil)); got != want || ok != wantOK {
+			t.Fatalf("empty registry: requestHost(%q) = %q, %v; ParseHost = %q, %v", in, got, ok, want, wantOK)
+		}
+		if !wantOK {
+			return
+		}
+		reg := controller.NewRegistry([]controller.Host{{Name: want}}, nil)
+		if got, ok := requestHost(in, reg); got != want || !ok {
+			t.Fatalf("%q registered: requestHost(%q) = %q, %v; want %q, true", want, in, got, ok, want)
+		}
+	})
+}
+
+// BenchmarkParseHost measures the request path (requestHost, with the
+// names registered), which must not allocate; bench/gobench.go reports
+// these sub-benchmarks by name.
 func BenchmarkParseHost(b *testing.B) {
-	for _, in := range []string{"app.example.com", "app.example.com:443", "App.Example.COM", "[2001:db8::1]:443"} {
+	reg := hostRegistry()
+	for _, in := range zeroAllocHosts[:4] {
+		b.Run(in, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok := requestHost(in, reg); !ok {
+					b.Fatal("refused")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkParseHostString measures ParseHost itself, which copies a name
+// that is no substring of its input.
+func BenchmarkParseHostString(b *testing.B) {
+	for _, in := range zeroAllocHosts[:4] {
 		b.Run(in, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

@@ -244,7 +244,7 @@ func (p *Public) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, r, http.StatusRequestURITooLong, "request URI too long")
 		return
 	}
-	host, ok := ParseHost(r.Host)
+	host, ok := requestHost(r.Host, p.ctl.Registry())
 	if !ok || len(host) > p.maxHost {
 		p.refuse(w, r, http.StatusBadRequest, "malformed Host header")
 		return
