@@ -325,18 +325,16 @@ type job struct {
 	nextWhat string
 }
 
-// launch runs run in the background as the host's job. A job of the same
-// kind already under way covers the request; a different one queues after
-// it (the latest request wins the queue slot, and re-reads the record).
+// launch runs run in the background as the host's job. When the host is
+// busy, run waits for the job under way and replaces anything already
+// waiting: every launch follows a compare-and-set this process won, so it
+// is a newer transition than any job before it, and the job runs re-check
+// the record before acting. Queued jobs are dropped once the controller
+// shuts down (Reconcile resumes their transitions).
 func (c *Controller) launch(host, what string, run func()) {
 	c.mu.Lock()
 	if j, busy := c.active[host]; busy {
-		switch {
-		case j.next != nil && j.nextWhat == what: // already queued
-		case j.next == nil && j.what == what: // the job under way covers it
-		default:
-			j.next, j.nextWhat = run, what
-		}
+		j.next, j.nextWhat = run, what
 		c.mu.Unlock()
 		return
 	}
@@ -350,6 +348,9 @@ func (c *Controller) launch(host, what string, run func()) {
 			run()
 			c.mu.Lock()
 			run, j.next = j.next, nil
+			if c.life.Err() != nil {
+				run = nil
+			}
 			if run == nil {
 				delete(c.active, host)
 			} else {
@@ -378,6 +379,13 @@ func (c *Controller) runWake(ctx context.Context, h Host, rec Record, cl Client,
 	defer func() {
 		_ = c.store.ReleaseLease(context.WithoutCancel(ctx), lease, c.replica)
 	}()
+	// A queued or resumed wake may have been overtaken (finished by
+	// another replica, stopped by an operator): act only on our own. A
+	// store that cannot answer does not stop the wake; finishWake checks
+	// again before recording anything.
+	if cur, err := c.store.Get(ctx, h.Name); err == nil && (cur.State != StateStarting || cur.WakeID != rec.WakeID) {
+		return
+	}
 	renewCtx, stopRenew := context.WithCancel(ctx)
 	defer stopRenew()
 	go c.renewLease(renewCtx, lease)
@@ -671,6 +679,11 @@ func (c *Controller) goStop(h Host, rec Record) {
 }
 
 func (c *Controller) runStop(ctx context.Context, h Host, rec Record) {
+	// A queued stop may have been overtaken (a wake won, or another
+	// replica took the stop over): only the record's owner stops.
+	if cur, err := c.store.Get(ctx, h.Name); err == nil && !ownsStop(cur, c.replica) {
+		return
+	}
 	var err error
 	if p, ok := c.registry.Provider(h.Provider); !ok {
 		err = fmt.Errorf("provider %q is not configured", h.Provider)
@@ -690,7 +703,7 @@ func (c *Controller) runStop(ctx context.Context, h Host, rec Record) {
 			return
 		}
 		cur.Host = h.Name
-		if cur.State != StateStopping {
+		if !ownsStop(cur, c.replica) {
 			return
 		}
 		next := cur
@@ -727,6 +740,11 @@ func (c *Controller) runStop(ctx context.Context, h Host, rec Record) {
 		}
 		return
 	}
+}
+
+// ownsStop reports whether rec is a stop that replica is in charge of.
+func ownsStop(rec Record, replica string) bool {
+	return rec.State == StateStopping && rec.Owner == replica
 }
 
 // stopBudget bounds one provider Stop call. A record stopping for longer

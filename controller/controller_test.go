@@ -14,6 +14,7 @@ import (
 
 	"github.com/waitingroom/waitingroom/controller"
 	"github.com/waitingroom/waitingroom/internal/testutil/fake"
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
 	"github.com/waitingroom/waitingroom/store/memory"
 )
 
@@ -495,4 +496,71 @@ func TestReconcileFinishesOrphanedStop(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A new wake decided while the previous (failed) wake's job still winds
+// down must run, not be taken as covered by the job that has finished.
+func TestWakeWhileFailedWakeWindsDownIsNotLost(t *testing.T) {
+	gated := &leaseGatedStore{reached: make(chan struct{}), gate: make(chan struct{})}
+	e := newEnv(t, func(o *controller.Options, _ *controller.Host) {
+		gated.Store = o.Store
+		o.Store = gated
+		o.RetryBase, o.RetryMax = time.Millisecond, 2*time.Millisecond
+	})
+	e.prov.FailStarts(1)
+	ctx := context.Background()
+	if _, err := e.ctrl.Wake(ctx, "app.example.com", controller.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-gated.reached: // the first wake recorded failed and is releasing its lease
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first wake never released its lease")
+	}
+	waitState(t, e.ctrl, "app.example.com", controller.StateFailed)
+	// Wake again once the (2 ms) backoff has passed.
+	poll.Until(t, 5*time.Second, "a second wake to be accepted", func() bool {
+		rec, err := e.ctrl.Wake(ctx, "app.example.com", controller.Client{})
+		return err == nil && rec.State == controller.StateStarting
+	})
+	close(gated.gate)
+	waitState(t, e.ctrl, "app.example.com", controller.StateRunning)
+	if n := e.prov.Starts(); n != 2 {
+		t.Fatalf("provider starts = %d, want 2", n)
+	}
+}
+
+// A queued stop that was overtaken before it ran (another replica settled
+// the host meanwhile) leaves the backend alone.
+func TestQueuedStopOvertakenDoesNotCallProvider(t *testing.T) {
+	gated := &leaseGatedStore{reached: make(chan struct{}), gate: make(chan struct{})}
+	e := newEnv(t, func(o *controller.Options, _ *controller.Host) {
+		gated.Store = o.Store
+		o.Store = gated
+	})
+	ctx := context.Background()
+	if _, err := e.ctrl.Wake(ctx, "app.example.com", controller.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-gated.reached:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the wake never released its lease")
+	}
+	stopping, err := e.ctrl.Stop(ctx, "app.example.com", "test")
+	if err != nil || stopping.State != controller.StateStopping {
+		t.Fatalf("Stop = %+v, %v", stopping, err)
+	}
+	// Another replica decides the host is running after all.
+	running := stopping
+	running.State, running.Owner = controller.StateRunning, ""
+	if _, ok, err := e.store.CompareAndSwap(ctx, stopping.Version, running); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	close(gated.gate)
+	poll.Until(t, 5*time.Second, "the queued stop to finish", func() bool { return !e.ctrl.Busy("app.example.com") })
+	if n := e.prov.Stops(); n != 0 {
+		t.Fatalf("provider stops = %d, want 0: the stop was overtaken", n)
+	}
+	waitState(t, e.ctrl, "app.example.com", controller.StateRunning)
 }
