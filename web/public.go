@@ -222,7 +222,9 @@ func setDefault[T int | time.Duration](v *T, def T) {
 // MaxHeaderBytes, ReadHeaderTimeout, ReadTimeout, IdleTimeout, and no
 // WriteTimeout (event streams are long; their writes carry deadlines).
 // Shutting the server down ends p's event streams, so Shutdown does not
-// wait for them until its deadline.
+// wait for them until its deadline. Close does not: event streams run on
+// hijacked connections, which http.Server no longer tracks, so end them
+// by cancelling PublicOptions.BaseContext (or call Shutdown).
 func (p *Public) Server(addr string) *http.Server {
 	srv := &http.Server{
 		Addr:              addr,

@@ -251,26 +251,6 @@ func TestEventsEndWhenBaseContextIsCancelled(t *testing.T) {
 	poll.Until(t, 5*time.Second, "the subscription to end", func() bool { return f.subscribers() == 0 })
 }
 
-func TestShutdownEndsEventStreams(t *testing.T) {
-	f := newFakeController("app.example.com")
-	p := newTestPublic(t, f, nil)
-	srv := p.Server("127.0.0.1:0")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-
-	s := openEvents(t, t.Context(), "http://"+ln.Addr().String(), "app.example.com")
-	s.nextState()
-	shutdownWithin(t, srv, 3*time.Second)
-	if err := <-served; err != http.ErrServerClosed {
-		t.Errorf("Serve: %v", err)
-	}
-}
-
 func TestEventsOutliveReadTimeout(t *testing.T) {
 	f := newFakeController("app.example.com")
 	p := newTestPublic(t, f, func(o *PublicOptions) {

@@ -48,12 +48,18 @@ type hostStreams struct {
 	// members counts conns plus streams still being set up, so a group
 	// is not torn down under a joining stream. Guarded by streamSet.mu.
 	members int
+	// kick asks the writer to re-read the state now: a joining stream
+	// read a newer state than the group's streams were sent.
+	kick chan struct{}
 
-	mu    sync.Mutex // serialises writes; guards the fields below
+	// mu guards the fields below. Only the writer goroutine writes to
+	// the conns in the set, outside mu, so one stalled client delays its
+	// host's events but never a joining stream; a joining stream writes
+	// its first bytes under mu, before it is in the set.
+	mu    sync.Mutex
 	conns map[net.Conn]struct{}
-	seq   uint64    // state events written so far
-	last  eventJSON // the latest state written (or read by a joining stream)
-	frame []byte    // the latest state event written, framed
+	last  eventJSON // the state the group's streams were sent last
+	frame []byte    // last, framed
 	ended bool      // the writer is gone: no stream may join
 }
 
@@ -72,6 +78,9 @@ var errStreamsEnded = errors.New("web: event streams ended")
 // streams. Nothing is written on errNotHijackable; on ok=false the host is
 // not registered and nothing is written either.
 func (s *streamSet) serve(w http.ResponseWriter, r *http.Request, host string, first func(context.Context) (eventJSON, bool)) (ok bool, err error) {
+	if r.ProtoMajor != 1 {
+		return true, errNotHijackable // HTTP/2 and later multiplex: nothing to take over
+	}
 	g := s.join(host)
 	joined := false
 	defer func() {
@@ -79,9 +88,6 @@ func (s *streamSet) serve(w http.ResponseWriter, r *http.Request, host string, f
 			s.leave(g, nil)
 		}
 	}()
-	g.mu.Lock()
-	seq := g.seq
-	g.mu.Unlock()
 	// Read the state after the group's subscription exists, so a change
 	// in between is either in the state read or delivered after it.
 	ev, known := first(r.Context())
@@ -117,18 +123,29 @@ func (s *streamSet) serve(w http.ResponseWriter, r *http.Request, host string, f
 	// retry: EventSource reconnects after 1 s instead of its default 3 s.
 	out.WriteString("retry: 1000\n\n")
 
-	if err := appendEvent(&out, ev); err != nil {
+	var frame bytes.Buffer
+	if err := appendEvent(&frame, ev); err != nil {
 		conn.Close()
 		s.log.Error("encoding state event", "err", err)
 		return true, nil
 	}
+	out.Write(frame.Bytes())
 	g.mu.Lock()
-	if g.seq != seq {
-		// An event went out while this stream read its state: it may
-		// be newer than what was read, so send it too.
+	switch {
+	case g.frame == nil: // the first stream: what it read is what the group has
+		g.last, g.frame = ev, frame.Bytes()
+	case g.last.State == ev.State:
+	case g.last.At.After(ev.At):
+		// An event went out while this stream read its state, newer than
+		// what it read: send that too.
 		out.Write(g.frame)
-	} else {
-		g.last = ev
+	case ev.State != controller.StateUnknown:
+		// What this stream read is newer than what the others were sent
+		// (the subscription missed a change): the writer catches them up.
+		select {
+		case g.kick <- struct{}{}:
+		default:
+		}
 	}
 	werr := errStreamsEnded
 	if !g.ended {
@@ -166,7 +183,7 @@ func (s *streamSet) join(host string) *hostStreams {
 		return g
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	g := &hostStreams{host: host, cancel: cancel, members: 1, conns: map[net.Conn]struct{}{}}
+	g := &hostStreams{host: host, cancel: cancel, members: 1, kick: make(chan struct{}, 1), conns: map[net.Conn]struct{}{}}
 	s.hosts[host] = g
 	events := s.ctl.Subscribe(ctx, host)
 	go s.write(ctx, g, events)
@@ -199,6 +216,21 @@ func (s *streamSet) write(ctx context.Context, g *hostStreams, events <-chan con
 	defer beat.Stop()
 	defer g.closeAll()
 	heartbeat := []byte(": heartbeat\n\n")
+	// drain sends the events already waiting, so that heal, which reads
+	// the newest state, is not followed by an older one.
+	drain := func() bool {
+		for {
+			select {
+			case e, ok := <-events:
+				if !ok {
+					return false
+				}
+				g.publish(s.log, publicEvent(e))
+			default:
+				return true
+			}
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -207,17 +239,30 @@ func (s *streamSet) write(ctx context.Context, g *hostStreams, events <-chan con
 			if !ok {
 				return
 			}
-			ev := eventJSON{Host: e.Host, State: e.To, From: e.From, At: e.At}
-			if e.To == controller.StateFailed {
-				// Only failures' reasons are public; others name clients.
-				ev.Reason = e.Reason
+			g.publish(s.log, publicEvent(e))
+		case <-g.kick:
+			if !drain() {
+				return
 			}
-			g.publish(s.log, ev)
+			s.heal(ctx, g)
 		case <-beat.C:
-			g.broadcast(heartbeat)
+			if !drain() {
+				return
+			}
+			g.send(heartbeat)
 			s.heal(ctx, g)
 		}
 	}
+}
+
+// publicEvent is what a waiting page may learn of e.
+func publicEvent(e controller.Event) eventJSON {
+	ev := eventJSON{Host: e.Host, State: e.To, From: e.From, At: e.At}
+	if e.To == controller.StateFailed {
+		// Only failures' reasons are public; others name clients.
+		ev.Reason = e.Reason
+	}
+	return ev
 }
 
 // heal sends the host's current state when it differs from the last one
@@ -225,14 +270,18 @@ func (s *streamSet) write(ctx context.Context, g *hostStreams, events <-chan con
 // behind (publish never blocks); a page must still learn that its backend
 // is running, at the latest one heartbeat later.
 func (s *streamSet) heal(ctx context.Context, g *hostStreams) {
-	_, rec, err := s.ctl.Status(ctx, g.host)
+	// The writer waits for this read: a slow store must not hold the
+	// host's events and heartbeats up for long.
+	rctx, cancel := context.WithTimeout(ctx, max(s.heartbeat/2, 100*time.Millisecond))
+	_, rec, err := s.ctl.Status(rctx, g.host)
+	cancel()
 	if err != nil || !rec.State.Valid() {
 		return
 	}
 	g.mu.Lock()
 	last := g.last
 	g.mu.Unlock()
-	if rec.State == last.State {
+	if rec.State == last.State && (rec.State != controller.StateFailed || rec.Reason == last.Reason) {
 		return
 	}
 	ev := eventJSON{Host: g.host, State: rec.State, From: last.State, At: rec.Changed}
@@ -242,33 +291,44 @@ func (s *streamSet) heal(ctx context.Context, g *hostStreams) {
 	g.publish(s.log, ev)
 }
 
-// publish writes a state event to every stream of the group.
+// publish makes ev the group's state and writes it to every stream.
 func (g *hostStreams) publish(log *slog.Logger, ev eventJSON) {
 	var out bytes.Buffer
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	if err := appendEvent(&out, ev); err != nil {
 		log.Error("encoding state event", "err", err)
 		return
 	}
-	g.seq++
-	g.last = ev
-	g.frame = out.Bytes()
-	g.broadcastLocked(g.frame)
-}
-
-func (g *hostStreams) broadcast(b []byte) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.broadcastLocked(b)
+	g.last, g.frame = ev, out.Bytes()
+	conns := g.snapshotLocked()
+	g.mu.Unlock()
+	g.writeAll(conns, out.Bytes())
 }
 
-// broadcastLocked writes b to every stream; a stream whose write fails is
-// closed (its watcher then removes it).
-func (g *hostStreams) broadcastLocked(b []byte) {
+// send writes b to every stream.
+func (g *hostStreams) send(b []byte) {
+	g.mu.Lock()
+	conns := g.snapshotLocked()
+	g.mu.Unlock()
+	g.writeAll(conns, b)
+}
+
+func (g *hostStreams) snapshotLocked() []net.Conn {
+	conns := make([]net.Conn, 0, len(g.conns))
 	for c := range g.conns {
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+// writeAll writes b to conns; a stream whose write fails is removed and
+// closed (its watcher then counts it out).
+func (g *hostStreams) writeAll(conns []net.Conn, b []byte) {
+	for _, c := range conns {
 		if err := writeWithin(c, b); err != nil {
+			g.mu.Lock()
 			delete(g.conns, c)
+			g.mu.Unlock()
 			c.Close()
 		}
 	}

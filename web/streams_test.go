@@ -142,7 +142,7 @@ func TestEventStreamsCatchUpWithMissedChanges(t *testing.T) {
 // A client that stops reading cannot hold up the other streams of its host
 // for longer than one write timeout: it is dropped.
 func TestStreamThatCannotBeWrittenIsDropped(t *testing.T) {
-	g := &hostStreams{host: "app.example.com", conns: map[net.Conn]struct{}{}}
+	g := &hostStreams{host: "app.example.com", kick: make(chan struct{}, 1), conns: map[net.Conn]struct{}{}}
 	stuck, stuckPeer := net.Pipe() // never read: every write blocks
 	defer stuckPeer.Close()
 	live, livePeer := net.Pipe()
@@ -155,7 +155,7 @@ func TestStreamThatCannotBeWrittenIsDropped(t *testing.T) {
 	}()
 	g.conns[stuck], g.conns[live] = struct{}{}, struct{}{}
 
-	g.broadcast([]byte(": heartbeat\n\n"))
+	g.send([]byte(": heartbeat\n\n"))
 	if b := <-got; !bytes.Equal(b, []byte(": heartbeat\n\n")) {
 		t.Fatalf("the live stream got %q", b)
 	}
@@ -185,5 +185,103 @@ func TestEventsRefusedAfterStreamsEnded(t *testing.T) {
 	}
 	if n := f.subscribers(); n != 0 {
 		t.Fatalf("%d subscriptions left behind", n)
+	}
+}
+
+// A change the group's subscription missed must still reach the streams
+// already open when a new stream, which reads the newer state, joins.
+func TestEventStreamJoinerCatchesTheOthersUp(t *testing.T) {
+	f := newFakeController("app.example.com")
+	// A heartbeat far away: the catch-up must not wait for it.
+	p := newTestPublic(t, f, func(o *PublicOptions) { o.Heartbeat = time.Hour })
+	ts := startServer(t, p)
+	a := openEvents(t, t.Context(), ts.URL, "app.example.com")
+	if ev := a.nextState(); ev.State != controller.StateStopped {
+		t.Fatalf("first event %+v", ev)
+	}
+	f.set(controller.Record{Host: "app.example.com", State: controller.StateRunning, Changed: f.Now().Add(time.Second)}) // no event
+	b := openEvents(t, t.Context(), ts.URL, "app.example.com")
+	if ev := b.nextState(); ev.State != controller.StateRunning {
+		t.Fatalf("the joining stream's first event %+v, want running", ev)
+	}
+	got := make(chan eventJSON, 1)
+	go func() { got <- a.nextState() }()
+	select {
+	case ev := <-got:
+		if ev.State != controller.StateRunning {
+			t.Fatalf("the first stream got %+v, want running", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first stream never learnt the host is running")
+	}
+}
+
+func TestShutdownClosesEveryEventStream(t *testing.T) {
+	f := newFakeController("app.example.com", "b.example.com")
+	p := newTestPublic(t, f, nil)
+	srv := p.Server("127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	var streams []*sseReader
+	for _, h := range []string{"app.example.com", "app.example.com", "b.example.com"} {
+		s := openEvents(t, t.Context(), "http://"+ln.Addr().String(), h)
+		s.nextState()
+		streams = append(streams, s)
+	}
+	shutdownWithin(t, srv, 3*time.Second)
+	for i, s := range streams {
+		done := make(chan error, 1)
+		go func() {
+			for {
+				if _, err := s.next(); err != nil {
+					done <- err
+					return
+				}
+			}
+		}()
+		select {
+		case err := <-done:
+			if err != io.EOF {
+				t.Errorf("stream %d ended with %v, want a clean end", i, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("stream %d still open after Shutdown", i)
+		}
+	}
+	poll.Until(t, 5*time.Second, "the subscriptions to end", func() bool { return f.subscribers() == 0 })
+}
+
+func TestEventsOverHTTP2StreamFromHandler(t *testing.T) {
+	f := newFakeController("app.example.com")
+	p := newTestPublic(t, f, nil)
+	ts := httptest.NewUnstartedServer(p)
+	ts.EnableHTTP2 = true
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, ts.URL+"/.waitingroom/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "app.example.com"
+	res, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	if res.ProtoMajor != 2 || res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("HTTP/%d %d %q", res.ProtoMajor, res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	s := &sseReader{t: t, r: bufio.NewReader(res.Body), res: res}
+	if ev := s.nextState(); ev.State != controller.StateStopped {
+		t.Fatalf("first event %+v", ev)
+	}
+	poll.Until(t, 5*time.Second, "the stream to subscribe", func() bool { return f.subscribers() == 1 })
+	f.publish("app.example.com", controller.StateRunning, "")
+	if ev := s.nextState(); ev.State != controller.StateRunning {
+		t.Fatalf("event %+v, want running", ev)
 	}
 }
