@@ -128,8 +128,12 @@ func TestSIGTERMMidWakeIsResumedAfterRestart(t *testing.T) {
 	proc.Eventually(t, 10*time.Second, func() bool { return d.starts() == 1 }, "start never ran")
 
 	// Clients keep requesting while the signal arrives: every response that
-	// starts is a complete waiting page; after the listener closes, new
-	// connections are refused (never a reset mid-answer).
+	// starts is a complete waiting page (a body cut short is a failure);
+	// after the listener closes, new connections are refused. A request
+	// sent on a kept-alive connection at the instant the server closes it
+	// as idle gets no answer at all (refused, EOF or a reset before any
+	// byte of a response: HTTP's keep-alive race, which clients retry, RFC
+	// 9112 section 9.3.1), never half of one.
 	var answered atomic.Int32
 	var badMu sync.Mutex
 	var bad []string
@@ -141,7 +145,8 @@ func TestSIGTERMMidWakeIsResumedAfterRestart(t *testing.T) {
 			for {
 				resp, err := w.Get(context.Background(), "app.test", "/", "Accept", "text/html", "User-Agent", "Mozilla/5.0 Chrome/130")
 				if err != nil {
-					if !strings.Contains(err.Error(), "connection refused") && !strings.Contains(err.Error(), "EOF") {
+					if msg := err.Error(); !strings.Contains(msg, "connection refused") && !strings.Contains(msg, "EOF") &&
+						!strings.Contains(msg, "connection reset by peer") {
 						badMu.Lock()
 						bad = append(bad, err.Error())
 						badMu.Unlock()
