@@ -116,9 +116,18 @@ func TestAdoptedBackendStoppedAndWebhooksSigned(t *testing.T) {
 	proc.Eventually(t, 15*time.Second, func() bool { return status(t, w, "adopt.test") == "running" }, "not adopted")
 	proc.Eventually(t, 15*time.Second, func() bool { return status(t, w, "adopt.test") == "stopped" }, "adopted backend never stopped")
 	proc.Eventually(t, 5*time.Second, func() bool { return !d.processAlive() }, "backend still alive")
-	proc.Eventually(t, 10*time.Second, func() bool {
+	received := func() string {
 		mu.Lock()
 		defer mu.Unlock()
-		return strings.Contains(strings.Join(got, "\n"), `"stopped"`)
-	}, "no signed webhook for the stop; got %v", got)
+		return strings.Join(got, "\n")
+	}
+	proc.Eventually(t, 10*time.Second, func() bool { return strings.Contains(received(), `"stopped"`) },
+		"no signed webhook for the stop; got %v", lazy(received))
 }
+
+// lazy is a message argument computed when the message is printed, not
+// when the call that may print it is made (which would read shared state
+// early, and without its lock).
+type lazy func() string
+
+func (f lazy) String() string { return f() }
