@@ -427,6 +427,31 @@ type leaseGatedStore struct {
 	gate    chan struct{}
 }
 
+// gatedEnv is newEnv with a leaseGatedStore in front of the store; edit,
+// when given, changes the options further.
+func gatedEnv(t *testing.T, edit func(*controller.Options)) (*env, *leaseGatedStore) {
+	t.Helper()
+	gated := &leaseGatedStore{reached: make(chan struct{}), gate: make(chan struct{})}
+	e := newEnv(t, func(o *controller.Options, _ *controller.Host) {
+		gated.Store = o.Store
+		o.Store = gated
+		if edit != nil {
+			edit(o)
+		}
+	})
+	return e, gated
+}
+
+// waitReached waits until a wake is holding at the gate.
+func (s *leaseGatedStore) waitReached(t *testing.T) {
+	t.Helper()
+	select {
+	case <-s.reached:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the wake never released its lease")
+	}
+}
+
 func (s *leaseGatedStore) ReleaseLease(ctx context.Context, name, owner string) error {
 	s.once.Do(func() {
 		close(s.reached)
@@ -439,20 +464,12 @@ func (s *leaseGatedStore) ReleaseLease(ctx context.Context, name, owner string) 
 // wake's goroutine ending must still run (it once was dropped, leaving the
 // host stopping for good).
 func TestStopWhileWakeWindsDownIsNotLost(t *testing.T) {
-	gated := &leaseGatedStore{reached: make(chan struct{}), gate: make(chan struct{})}
-	e := newEnv(t, func(o *controller.Options, _ *controller.Host) {
-		gated.Store = o.Store
-		o.Store = gated
-	})
+	e, gated := gatedEnv(t, nil)
 	ctx := context.Background()
 	if _, err := e.ctrl.Wake(ctx, "app.example.com", controller.Client{}); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-gated.reached:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the wake never released its lease")
-	}
+	gated.waitReached(t)
 	waitState(t, e.ctrl, "app.example.com", controller.StateRunning)
 	if _, err := e.ctrl.Stop(ctx, "app.example.com", "test"); err != nil {
 		t.Fatal(err)
@@ -501,22 +518,13 @@ func TestReconcileFinishesOrphanedStop(t *testing.T) {
 // A new wake decided while the previous (failed) wake's job still winds
 // down must run, not be taken as covered by the job that has finished.
 func TestWakeWhileFailedWakeWindsDownIsNotLost(t *testing.T) {
-	gated := &leaseGatedStore{reached: make(chan struct{}), gate: make(chan struct{})}
-	e := newEnv(t, func(o *controller.Options, _ *controller.Host) {
-		gated.Store = o.Store
-		o.Store = gated
-		o.RetryBase, o.RetryMax = time.Millisecond, 2*time.Millisecond
-	})
+	e, gated := gatedEnv(t, func(o *controller.Options) { o.RetryBase, o.RetryMax = time.Millisecond, 2*time.Millisecond })
 	e.prov.FailStarts(1)
 	ctx := context.Background()
 	if _, err := e.ctrl.Wake(ctx, "app.example.com", controller.Client{}); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-gated.reached: // the first wake recorded failed and is releasing its lease
-	case <-time.After(10 * time.Second):
-		t.Fatal("the first wake never released its lease")
-	}
+	gated.waitReached(t) // the first wake recorded failed and is releasing its lease
 	waitState(t, e.ctrl, "app.example.com", controller.StateFailed)
 	// Wake again once the (2 ms) backoff has passed.
 	poll.Until(t, 5*time.Second, "a second wake to be accepted", func() bool {
@@ -533,20 +541,12 @@ func TestWakeWhileFailedWakeWindsDownIsNotLost(t *testing.T) {
 // A queued stop that was overtaken before it ran (another replica settled
 // the host meanwhile) leaves the backend alone.
 func TestQueuedStopOvertakenDoesNotCallProvider(t *testing.T) {
-	gated := &leaseGatedStore{reached: make(chan struct{}), gate: make(chan struct{})}
-	e := newEnv(t, func(o *controller.Options, _ *controller.Host) {
-		gated.Store = o.Store
-		o.Store = gated
-	})
+	e, gated := gatedEnv(t, nil)
 	ctx := context.Background()
 	if _, err := e.ctrl.Wake(ctx, "app.example.com", controller.Client{}); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-gated.reached:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the wake never released its lease")
-	}
+	gated.waitReached(t)
 	stopping, err := e.ctrl.Stop(ctx, "app.example.com", "test")
 	if err != nil || stopping.State != controller.StateStopping {
 		t.Fatalf("Stop = %+v, %v", stopping, err)

@@ -104,12 +104,7 @@ func (p *Public) streamInHandler(w http.ResponseWriter, r *http.Request, host st
 			if !ok {
 				return
 			}
-			ev := eventJSON{Host: e.Host, State: e.To, From: e.From, At: e.At}
-			if e.To == controller.StateFailed {
-				// Only failures' reasons are public; others name clients.
-				ev.Reason = e.Reason
-			}
-			if !p.send(w, rc, &buf, ev) {
+			if !p.send(w, rc, &buf, publicEvent(e)) {
 				return
 			}
 		case <-beat.C:
