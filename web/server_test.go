@@ -164,6 +164,16 @@ func (s *sseReader) nextState() eventJSON {
 	}
 }
 
+// want reads the next state event and fails the test unless it is st.
+func (s *sseReader) want(st controller.State) eventJSON {
+	s.t.Helper()
+	ev := s.nextState()
+	if ev.State != st {
+		s.t.Fatalf("event %+v, want %s", ev, st)
+	}
+	return ev
+}
+
 func TestEventsFirstCurrentStateThenChanges(t *testing.T) {
 	f := newFakeController("app.example.com", "other.example.com")
 	f.set(controller.Record{Host: "app.example.com", State: controller.StateStarting, Changed: f.now})
@@ -269,9 +279,7 @@ func TestEventsOutliveReadTimeout(t *testing.T) {
 		}
 	}
 	f.publish("app.example.com", controller.StateRunning, "")
-	if ev := s.nextState(); ev.State != controller.StateRunning {
-		t.Fatalf("event %+v", ev)
-	}
+	s.want(controller.StateRunning)
 }
 
 func TestEventsWhenStoreUnavailable(t *testing.T) {
@@ -280,14 +288,10 @@ func TestEventsWhenStoreUnavailable(t *testing.T) {
 	p := newTestPublic(t, f, nil)
 	ts := startServer(t, p)
 	s := openEvents(t, t.Context(), ts.URL, "app.example.com")
-	if ev := s.nextState(); ev.State != controller.StateUnknown {
-		t.Fatalf("first event %+v, want unknown", ev)
-	}
+	s.want(controller.StateUnknown)
 	poll.Until(t, 5*time.Second, "the stream to subscribe", func() bool { return f.subscribers() == 1 })
 	f.publish("app.example.com", controller.StateRunning, "")
-	if ev := s.nextState(); ev.State != controller.StateRunning {
-		t.Fatalf("event %+v, want running", ev)
-	}
+	s.want(controller.StateRunning)
 }
 
 func TestEventsEndWhenClientGoes(t *testing.T) {

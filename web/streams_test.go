@@ -111,16 +111,12 @@ func TestEventsStreamFromHandlerWhenConnectionCannotBeHijacked(t *testing.T) {
 	if s.res.Close || s.res.TransferEncoding == nil {
 		t.Errorf("headers %v, transfer encoding %v: want net/http's chunked stream", s.res.Header, s.res.TransferEncoding)
 	}
-	if ev := s.nextState(); ev.State != controller.StateStopped {
-		t.Fatalf("first event %+v", ev)
-	}
+	s.want(controller.StateStopped)
 	// The hijack attempt left a subscription of its own behind only until
 	// it gave up: the handler's stream has the one that remains.
 	poll.Until(t, 5*time.Second, "one subscription", func() bool { return f.subscribers() == 1 })
 	f.publish("app.example.com", controller.StateStarting, "")
-	if ev := s.nextState(); ev.State != controller.StateStarting {
-		t.Fatalf("event %+v, want starting", ev)
-	}
+	s.want(controller.StateStarting)
 }
 
 // A state change the subscription missed (the hub drops events for a
@@ -130,9 +126,7 @@ func TestEventStreamsCatchUpWithMissedChanges(t *testing.T) {
 	p := newTestPublic(t, f, func(o *PublicOptions) { o.Heartbeat = 20 * time.Millisecond })
 	ts := startServer(t, p)
 	s := openEvents(t, t.Context(), ts.URL, "app.example.com")
-	if ev := s.nextState(); ev.State != controller.StateStopped {
-		t.Fatalf("first event %+v", ev)
-	}
+	s.want(controller.StateStopped)
 	f.set(controller.Record{Host: "app.example.com", State: controller.StateRunning, Changed: f.Now()})
 	if ev := s.nextState(); ev.State != controller.StateRunning || ev.From != controller.StateStopped {
 		t.Fatalf("event %+v, want stopped → running", ev)
@@ -196,14 +190,10 @@ func TestEventStreamJoinerCatchesTheOthersUp(t *testing.T) {
 	p := newTestPublic(t, f, func(o *PublicOptions) { o.Heartbeat = time.Hour })
 	ts := startServer(t, p)
 	a := openEvents(t, t.Context(), ts.URL, "app.example.com")
-	if ev := a.nextState(); ev.State != controller.StateStopped {
-		t.Fatalf("first event %+v", ev)
-	}
+	a.want(controller.StateStopped)
 	f.set(controller.Record{Host: "app.example.com", State: controller.StateRunning, Changed: f.Now().Add(time.Second)}) // no event
 	b := openEvents(t, t.Context(), ts.URL, "app.example.com")
-	if ev := b.nextState(); ev.State != controller.StateRunning {
-		t.Fatalf("the joining stream's first event %+v, want running", ev)
-	}
+	b.want(controller.StateRunning)
 	got := make(chan eventJSON, 1)
 	go func() { got <- a.nextState() }()
 	select {
@@ -276,12 +266,8 @@ func TestEventsOverHTTP2StreamFromHandler(t *testing.T) {
 		t.Fatalf("HTTP/%d %d %q", res.ProtoMajor, res.StatusCode, res.Header.Get("Content-Type"))
 	}
 	s := &sseReader{t: t, r: bufio.NewReader(res.Body), res: res}
-	if ev := s.nextState(); ev.State != controller.StateStopped {
-		t.Fatalf("first event %+v", ev)
-	}
+	s.want(controller.StateStopped)
 	poll.Until(t, 5*time.Second, "the stream to subscribe", func() bool { return f.subscribers() == 1 })
 	f.publish("app.example.com", controller.StateRunning, "")
-	if ev := s.nextState(); ev.State != controller.StateRunning {
-		t.Fatalf("event %+v, want running", ev)
-	}
+	s.want(controller.StateRunning)
 }
