@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -58,15 +59,31 @@ func moduleRoot() (string, error) {
 	return filepath.Dir(mod), nil
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+// handedOut remembers the ports FreePort returned in this test binary.
+// The kernel may give the same ephemeral port to two binds in a row once
+// the first listener is closed, and two "free" ports that are the same
+// make a test fail for no reason of its own (this happened: the public and
+// admin listeners of one waitingroom got one port). Process-wide on
+// purpose: the ports are.
+var handedOut sync.Map
+
+// FreePort returns a loopback TCP port that was free a moment ago and that
+// FreePort has not returned before in this process.
 func FreePort(tb testing.TB) int {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("free port: %v", err)
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatalf("free port: %v", err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if _, dup := handedOut.LoadOrStore(port, true); !dup {
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	tb.Fatal("free port: the kernel kept handing out ports already in use by this test binary")
+	return 0
 }
 
 // Process is a running command whose output is kept.
@@ -182,6 +199,23 @@ type Waitingroom struct {
 // admin /healthz answers.
 func StartWaitingroom(tb testing.TB, bin *Binaries, dir, cfg string, extraArgs ...string) *Waitingroom {
 	tb.Helper()
+	// Another process may take a port between FreePort and waitingroom's
+	// bind: try again with new ports when that is why it could not start.
+	for attempt := 1; ; attempt++ {
+		w, err := startWaitingroom(tb, bin, dir, cfg, extraArgs...)
+		if err == nil {
+			return w
+		}
+		if attempt < 3 && strings.Contains(w.Output(), "address already in use") {
+			tb.Logf("waitingroom could not bind its ports (attempt %d); trying others", attempt)
+			continue
+		}
+		tb.Fatalf("%v\n%s", err, w.Output())
+	}
+}
+
+func startWaitingroom(tb testing.TB, bin *Binaries, dir, cfg string, extraArgs ...string) (*Waitingroom, error) {
+	tb.Helper()
 	public := fmt.Sprintf("127.0.0.1:%d", FreePort(tb))
 	admin := fmt.Sprintf("127.0.0.1:%d", FreePort(tb))
 	cfg = strings.NewReplacer("%PUBLIC%", public, "%ADMIN%", admin).Replace(cfg)
@@ -197,10 +231,10 @@ func StartWaitingroom(tb testing.TB, bin *Binaries, dir, cfg string, extraArgs .
 		resp, err := http.Get(w.Admin + "/healthz")
 		if err == nil {
 			resp.Body.Close()
-			return w
+			return w, nil
 		}
 		if p.Exited() || time.Now().After(deadline) {
-			tb.Fatalf("waitingroom did not come up: %v\n%s", err, p.Output())
+			return w, fmt.Errorf("waitingroom did not come up: %w", err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
