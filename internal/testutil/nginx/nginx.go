@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/internal/testutil/logbuf"
+	"github.com/waitingroom/waitingroom/internal/testutil/ports"
 )
 
 // InstallHint is what to run when nginx is missing.
@@ -90,7 +91,7 @@ func Start(tb testing.TB, conf func(Paths) (string, error)) *Server {
 	// The free port found may be taken before nginx binds it: try a few.
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePort()
+		port, err := ports.Free()
 		if err != nil {
 			tb.Fatalf("nginx: free port: %v", err)
 		}
@@ -270,15 +271,6 @@ func moduleRoot() (string, error) {
 		}
 		dir = parent
 	}
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // numbered prefixes each line with its number, for nginx -t's messages.

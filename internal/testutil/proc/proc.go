@@ -6,18 +6,17 @@ package proc
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/waitingroom/waitingroom/internal/testutil/logbuf"
+	"github.com/waitingroom/waitingroom/internal/testutil/ports"
 )
 
 // Binaries are the built commands of the module.
@@ -59,31 +58,15 @@ func moduleRoot() (string, error) {
 	return filepath.Dir(mod), nil
 }
 
-// handedOut remembers the ports FreePort returned in this test binary.
-// The kernel may give the same ephemeral port to two binds in a row once
-// the first listener is closed, and two "free" ports that are the same
-// make a test fail for no reason of its own (this happened: the public and
-// admin listeners of one waitingroom got one port). Process-wide on
-// purpose: the ports are.
-var handedOut sync.Map
-
 // FreePort returns a loopback TCP port that was free a moment ago and that
-// FreePort has not returned before in this process.
+// no other caller in this test binary got (see package ports).
 func FreePort(tb testing.TB) int {
 	tb.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			tb.Fatalf("free port: %v", err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if _, dup := handedOut.LoadOrStore(port, true); !dup {
-			return port
-		}
+	port, err := ports.Free()
+	if err != nil {
+		tb.Fatalf("free port: %v", err)
 	}
-	tb.Fatal("free port: the kernel kept handing out ports already in use by this test binary")
-	return 0
+	return port
 }
 
 // Process is a running command whose output is kept.

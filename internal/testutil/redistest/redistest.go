@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/internal/testutil/logbuf"
+	"github.com/waitingroom/waitingroom/internal/testutil/ports"
 )
 
 // InstallHint is what to run when redis-server is missing.
@@ -77,7 +78,7 @@ func Start(tb testing.TB, opts ...Option) *Server {
 	// it: try a few ports before giving up.
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePort()
+		port, err := ports.Free()
 		if err != nil {
 			tb.Fatalf("redistest: find a free port: %v", err)
 		}
@@ -217,15 +218,6 @@ func (s *Server) Log() string {
 		return ""
 	}
 	return s.log.String()
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // ping speaks just enough RESP to learn whether the server answers.
