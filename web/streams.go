@@ -135,11 +135,11 @@ func (s *streamSet) serve(w http.ResponseWriter, r *http.Request, host string, f
 	case g.frame == nil: // the first stream: what it read is what the group has
 		g.last, g.frame = ev, frame.Bytes()
 	case g.last.State == ev.State:
-	case g.last.At.After(ev.At):
+	case g.last.At.After(ev.At), ev.State == controller.StateUnknown:
 		// An event went out while this stream read its state, newer than
-		// what it read: send that too.
+		// what it read (or the store could not say): send that too.
 		out.Write(g.frame)
-	case ev.State != controller.StateUnknown:
+	default:
 		// What this stream read is newer than what the others were sent
 		// (the subscription missed a change): the writer catches them up.
 		select {

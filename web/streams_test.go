@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -270,4 +271,21 @@ func TestEventsOverHTTP2StreamFromHandler(t *testing.T) {
 	poll.Until(t, 5*time.Second, "the stream to subscribe", func() bool { return f.subscribers() == 1 })
 	f.publish("app.example.com", controller.StateRunning, "")
 	s.want(controller.StateRunning)
+}
+
+// A stream that joins while the store cannot answer is told "unknown" and
+// then the state the host's other streams have.
+func TestEventStreamJoiningDuringStoreOutageGetsTheGroupsState(t *testing.T) {
+	f := newFakeController("app.example.com")
+	f.set(controller.Record{Host: "app.example.com", State: controller.StateStarting, Changed: f.Now()})
+	p := newTestPublic(t, f, func(o *PublicOptions) { o.Heartbeat = time.Hour })
+	ts := startServer(t, p)
+	a := openEvents(t, t.Context(), ts.URL, "app.example.com")
+	a.want(controller.StateStarting)
+	f.mu.Lock()
+	f.statusErr = fmt.Errorf("get: %w", controller.ErrStoreUnavailable)
+	f.mu.Unlock()
+	b := openEvents(t, t.Context(), ts.URL, "app.example.com")
+	b.want(controller.StateUnknown)
+	b.want(controller.StateStarting)
 }
