@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/waitingroom/waitingroom/internal/sleep"
 	"io"
 	"net"
 	"slices"
@@ -175,10 +176,10 @@ func (l Load) Run(ctx context.Context) (LoadResult, error) {
 	}
 
 	var elapsed time.Duration
-	if sleepCtx(ctx, l.Warmup) {
+	if sleep.For(ctx, l.Warmup) == nil {
 		measuring.Store(true)
 		began := time.Now()
-		sleepCtx(ctx, l.Duration)
+		_ = sleep.For(ctx, l.Duration)
 		elapsed = time.Since(began)
 		measuring.Store(false)
 	}
@@ -327,21 +328,6 @@ func discardChunked(br *bufio.Reader) error {
 		if _, err := br.Discard(int(n) + 2); err != nil {
 			return err
 		}
-	}
-}
-
-// sleepCtx waits d or until ctx ends; it reports whether d passed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

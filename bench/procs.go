@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/waitingroom/waitingroom/internal/sleep"
 	"net"
 	"net/http"
 	"os"
@@ -210,7 +211,7 @@ func waitFor(ctx context.Context, d time.Duration, p *process, what string, cond
 			}
 			return errors.New(msg)
 		}
-		if !sleepCtx(ctx, 10*time.Millisecond) {
+		if sleep.For(ctx, 10*time.Millisecond) != nil {
 			return fmt.Errorf("%s: %w", what, ctx.Err())
 		}
 	}

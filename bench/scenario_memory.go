@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"fmt"
+	"github.com/waitingroom/waitingroom/internal/sleep"
 	"net"
 	"strings"
 	"sync"
@@ -37,7 +38,7 @@ func (e *env) scenarioMemory() ([]Row, error) {
 		prev := 0
 		var cur int
 		for range 20 { // until two readings 250 ms apart agree within 1%
-			if !sleepCtx(e.ctx, 250*time.Millisecond) {
+			if sleep.For(e.ctx, 250*time.Millisecond) != nil {
 				return 0, e.ctx.Err()
 			}
 			var err error

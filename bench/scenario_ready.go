@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/waitingroom/waitingroom/internal/sleep"
 	"net/http"
 	"strings"
 	"sync"
@@ -122,7 +123,7 @@ func (e *env) measureWake(w *instance, d *demoHost) (gap, total time.Duration, e
 					return
 				}
 			}
-			sleepCtx(ctx, pollInterval)
+			_ = sleep.For(ctx, pollInterval)
 		}
 	}()
 	woke := time.Now()

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/waitingroom/waitingroom/internal/sleep"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -156,7 +157,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		sub, err := c.store.Subscribe(ctx)
 		if err != nil {
 			c.log.Warn("event subscription failed; retrying", "err", err, "in", backoff)
-			if !sleepCtx(ctx, backoff) {
+			if sleep.For(ctx, backoff) != nil {
 				break
 			}
 			backoff = min(backoff*2, 5*time.Second)
@@ -852,15 +853,4 @@ func newID() string {
 	var b [8]byte
 	_, _ = crand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -164,6 +164,29 @@ func (s *sseReader) nextState() eventJSON {
 	}
 }
 
+// wantEnd reads until the stream ends and fails the test unless it ends
+// cleanly (io.EOF) within d.
+func (s *sseReader) wantEnd(d time.Duration) {
+	s.t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := s.next(); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-done:
+		if err != io.EOF {
+			s.t.Errorf("stream ended with %v, want a clean end (io.EOF)", err)
+		}
+	case <-time.After(d):
+		s.t.Fatalf("the stream did not end within %s", d)
+	}
+}
+
 // want reads the next state event and fails the test unless it is st.
 func (s *sseReader) want(st controller.State) eventJSON {
 	s.t.Helper()
@@ -241,23 +264,7 @@ func TestEventsEndWhenBaseContextIsCancelled(t *testing.T) {
 	s.nextState()
 	poll.Until(t, 5*time.Second, "the stream to subscribe", func() bool { return f.subscribers() == 1 })
 	cancel()
-	done := make(chan error, 1)
-	go func() {
-		for {
-			if _, err := s.next(); err != nil {
-				done <- err
-				return
-			}
-		}
-	}()
-	select {
-	case err := <-done:
-		if err != io.EOF {
-			t.Errorf("stream ended with %v, want a clean end (io.EOF)", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the stream did not end after the base context was cancelled")
-	}
+	s.wantEnd(5 * time.Second)
 	poll.Until(t, 5*time.Second, "the subscription to end", func() bool { return f.subscribers() == 0 })
 }
 

@@ -224,24 +224,8 @@ func TestShutdownClosesEveryEventStream(t *testing.T) {
 		streams = append(streams, s)
 	}
 	shutdownWithin(t, srv, 3*time.Second)
-	for i, s := range streams {
-		done := make(chan error, 1)
-		go func() {
-			for {
-				if _, err := s.next(); err != nil {
-					done <- err
-					return
-				}
-			}
-		}()
-		select {
-		case err := <-done:
-			if err != io.EOF {
-				t.Errorf("stream %d ended with %v, want a clean end", i, err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("stream %d still open after Shutdown", i)
-		}
+	for _, s := range streams {
+		s.wantEnd(5 * time.Second)
 	}
 	poll.Until(t, 5*time.Second, "the subscriptions to end", func() bool { return f.subscribers() == 0 })
 }

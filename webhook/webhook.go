@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/sleep"
 )
 
 // Event kinds, as listed in a webhook's events: and sent in
@@ -385,7 +386,7 @@ func (n *Notifier) deliver(ctx context.Context, t *target, d delivery) {
 			if errors.As(lastErr, &ra) {
 				wait = max(wait, min(ra.after, n.backoffMax))
 			}
-			if !sleep(ctx, wait) {
+			if sleep.For(ctx, wait) != nil {
 				return // shutting down
 			}
 		}
@@ -482,17 +483,6 @@ func (n *Notifier) Stats() Stats {
 	return Stats{
 		Queued: n.queued.Load(), Delivered: n.delivered.Load(), Failed: n.failed.Load(),
 		Dropped: n.dropped.Load(), Retried: n.retried.Load(), Suppressed: n.suppressed.Load(),
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

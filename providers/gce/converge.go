@@ -14,6 +14,7 @@ import (
 	"google.golang.org/api/googleapi"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/sleep"
 )
 
 // Goals a VM is brought to.
@@ -99,7 +100,7 @@ func (p *Provider) converge(ctx context.Context, r ref, goal string) error {
 			return err
 		}
 		if w.op == nil && w.pause > 0 {
-			if err := sleep(ctx, w.pause); err != nil {
+			if err := sleep.For(ctx, w.pause); err != nil {
 				return w.timeout(err)
 			}
 			w.pause = 0
@@ -129,7 +130,7 @@ func (p *Provider) converge(ctx context.Context, r ref, goal string) error {
 				return err
 			}
 		}
-		if err := sleep(ctx, p.poll); err != nil {
+		if err := sleep.For(ctx, p.poll); err != nil {
 			return w.timeout(err)
 		}
 	}
@@ -330,7 +331,7 @@ func (w *convergence) failed(ctx context.Context, call string, err error) error 
 	d := w.p.backoff(w.transient)
 	w.p.log.Warn("GCE API call failed; retrying", "host", w.r.host, "call", call,
 		"attempt", w.transient, "retry_in", d.Round(time.Millisecond), "err", mapped)
-	if err := sleep(ctx, d); err != nil {
+	if err := sleep.For(ctx, d); err != nil {
 		return w.timeout(err)
 	}
 	return nil

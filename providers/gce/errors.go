@@ -189,15 +189,3 @@ func (p *Provider) backoff(n int) time.Duration {
 	d = min(d, p.retryMax)
 	return d/2 + rand.N(d/2+1)
 }
-
-// sleep waits d unless ctx ends first.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}

@@ -285,7 +285,7 @@ func TestSubscriptionClosesWhenRedisDiesAndResubscribeWorks(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Stop()
-	waitClosed(t, sub, 5*time.Second)
+	storetest.WaitClosed(t, sub, "after Redis died", 5*time.Second)
 	if _, err := s.Subscribe(t.Context()); !errors.Is(err, controller.ErrStoreUnavailable) {
 		t.Errorf("Subscribe with Redis down = %v; want ErrStoreUnavailable", err)
 	}
@@ -299,7 +299,7 @@ func TestSubscriptionClosesWhenRedisDiesAndResubscribeWorks(t *testing.T) {
 	if err := s.Publish(t.Context(), want); err != nil {
 		t.Fatal(err)
 	}
-	if got := recv(t, again); got.Host != want.Host || got.To != want.To {
+	if got := storetest.Recv(t, again); got.Host != want.Host || got.To != want.To {
 		t.Errorf("event after resubscribing = %+v", got)
 	}
 }
@@ -313,7 +313,7 @@ func TestSubscriptionClosesWhenRedisHangs(t *testing.T) {
 	}
 	start := time.Now()
 	srv.Pause()
-	waitClosed(t, sub, 10*time.Second)
+	storetest.WaitClosed(t, sub, "after Redis hung", 10*time.Second)
 	t.Logf("hung Redis noticed after %s", time.Since(start))
 	srv.Resume()
 }
@@ -334,7 +334,7 @@ func TestEventsReachEveryReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, ch := range subs {
-		if got := recv(t, ch); got.Host != e.Host || got.To != e.To || !got.At.Equal(e.At) {
+		if got := storetest.Recv(t, ch); got.Host != e.Host || got.To != e.To || !got.At.Equal(e.At) {
 			t.Errorf("replica %d got %+v; want %+v", i, got, e)
 		}
 	}
@@ -397,7 +397,7 @@ func TestKeysStayUnderPrefix(t *testing.T) {
 				}
 			}
 			seed(t, s, "seeded.example.com")
-			recv(t, sub)
+			storetest.Recv(t, sub)
 
 			keys, err := raw.Keys(t.Context(), "*").Result()
 			if err != nil {
@@ -511,34 +511,5 @@ func BenchmarkCompareAndSwap(b *testing.B) {
 			b.Fatal(ok, err)
 		}
 		version = stored.Version
-	}
-}
-
-func recv(t *testing.T, ch <-chan controller.Event) controller.Event {
-	t.Helper()
-	select {
-	case e, ok := <-ch:
-		if !ok {
-			t.Fatal("subscription closed while waiting for an event")
-		}
-		return e
-	case <-time.After(5 * time.Second):
-		t.Fatal("no event within 5s")
-	}
-	return controller.Event{}
-}
-
-func waitClosed(t *testing.T, ch <-chan controller.Event, limit time.Duration) {
-	t.Helper()
-	deadline := time.After(limit)
-	for {
-		select {
-		case _, ok := <-ch:
-			if !ok {
-				return
-			}
-		case <-deadline:
-			t.Fatalf("subscription still open after %s", limit)
-		}
 	}
 }

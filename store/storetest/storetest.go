@@ -723,8 +723,8 @@ func event(host string, i int) controller.Event {
 	}
 }
 
-// recv waits for one event.
-func recv(t *testing.T, ch <-chan controller.Event) controller.Event {
+// Recv waits up to 5 s for one event on ch; stores' own tests use it too.
+func Recv(t *testing.T, ch <-chan controller.Event) controller.Event {
 	t.Helper()
 	select {
 	case e, ok := <-ch:
@@ -738,10 +738,11 @@ func recv(t *testing.T, ch <-chan controller.Event) controller.Event {
 	return controller.Event{}
 }
 
-// waitClosed drains ch until it is closed.
-func waitClosed(t *testing.T, ch <-chan controller.Event, why string) {
+// WaitClosed drains ch until it is closed, failing the test after limit;
+// why says what should have closed it.
+func WaitClosed(t *testing.T, ch <-chan controller.Event, why string, limit time.Duration) {
 	t.Helper()
-	deadline := time.After(wait)
+	deadline := time.After(limit)
 	for {
 		select {
 		case _, ok := <-ch:
@@ -749,7 +750,7 @@ func waitClosed(t *testing.T, ch <-chan controller.Event, why string) {
 				return
 			}
 		case <-deadline:
-			t.Fatalf("subscription still open %s after %s", why, wait)
+			t.Fatalf("subscription still open %s after %s", why, limit)
 		}
 	}
 }
@@ -783,7 +784,7 @@ func testPubSub(t *testing.T, s controller.Store) {
 	for n, ch := range subs {
 		for i := 1; i <= 3; i++ {
 			t.Logf("subscriber %d, event %d", n, i)
-			sameEvent(t, recv(t, ch), event("app.example.com", i))
+			sameEvent(t, Recv(t, ch), event("app.example.com", i))
 		}
 	}
 }
@@ -799,12 +800,12 @@ func testSubscriptionEnds(t *testing.T, s controller.Store) {
 		t.Fatal(err)
 	}
 	cancel()
-	waitClosed(t, ch, "after its context ended")
+	WaitClosed(t, ch, "after its context ended", wait)
 	// Publishing afterwards neither fails nor disturbs the others.
 	if err := s.Publish(t.Context(), event("app.example.com", 1)); err != nil {
 		t.Fatal(err)
 	}
-	sameEvent(t, recv(t, keep), event("app.example.com", 1))
+	sameEvent(t, Recv(t, keep), event("app.example.com", 1))
 }
 
 func testSlowSubscriber(t *testing.T, s controller.Store) {
@@ -840,7 +841,7 @@ func testSlowSubscriber(t *testing.T, s controller.Store) {
 		t.Fatal(err)
 	}
 	for {
-		e := recv(t, fresh)
+		e := Recv(t, fresh)
 		if e.Host == "last.example.com" {
 			break
 		}
@@ -855,7 +856,7 @@ func testCloseEndsSubscriptions(t *testing.T, s controller.Store) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	waitClosed(t, ch, "after Close")
+	WaitClosed(t, ch, "after Close", wait)
 }
 
 func testPing(t *testing.T, s controller.Store) {
