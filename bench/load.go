@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/waitingroom/waitingroom/internal/sleep"
 	"io"
 	"net"
 	"slices"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/waitingroom/waitingroom/internal/sleep"
 )
 
 // ioTimeout bounds one request on a load connection: a server that stops

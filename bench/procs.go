@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/waitingroom/waitingroom/internal/sleep"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/waitingroom/waitingroom/internal/sleep"
 )
 
 // Binaries are the commands the harness runs as separate processes.

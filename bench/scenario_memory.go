@@ -3,11 +3,12 @@ package bench
 import (
 	"bytes"
 	"fmt"
-	"github.com/waitingroom/waitingroom/internal/sleep"
 	"net"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/waitingroom/waitingroom/internal/sleep"
 )
 
 // scenarioMemory is scenario 5: the resident memory of a waitingroom with

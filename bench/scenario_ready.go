@@ -5,11 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/waitingroom/waitingroom/internal/sleep"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/waitingroom/waitingroom/internal/sleep"
 )
 
 // metaRefresh is the page reload interval scenario 3 compares against: a
