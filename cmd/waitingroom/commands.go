@@ -11,30 +11,34 @@ import (
 	"github.com/waitingroom/waitingroom/config"
 )
 
-func configFlag(name string, args []string, stderr io.Writer) (string, error) {
+// loadConfig reads the command's --config flag and loads that file. When
+// it fails it has told stderr why and returns the exit code: 2 for a usage
+// error, 1 for a configuration with problems (every one as FILE:LINE).
+func loadConfig(name string, args []string, stderr io.Writer) (cfg *config.Config, path string, code int) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "waitingroom.yaml", "configuration file")
+	p := fs.String("config", "waitingroom.yaml", "configuration file")
 	if err := fs.Parse(args); err != nil {
-		return "", err
+		return nil, "", 2 // the flag package has printed the error and usage
 	}
 	if fs.NArg() > 0 {
-		return "", fmt.Errorf("unexpected arguments: %v", fs.Args())
+		fmt.Fprintf(stderr, "waitingroom %s: unexpected arguments: %v\n", name, fs.Args())
+		return nil, "", 2
 	}
-	return *path, nil
+	cfg, err := config.Load(*p)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, *p, 1
+	}
+	return cfg, *p, 0
 }
 
 // validate checks a configuration file: exit 0, or 1 with every problem as
 // FILE:LINE: message.
 func validate(args []string, stdout, stderr io.Writer) int {
-	path, err := configFlag("validate", args, stderr)
-	if err != nil {
-		return 2
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
+	cfg, path, code := loadConfig("validate", args, stderr)
+	if cfg == nil {
+		return code
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d hosts, %d providers)\n", path, len(cfg.File.Hosts), len(cfg.File.Providers))
 	return 0

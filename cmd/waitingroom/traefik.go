@@ -78,17 +78,12 @@ func generateTraefik(cfg *config.Config, hosts []controller.Host, live func(stri
 
 // traefikCmd prints the file provider's YAML for the registry.
 func traefikCmd(args []string, stdout, stderr io.Writer) int {
-	path, err := configFlag("traefik", args, stderr)
-	if err != nil {
-		return 2
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
+	cfg, _, code := loadConfig("traefik", args, stderr)
+	if cfg == nil {
+		return code
 	}
 	out, err := generateTraefik(cfg, cfg.Hosts(), nil)
-	code := 0
+	code = 0
 	if err != nil {
 		// Hosts that cannot be routed are left out, and said so.
 		fmt.Fprintln(stderr, "waitingroom traefik:", strings.ReplaceAll(err.Error(), "\n", "\nwaitingroom traefik: "))
