@@ -313,17 +313,15 @@ func (c *Controller) wake(ctx context.Context, h Host, cl Client) (Record, error
 // resume marks a wake taken over from an owner that is gone: the backend
 // may already be up, so readiness is checked before calling Start again.
 func (c *Controller) goWake(h Host, rec Record, cl Client, resume bool) {
-	c.launch(h.Name, "wake", func() { c.runWake(c.life, h, rec, cl, resume) })
+	c.launch(h.Name, func() { c.runWake(c.life, h, rec, cl, resume) })
 }
 
-// job is the one transition this process works on for a host. Another
-// transition asked for meanwhile waits in next and runs when this one
+// job is the transition (wake or stop) this process works on for a host.
+// Another one asked for meanwhile waits in next and runs when this one
 // ends: a stop decided while a finished wake is still releasing its lease
 // must not be dropped, or the host would stay stopping.
 type job struct {
-	what     string // "wake" or "stop"
-	next     func()
-	nextWhat string
+	next func()
 }
 
 // launch runs run in the background as the host's job. When the host is
@@ -332,14 +330,14 @@ type job struct {
 // is a newer transition than any job before it, and the job runs re-check
 // the record before acting. Queued jobs are dropped once the controller
 // shuts down (Reconcile resumes their transitions).
-func (c *Controller) launch(host, what string, run func()) {
+func (c *Controller) launch(host string, run func()) {
 	c.mu.Lock()
 	if j, busy := c.active[host]; busy {
-		j.next, j.nextWhat = run, what
+		j.next = run
 		c.mu.Unlock()
 		return
 	}
-	j := &job{what: what}
+	j := &job{}
 	c.active[host] = j
 	c.wg.Add(1)
 	c.mu.Unlock()
@@ -354,8 +352,6 @@ func (c *Controller) launch(host, what string, run func()) {
 			}
 			if run == nil {
 				delete(c.active, host)
-			} else {
-				j.what = j.nextWhat
 			}
 			c.mu.Unlock()
 		}
@@ -676,7 +672,7 @@ func (c *Controller) stop(ctx context.Context, h Host, reason string, cond func(
 }
 
 func (c *Controller) goStop(h Host, rec Record) {
-	c.launch(h.Name, "stop", func() { c.runStop(c.life, h, rec) })
+	c.launch(h.Name, func() { c.runStop(c.life, h, rec) })
 }
 
 func (c *Controller) runStop(ctx context.Context, h Host, rec Record) {
