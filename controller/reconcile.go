@@ -209,3 +209,17 @@ func (c *Controller) observed(rec Record, st Status) (Record, string, bool) {
 	}
 	return rec, "", false
 }
+
+// Recheck asks a host's provider (and its readiness check) for the truth now,
+// outside the reconcile schedule: a request found a host recorded running
+// whose backend did not answer. Calls for one host are collapsed.
+func (c *Controller) Recheck(ctx context.Context, host string) error {
+	h, ok := c.registry.Lookup(host)
+	if !ok {
+		return fmt.Errorf("recheck %s: %w", host, ErrUnknownHost)
+	}
+	_, err, _ := c.sf.Do("recheck:"+host, func() (any, error) {
+		return nil, c.reconcileHost(ctx, h)
+	})
+	return err
+}
