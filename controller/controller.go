@@ -52,6 +52,10 @@ type Options struct {
 	// LeaseTTL is how long a wake lease lives without renewal (default
 	// 15s): when a replica dies mid-wake, another takes over after it.
 	LeaseTTL time.Duration
+	// RecheckInterval is how often Recheck may check one host (default
+	// 1s): a flood of requests finding a backend gone makes one provider
+	// call per host per interval, not one per request.
+	RecheckInterval time.Duration
 	// OnWake, when set, is called after every finished wake (metrics).
 	OnWake func(WakeRecord)
 	// OnEvent, when set, is called for every event this process publishes.
@@ -93,6 +97,10 @@ type Controller struct {
 
 	statusMu sync.Mutex
 	statuses map[string]Status // last Status a provider reported, per host
+
+	recheckEvery time.Duration
+	recheckMu    sync.Mutex
+	rechecked    map[string]time.Time // when Recheck last checked each host
 }
 
 // New builds a Controller.
@@ -124,6 +132,9 @@ func New(o Options) *Controller {
 	if o.LeaseTTL <= 0 {
 		o.LeaseTTL = 15 * time.Second
 	}
+	if o.RecheckInterval <= 0 {
+		o.RecheckInterval = time.Second
+	}
 	life, cancel := context.WithCancel(context.Background())
 	return &Controller{
 		store: o.Store, registry: o.Registry, clock: o.Clock, log: o.Logger,
@@ -134,6 +145,7 @@ func New(o Options) *Controller {
 		hub: newHub(), estimates: newEstimates(), relayReady: make(chan struct{}),
 		life: life, cancel: cancel,
 		active: map[string]*job{}, statuses: map[string]Status{},
+		recheckEvery: o.RecheckInterval, rechecked: map[string]time.Time{},
 	}
 }
 
@@ -301,19 +313,31 @@ func (c *Controller) wake(ctx context.Context, h Host, cl Client) (Record, error
 		}
 		c.published(ctx, rec.State, stored)
 		c.log.Info("waking", "host", h.Name, "provider", h.Provider, "client", cl.String(), "wake", stored.WakeID)
-		c.goWake(h, stored, cl, false)
+		c.goWake(h, stored, cl, wakeStart)
 		return stored, nil
 	}
 	return Record{Host: h.Name, State: StateUnknown}, fmt.Errorf("wake %s: state kept changing under us", h.Name)
 }
 
+// wakeMode says how a wake treats the backend it is about to wait for.
+type wakeMode int
+
+const (
+	// wakeStart calls Start, then waits for readiness.
+	wakeStart wakeMode = iota
+	// wakeResume takes over a wake whose owner is gone: the backend may
+	// already be up, so readiness is checked before calling Start again.
+	wakeResume
+	// wakeFollow follows a backend found booting (started outside
+	// waitingroom, or up but not answering yet) to readiness without
+	// calling Start: nobody asked to wake it.
+	wakeFollow
+)
+
 // goWake runs the start and the readiness wait in the background, owned by
 // the controller, not by the request that triggered it.
-//
-// resume marks a wake taken over from an owner that is gone: the backend
-// may already be up, so readiness is checked before calling Start again.
-func (c *Controller) goWake(h Host, rec Record, cl Client, resume bool) {
-	c.launch(h.Name, func() { c.runWake(c.life, h, rec, cl, resume) })
+func (c *Controller) goWake(h Host, rec Record, cl Client, mode wakeMode) {
+	c.launch(h.Name, func() { c.runWake(c.life, h, rec, cl, mode) })
 }
 
 // job is the transition (wake or stop) this process works on for a host.
@@ -322,6 +346,9 @@ func (c *Controller) goWake(h Host, rec Record, cl Client, resume bool) {
 // must not be dropped, or the host would stay stopping.
 type job struct {
 	next func()
+	// nudge wakes a readiness wait of this job at once: an engine event
+	// about the host arrived (Observe), so its state may have changed.
+	nudge chan struct{}
 }
 
 // launch runs run in the background as the host's job. When the host is
@@ -337,7 +364,7 @@ func (c *Controller) launch(host string, run func()) {
 		c.mu.Unlock()
 		return
 	}
-	j := &job{}
+	j := &job{nudge: make(chan struct{}, 1)}
 	c.active[host] = j
 	c.wg.Add(1)
 	c.mu.Unlock()
@@ -365,7 +392,32 @@ func (c *Controller) working(host string) bool {
 	return ok
 }
 
-func (c *Controller) runWake(ctx context.Context, h Host, rec Record, cl Client, resume bool) {
+// nudge tells the host's job, if this process runs one, that something
+// about the backend changed; it reports whether there was a job.
+func (c *Controller) nudge(host string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	j, ok := c.active[host]
+	if ok {
+		select {
+		case j.nudge <- struct{}{}:
+		default: // one pending nudge is enough
+		}
+	}
+	return ok
+}
+
+// nudges is the channel nudge signals for the host's job (nil without one).
+func (c *Controller) nudges(host string) <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if j, ok := c.active[host]; ok {
+		return j.nudge
+	}
+	return nil
+}
+
+func (c *Controller) runWake(ctx context.Context, h Host, rec Record, cl Client, mode wakeMode) {
 	lease := "wake:" + h.Name
 	if ok, err := c.store.AcquireLease(ctx, lease, c.replica, c.leaseTTL); err != nil || !ok {
 		// Another replica is working on it (or the store is gone): it
@@ -397,7 +449,7 @@ func (c *Controller) runWake(ctx context.Context, h Host, rec Record, cl Client,
 	wctx, cancel := context.WithTimeout(ctx, deadline.Sub(c.clock.Now()))
 	defer cancel()
 
-	err := c.startAndWait(wctx, h, resume)
+	err := c.startAndWait(wctx, h, mode)
 	if ctx.Err() != nil {
 		// Shutting down: leave the record starting; Reconcile resumes it.
 		return
@@ -420,14 +472,18 @@ func (c *Controller) renewLease(ctx context.Context, name string) {
 	}
 }
 
-// startAndWait calls the provider and waits for readiness.
-func (c *Controller) startAndWait(ctx context.Context, h Host, resume bool) error {
+// startAndWait calls the provider (as mode says) and waits for readiness.
+func (c *Controller) startAndWait(ctx context.Context, h Host, mode wakeMode) error {
 	p, ok := c.registry.Provider(h.Provider)
 	if !ok {
 		return fmt.Errorf("provider %q is not configured", h.Provider)
 	}
-	if resume {
-		if ready, _ := c.ready(ctx, h, p); ready {
+	nudge := c.nudges(h.Name)
+	switch mode {
+	case wakeFollow:
+		return c.waitReady(ctx, h, p, true, nudge)
+	case wakeResume:
+		if c.checkBackend(ctx, h, p).ready {
 			return nil
 		}
 	}
@@ -437,89 +493,7 @@ func (c *Controller) startAndWait(ctx context.Context, h Host, resume bool) erro
 		}
 		return fmt.Errorf("start: %w", err)
 	}
-	return c.waitReady(ctx, h, p)
-}
-
-// waitReady probes until the backend is ready. The interval starts small
-// and backs off gently, so readiness is noticed within a fraction of a
-// second of the backend answering without hammering a booting machine.
-func (c *Controller) waitReady(ctx context.Context, h Host, p Provider) error {
-	interval := 50 * time.Millisecond
-	const maxInterval = 200 * time.Millisecond
-	var last error
-	for {
-		ready, err := c.ready(ctx, h, p)
-		if ready {
-			return nil
-		}
-		if err != nil {
-			last = err
-			var fatal *notReadyError
-			if errors.As(err, &fatal) && fatal.final {
-				return err
-			}
-		}
-		select {
-		case <-ctx.Done():
-			if last != nil {
-				return fmt.Errorf("not ready within start_timeout %s: %w", h.StartTimeout, last)
-			}
-			return fmt.Errorf("not ready within start_timeout %s", h.StartTimeout)
-		case <-time.After(interval):
-		}
-		interval = min(interval*5/4, maxInterval)
-	}
-}
-
-type notReadyError struct {
-	msg   string
-	final bool // the provider says it failed: stop waiting
-}
-
-func (e *notReadyError) Error() string { return e.msg }
-
-func (c *Controller) ready(ctx context.Context, h Host, p Provider) (bool, error) {
-	if h.ReadyURL == "" || needsAddress(h.ReadyURL) {
-		st, err := p.Status(ctx, h.Target)
-		if err != nil {
-			return false, err
-		}
-		c.rememberStatus(h.Name, st)
-		if st.State == StateFailed {
-			return false, &notReadyError{msg: st.Reason, final: true}
-		}
-		if h.ReadyURL == "" {
-			if st.State == StateRunning {
-				return true, nil
-			}
-			return false, &notReadyError{msg: "backend is " + string(st.State)}
-		}
-		u, err := ExpandReadyURL(h.ReadyURL, st)
-		if err != nil {
-			return false, err
-		}
-		return c.probeURL(ctx, u)
-	}
-	return c.probeURL(ctx, h.ReadyURL)
-}
-
-func (c *Controller) probeURL(ctx context.Context, u string) (bool, error) {
-	pctx, cancel := context.WithTimeout(ctx, c.probeTO)
-	defer cancel()
-	req, err := http.NewRequestWithContext(pctx, http.MethodGet, u, nil)
-	if err != nil {
-		return false, &notReadyError{msg: fmt.Sprintf("ready_url %q: %v", u, err), final: true}
-	}
-	req.Header.Set("User-Agent", "waitingroom-probe")
-	resp, err := c.probe.Do(req)
-	if err != nil {
-		return false, &notReadyError{msg: fmt.Sprintf("%s: %v", u, err)}
-	}
-	resp.Body.Close()
-	if resp.StatusCode >= 200 && resp.StatusCode < 400 {
-		return true, nil
-	}
-	return false, &notReadyError{msg: fmt.Sprintf("%s answered %s", u, resp.Status)}
+	return c.waitReady(ctx, h, p, true, nudge)
 }
 
 // finishWake moves starting → running or failed, records the wake, and
@@ -733,7 +707,7 @@ func (c *Controller) runStop(ctx context.Context, h Host, rec Record) {
 		c.published(ctx, StateStopping, stored)
 		if stored.State == StateStarting {
 			// Queued behind this stop; it runs as soon as runStop returns.
-			c.goWake(h, stored, Client{Source: "pending"}, false)
+			c.goWake(h, stored, Client{Source: "pending"}, wakeStart)
 		}
 		return
 	}

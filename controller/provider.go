@@ -11,8 +11,9 @@ import (
 // Start and Stop are idempotent: starting a running backend and stopping a
 // stopped one succeed. Start returns once the provider has done its part (the
 // container runs, the VM is RUNNING); readiness of the application is the
-// controller's business (Host.ReadyURL), unless the host has no ReadyURL, in
-// which case Status deciding StateRunning is the readiness signal.
+// controller's business: a backend is ready when Status says StateRunning
+// (for Docker: healthy, when the container has a health check) and its
+// Host.ReadyURL, when set, answers 2xx or 3xx (docs/READINESS.md).
 type Provider interface {
 	Start(ctx context.Context, t Target) error
 	Stop(ctx context.Context, t Target) error
@@ -25,6 +26,11 @@ type Status struct {
 	// Reason explains failed (and sometimes starting) states in words an
 	// operator can act on: "container \"app\" does not exist".
 	Reason string
+	// Exited marks a stopped backend that ran and ended (a container that
+	// exited, was killed or crashed), as opposed to one not started yet.
+	// After a successful Start it fails the wake at once, with Reason,
+	// instead of waiting out start_timeout.
+	Exited bool
 	// InternalIP and ExternalIP are the backend's live addresses, where the
 	// provider knows them (a GCE VM's IPs change across restarts). They fill
 	// {internal_ip} and {external_ip} in ready_url.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/waitingroom/waitingroom/internal/sleep"
 )
 
 // Reconcile asks every host's provider for the real state of its backend and
@@ -57,14 +59,11 @@ func (c *Controller) reconcileHost(ctx context.Context, h Host) error {
 	if !ok {
 		return fmt.Errorf("reconcile %s: provider %q is not configured", h.Name, h.Provider)
 	}
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	st, err := p.Status(sctx, h.Target)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("reconcile %s: status: %w", h.Name, err)
+	ck := c.checkBackend(ctx, h, p)
+	if ck.err != nil && !ck.ready {
+		return fmt.Errorf("reconcile %s: status: %w", h.Name, ck.err)
 	}
-	c.rememberStatus(h.Name, st)
-	c.Observe(ctx, h.Name, st)
+	c.apply(ctx, h, ck)
 	return nil
 }
 
@@ -90,7 +89,7 @@ func (c *Controller) resumeWake(ctx context.Context, h Host, rec Record) error {
 		return err
 	}
 	c.log.Info("taking over an unfinished wake", "host", h.Name, "previous_owner", rec.Owner)
-	c.goWake(h, stored, Client{Source: "reconcile"}, true)
+	c.goWake(h, stored, Client{Source: "reconcile"}, wakeResume)
 	return nil
 }
 
@@ -120,23 +119,57 @@ func (c *Controller) resumeStop(ctx context.Context, h Host, rec Record) error {
 }
 
 // Observe applies a state a provider reported for a host outside any wake
-// or stop of this process: from Reconcile, or pushed by a provider's event
-// stream (a container stopped by hand).
+// or stop of this process: pushed by a provider's event stream (a container
+// stopped, killed or started by hand). A Status of running is judged by the
+// readiness rule first (ready_url). When this process is waking or stopping
+// the host, the event goes to that job instead: a wake checks the backend at
+// once, so a container that dies during its wake fails it within moments.
 func (c *Controller) Observe(ctx context.Context, host string, st Status) {
 	h, ok := c.registry.Lookup(host)
-	if !ok || c.working(host) {
+	if !ok || c.nudge(host) {
 		return
 	}
+	c.rememberStatus(host, st)
+	c.apply(ctx, h, c.judge(ctx, h, st, nil))
+}
+
+// confirmDelay is how long apply waits before checking a running backend
+// that did not answer once more: one slow answer must not take a healthy
+// host out of running.
+const confirmDelay = 250 * time.Millisecond
+
+// apply brings the stored record in line with a check of the backend made
+// outside any wake or stop of this process.
+func (c *Controller) apply(ctx context.Context, h Host, ck check) {
+	host := h.Name
+	confirmed := false
 	for attempt := 0; attempt < 4; attempt++ {
+		if c.working(host) {
+			return // a wake or stop of this process settles it
+		}
 		rec, err := c.store.Get(ctx, host)
 		if err != nil {
 			c.log.Warn("observe: reading state failed", "host", host, "err", err)
 			return
 		}
 		rec.Host = host
-		next, why, change := c.observed(rec, st)
+		next, why, change := c.observed(rec, ck)
 		if !change {
 			return
+		}
+		if rec.State == StateRunning && next.State != StateRunning && ck.up() && !confirmed {
+			// Up but not answering: look once more before believing it.
+			confirmed = true
+			if sleep.For(ctx, confirmDelay) != nil {
+				return
+			}
+			if p, ok := c.registry.Provider(h.Provider); ok {
+				if ck = c.checkBackend(ctx, h, p); ck.err != nil && !ck.ready {
+					return
+				}
+			}
+			attempt--
+			continue
 		}
 		next.Changed = c.clock.Now()
 		next.Reason = why
@@ -155,41 +188,52 @@ func (c *Controller) Observe(ctx context.Context, host string, st Status) {
 		c.log.Info("observed", "host", host, "from", rec.State, "to", stored.State, "reason", why)
 		c.published(ctx, rec.State, stored)
 		if stored.State == StateStarting {
-			c.goWake(h, stored, Client{Source: "external"}, true)
+			c.goWake(h, stored, Client{Source: "external"}, wakeFollow)
 		}
 		return
 	}
 }
 
-// observed decides what the stored record becomes given what the provider
-// sees. Starting and stopping are transitions in progress: their owners
-// settle them.
-func (c *Controller) observed(rec Record, st Status) (Record, string, bool) {
+// observed decides what the stored record becomes given a check of the
+// backend. Starting and stopping are transitions in progress: their owners
+// settle them. A backend is recorded running only when it is ready.
+func (c *Controller) observed(rec Record, ck check) (Record, string, bool) {
 	next := rec
 	next.Owner = ""
 	switch rec.State {
 	case StateStarting, StateStopping:
 		return rec, "", false
 	}
-	switch st.State {
-	case StateRunning:
+	switch {
+	case ck.ready:
 		if rec.State == StateRunning {
 			return rec, "", false
 		}
 		next.State = StateRunning
 		next.Failures, next.RetryAt = 0, time.Time{}
 		return next, "found running", true
-	case StateStarting:
-		// Started outside waitingroom and still booting: follow it to
-		// readiness like a wake (Start is idempotent).
-		if rec.State == StateRunning {
+	case ck.up():
+		// Up but not ready: booting, or answering its readiness check
+		// with an error.
+		switch rec.State {
+		case StateRunning:
+			// It stopped answering: the next wake retries at once (Start
+			// is idempotent) and waits for readiness again.
+			next.State = StateFailed
+			next.RetryAt = time.Time{}
+			return next, "not ready: " + ck.why, true
+		case StateFailed:
+			// Still broken: keep the failure count and the backoff of
+			// the wake that failed.
 			return rec, "", false
 		}
+		// Started outside waitingroom and not ready yet: follow it to
+		// readiness like a wake, or to failed at start_timeout.
 		next.State = StateStarting
 		next.WakeID = newID()
 		next.Owner = c.replica
 		return next, "found starting", true
-	case StateStopped, StateStopping:
+	case ck.down():
 		// A failed wake usually leaves the backend stopped: keep failed so
 		// its retry backoff still applies.
 		if rec.State == StateStopped || rec.State == StateFailed {
@@ -199,27 +243,72 @@ func (c *Controller) observed(rec Record, st Status) (Record, string, bool) {
 		if rec.State == StateUnknown {
 			return next, "found stopped", true
 		}
-		return next, "stopped outside waitingroom", true
-	case StateFailed:
-		if rec.State == StateFailed && rec.Reason == st.Reason {
+		why := "stopped outside waitingroom"
+		if ck.status.Reason != "" {
+			why += ": " + ck.status.Reason
+		}
+		return next, why, true
+	case ck.status.State == StateFailed:
+		if rec.State == StateFailed && rec.Reason == ck.why {
 			return rec, "", false
 		}
 		next.State = StateFailed
-		return next, st.Reason, true
+		return next, ck.why, true
 	}
 	return rec, "", false
 }
 
-// Recheck asks a host's provider (and its readiness check) for the truth now,
-// outside the reconcile schedule: a request found a host recorded running
-// whose backend did not answer. Calls for one host are collapsed.
+// Recheck asks, now, whether a host's backend still answers, outside the
+// reconcile schedule. The public listener calls it when a request for a host
+// recorded running finds its backend not answering (the handoff), so a
+// backend killed or crashed behind waitingroom's back is noticed within
+// moments of the first request that finds it gone.
+//
+// It asks the provider's Status and applies the readiness rule
+// (docs/READINESS.md) like a reconcile of this one host: a running host
+// whose backend is stopped becomes stopped; one that is up but does not
+// answer (checked twice, confirmDelay apart) becomes failed with the
+// reason; a host found ready becomes running. A host this process is waking
+// or stopping is left to that job.
+//
+// It is cheap to call on every failed request: concurrent calls for a host
+// are collapsed into one, and a host is checked at most once per
+// Options.RecheckInterval (default 1s); calls in between return nil at once
+// without asking anything. The check does not end when ctx does (it is
+// shared by every caller); it is bounded by its own timeout.
 func (c *Controller) Recheck(ctx context.Context, host string) error {
 	h, ok := c.registry.Lookup(host)
 	if !ok {
 		return fmt.Errorf("recheck %s: %w", host, ErrUnknownHost)
 	}
 	_, err, _ := c.sf.Do("recheck:"+host, func() (any, error) {
-		return nil, c.reconcileHost(ctx, h)
+		if !c.recheckDue(host) {
+			return nil, nil
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		return nil, c.reconcileHost(rctx, h)
 	})
 	return err
+}
+
+// recheckDue reports whether host may be checked now, and if so records
+// that it is.
+func (c *Controller) recheckDue(host string) bool {
+	now := c.clock.Now()
+	c.recheckMu.Lock()
+	defer c.recheckMu.Unlock()
+	if last, ok := c.rechecked[host]; ok && now.Sub(last) < c.recheckEvery && !now.Before(last) {
+		return false
+	}
+	if len(c.rechecked) > 2*c.registry.Len()+16 {
+		// Hosts removed by reloads: forget what no longer matters.
+		for name, last := range c.rechecked {
+			if now.Sub(last) >= c.recheckEvery {
+				delete(c.rechecked, name)
+			}
+		}
+	}
+	c.rechecked[host] = now
+	return true
 }

@@ -59,7 +59,8 @@ func (p *Provider) inspect(ctx context.Context, ref string) (container.InspectRe
 //	paused                              → stopped (asleep with sleep: pause)
 //	restarting (fewer than 3 restarts)  → starting
 //	restarting (3 or more)              → failed "restarting (restart count N)"
-//	created, exited                     → stopped
+//	created                             → stopped
+//	exited                              → stopped, Exited, "container \"app\" exited with code N"
 //	removing                            → stopping
 //	dead                                → failed
 func statusOf(ins container.InspectResponse, network string) controller.Status {
@@ -106,14 +107,16 @@ func statusOf(ins container.InspectResponse, network string) controller.Status {
 	case container.StateCreated:
 		return controller.Status{State: controller.StateStopped, Reason: "created"}
 	case container.StateExited:
-		reason := fmt.Sprintf("exited with code %d", st.ExitCode)
+		reason := fmt.Sprintf("container %q exited with code %d", name, st.ExitCode)
 		if st.OOMKilled {
 			reason += " (out of memory)"
 		}
 		if st.Error != "" {
 			reason += ": " + st.Error
 		}
-		return controller.Status{State: controller.StateStopped, Reason: reason}
+		// Exited: it ran and ended, so a wake that started it fails at
+		// once with this reason rather than at start_timeout.
+		return controller.Status{State: controller.StateStopped, Reason: reason, Exited: true}
 	case container.StateRemoving:
 		return controller.Status{State: controller.StateStopping, Reason: fmt.Sprintf("container %q is being removed", name)}
 	case container.StateDead:

@@ -41,8 +41,8 @@ func TestStatusOf(t *testing.T) {
 		{"first restart", container.State{Status: "restarting", Restarting: true}, 1, controller.StateStarting, "restarting (restart count 1)"},
 		{"crash loop", container.State{Status: "restarting", Restarting: true, ExitCode: 3}, 5, controller.StateFailed, "restarting (restart count 5), last exit code 3"},
 		{"created", container.State{Status: "created"}, 0, controller.StateStopped, "created"},
-		{"exited", container.State{Status: "exited", ExitCode: 143}, 0, controller.StateStopped, "exited with code 143"},
-		{"oom", container.State{Status: "exited", ExitCode: 137, OOMKilled: true}, 0, controller.StateStopped, "exited with code 137 (out of memory)"},
+		{"exited", container.State{Status: "exited", ExitCode: 143}, 0, controller.StateStopped, `container "app" exited with code 143`},
+		{"oom", container.State{Status: "exited", ExitCode: 137, OOMKilled: true}, 0, controller.StateStopped, `container "app" exited with code 137 (out of memory)`},
 		{"removing", container.State{Status: "removing"}, 0, controller.StateStopping, `container "app" is being removed`},
 		{"dead", container.State{Status: "dead", Dead: true}, 0, controller.StateFailed, `container "app" is dead (the engine failed to remove it)`},
 		{"unknown engine state", container.State{Status: "teleporting"}, 0, controller.StateUnknown, `container "app" is in unknown engine state "teleporting"`},
@@ -54,6 +54,10 @@ func TestStatusOf(t *testing.T) {
 			got := statusOf(ins, "")
 			if got.State != tc.wantState || got.Reason != tc.wantReason {
 				t.Fatalf("statusOf = %s %q, want %s %q", got.State, got.Reason, tc.wantState, tc.wantReason)
+			}
+			// Only a container that ran and ended fails a wake at once.
+			if want := tc.state.Status == "exited"; got.Exited != want {
+				t.Fatalf("statusOf Exited = %v, want %v", got.Exited, want)
 			}
 		})
 	}

@@ -59,6 +59,8 @@ type Provider struct {
 	state      controller.State
 	startState controller.State
 	reason     string
+	exited     bool
+	statusN    int
 	startErr   error
 	stopErr    error
 	failN      int
@@ -145,16 +147,28 @@ func (p *Provider) Stop(ctx context.Context, t controller.Target) error {
 	return p.stopErr
 }
 
-// Status reports the flag.
+// Status reports the flag (and counts the call).
 func (p *Provider) Status(context.Context, controller.Target) (controller.Status, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.statusN++
 	s := p.state
 	if s == "" {
 		s = controller.StateStopped
 	}
-	return controller.Status{State: s, Reason: p.reason, InternalIP: "127.0.0.1"}, nil
+	return controller.Status{State: s, Reason: p.reason, Exited: p.exited && s == controller.StateStopped, InternalIP: "127.0.0.1"}, nil
 }
+
+// StatusCalls returns how many times Status was called.
+func (p *Provider) StatusCalls() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.statusN
+}
+
+// SetExited makes a stopped backend report Exited (it ran and ended, like
+// a container that exited), with the SetReason reason.
+func (p *Provider) SetExited(exited bool) { set(p, &p.exited, exited) }
 
 // SetState sets the backend's state, as if changed outside waitingroom.
 func (p *Provider) SetState(s controller.State) { set(p, &p.state, s) }

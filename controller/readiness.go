@@ -1,0 +1,175 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Readiness is one rule, applied wherever a host can become running (a
+// wake, a takeover of an orphaned wake, a reconcile, an adoption, an engine
+// event) and wherever a running host is checked again (Recheck): the backend
+// is ready when
+//
+//   - its provider's Status says StateRunning (for Docker that includes a
+//     healthy health check when the container has one), and
+//   - its ready_url, when set, answers 2xx or 3xx within ProbeTimeout.
+//
+// When the provider cannot answer (an error, or StateUnknown from an exec
+// host without a status command) a ready_url without address placeholders
+// decides alone, as it is the stronger signal. See docs/READINESS.md.
+
+// check is one look at a host's backend.
+type check struct {
+	status Status // what the provider reported (StateUnknown when it could not)
+	ready  bool
+	why    string // why it is not ready, in words an operator can act on
+	// final: the provider says the backend failed, or ready_url cannot be
+	// probed at all: waiting longer will not make it ready.
+	final bool
+	err   error // the provider could not be asked
+}
+
+// checkBackend asks the provider for the backend's Status and judges it.
+func (c *Controller) checkBackend(ctx context.Context, h Host, p Provider) check {
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	st, err := p.Status(sctx, h.Target)
+	cancel()
+	if err == nil {
+		c.rememberStatus(h.Name, st)
+	}
+	return c.judge(ctx, h, st, err)
+}
+
+// judge applies the readiness rule to a Status the provider reported (or
+// failed to report: stErr).
+func (c *Controller) judge(ctx context.Context, h Host, st Status, stErr error) check {
+	if stErr != nil {
+		st = Status{State: StateUnknown, Reason: stErr.Error()}
+	}
+	ck := check{status: st, err: stErr}
+	switch st.State {
+	case StateRunning:
+		if h.ReadyURL == "" {
+			ck.ready = true
+			return ck
+		}
+		u, err := ExpandReadyURL(h.ReadyURL, st)
+		if err != nil {
+			ck.why = err.Error()
+			return ck
+		}
+		ck.ready, ck.why, ck.final = c.probeURL(ctx, u)
+	case StateFailed:
+		ck.why, ck.final = st.Reason, true
+		if ck.why == "" {
+			ck.why = "the provider reports the backend failed"
+		}
+	case StateUnknown:
+		if h.ReadyURL != "" && !needsAddress(h.ReadyURL) {
+			ck.ready, ck.why, ck.final = c.probeURL(ctx, h.ReadyURL)
+			return ck
+		}
+		ck.why = "backend state unknown"
+		if st.Reason != "" {
+			ck.why += ": " + st.Reason
+		}
+	default: // starting, stopped, stopping
+		ck.why = st.Reason
+		if ck.why == "" {
+			ck.why = "backend is " + string(st.State)
+		}
+	}
+	return ck
+}
+
+// up reports whether the provider sees the backend's process up (booting
+// or running), whether or not it answers yet.
+func (ck check) up() bool {
+	return ck.status.State == StateRunning || ck.status.State == StateStarting
+}
+
+// down reports whether the provider sees the backend stopped.
+func (ck check) down() bool {
+	return ck.status.State == StateStopped || ck.status.State == StateStopping
+}
+
+// probeURL GETs u once, bounded by ProbeTimeout. 2xx and 3xx are ready (a
+// redirect to a login page means the application answers). final is true
+// when u cannot be probed at all.
+func (c *Controller) probeURL(ctx context.Context, u string) (ready bool, why string, final bool) {
+	pctx, cancel := context.WithTimeout(ctx, c.probeTO)
+	defer cancel()
+	req, err := http.NewRequestWithContext(pctx, http.MethodGet, u, nil)
+	if err != nil {
+		return false, fmt.Sprintf("ready_url %q: %v", u, err), true
+	}
+	req.Header.Set("User-Agent", "waitingroom-probe")
+	resp, err := c.probe.Do(req)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return false, fmt.Sprintf("ready_url %s did not answer within %s", u, c.probeTO), false
+		}
+		return false, fmt.Sprintf("ready_url %s: %v", u, err), false
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 200 && resp.StatusCode < 400 {
+		return true, "", false
+	}
+	return false, fmt.Sprintf("ready_url %s answered %s", u, resp.Status), false
+}
+
+// waitReady checks the backend until it is ready. The interval starts small
+// and backs off gently, so readiness is noticed within a fraction of a
+// second of the backend answering without hammering a booting machine; a
+// nudge (an engine event about the host) checks at once.
+//
+// started says Start has returned (or the backend was found booting): a
+// backend that is then seen stopped after it ran — the provider says it
+// exited, or it was seen up earlier in this wait — fails the wake at once
+// rather than at start_timeout.
+func (c *Controller) waitReady(ctx context.Context, h Host, p Provider, started bool, nudge <-chan struct{}) error {
+	interval := 50 * time.Millisecond
+	const maxInterval = 200 * time.Millisecond
+	var last string
+	seenUp := false
+	for {
+		ck := c.checkBackend(ctx, h, p)
+		switch {
+		case ck.ready:
+			return nil
+		case ck.final:
+			return errors.New(ck.why)
+		case started && ck.down() && (ck.status.Exited || seenUp):
+			why := ck.status.Reason
+			if why == "" {
+				why = "the backend stopped"
+			}
+			return fmt.Errorf("%s during its wake", why)
+		}
+		seenUp = seenUp || ck.up()
+		if ck.why != "" && ctx.Err() == nil {
+			last = ck.why
+		}
+		timer := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			if last != "" {
+				return fmt.Errorf("not ready within start_timeout %s: %s", h.StartTimeout, last)
+			}
+			return fmt.Errorf("not ready within start_timeout %s", h.StartTimeout)
+		case <-nudge:
+			timer.Stop()
+		case <-timer.C:
+		}
+		interval = min(interval*5/4, maxInterval)
+	}
+}
