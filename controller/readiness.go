@@ -35,14 +35,28 @@ type check struct {
 
 // checkBackend asks the provider for the backend's Status and judges it.
 func (c *Controller) checkBackend(ctx context.Context, h Host, p Provider) check {
+	st, err := c.providerStatus(ctx, h, p)
+	return c.judge(ctx, h, st, err)
+}
+
+// providerStatus asks the provider, bounded, and remembers the answer
+// (LastStatus).
+func (c *Controller) providerStatus(ctx context.Context, h Host, p Provider) (Status, error) {
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	st, err := p.Status(sctx, h.Target)
 	cancel()
 	if err == nil {
 		c.rememberStatus(h.Name, st)
 	}
-	return c.judge(ctx, h, st, err)
+	return st, err
 }
+
+// statusEvery is how often a readiness wait asks the provider again once
+// it says running while ready_url does not answer yet: the probe is the
+// fast signal, the Status (a remote API call for GCE, a command for exec)
+// only has to catch a backend that stops meanwhile. Engine events ask at
+// once.
+const statusEvery = time.Second
 
 // judge applies the readiness rule to a Status the provider reported (or
 // failed to report: stErr).
@@ -138,10 +152,20 @@ func (c *Controller) probeURL(ctx context.Context, u string) (ready bool, why st
 func (c *Controller) waitReady(ctx context.Context, h Host, p Provider, started bool, nudge <-chan struct{}) error {
 	interval := 50 * time.Millisecond
 	const maxInterval = 200 * time.Millisecond
-	var last string
-	seenUp := false
+	var (
+		last   string
+		seenUp bool
+		st     Status
+		stErr  error
+		asked  time.Time // when the provider was last asked; zero: never
+		nudged bool
+	)
 	for {
-		ck := c.checkBackend(ctx, h, p)
+		if asked.IsZero() || nudged || stErr != nil || st.State != StateRunning || time.Since(asked) >= statusEvery {
+			st, stErr = c.providerStatus(ctx, h, p)
+			asked, nudged = time.Now(), false
+		}
+		ck := c.judge(ctx, h, st, stErr)
 		switch {
 		case ck.ready:
 			return nil
@@ -168,6 +192,7 @@ func (c *Controller) waitReady(ctx context.Context, h Host, p Provider, started 
 			return fmt.Errorf("not ready within start_timeout %s", h.StartTimeout)
 		case <-nudge:
 			timer.Stop()
+			nudged = true
 		case <-timer.C:
 		}
 		interval = min(interval*5/4, maxInterval)

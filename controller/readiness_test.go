@@ -336,3 +336,30 @@ func TestRunningHostSurvivesOneFailedProbe(t *testing.T) {
 		t.Fatalf("after one failed probe: %s (%s), %d probes; want running after 3 probes", rec.State, rec.Reason, calls.Load())
 	}
 }
+
+// While a backend the provider calls running does not answer ready_url
+// yet, the wait probes the URL every ≤200 ms but asks the provider (a GCE
+// API call, an exec command) only about once a second.
+func TestReadinessWaitAsksTheProviderSparingly(t *testing.T) {
+	var probes atomic.Int32
+	var ready atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		probes.Add(1)
+		if !ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	e := newEnv(t, withReadyURL(srv.URL+"/"), func(_ *controller.Options, h *controller.Host) { h.StartTimeout = time.Minute })
+	began := time.Now()
+	if _, err := e.ctrl.Wake(context.Background(), host, controller.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 20*time.Second, "ten readiness probes", func() bool { return probes.Load() >= 10 })
+	calls, elapsed := e.prov.StatusCalls(), time.Since(began)
+	if limit := 2 + int(elapsed/time.Second); calls > limit {
+		t.Fatalf("%d provider Status calls during %d probes in %s, want at most %d", calls, probes.Load(), elapsed.Round(time.Millisecond), limit)
+	}
+	ready.Store(true)
+	waitState(t, e.ctrl, host, controller.StateRunning)
+}
