@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -362,4 +363,41 @@ func TestReadinessWaitAsksTheProviderSparingly(t *testing.T) {
 	}
 	ready.Store(true)
 	waitState(t, e.ctrl, host, controller.StateRunning)
+}
+
+// A caller whose context ends gets its error at once, while the check it
+// started goes on for the others and settles the record.
+func TestRecheckCallerCanGiveUp(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("User-Agent") == "waitingroom-probe" {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	e := newEnv(t, withReadyURL(srv.URL+"/"), func(o *controller.Options, _ *controller.Host) { o.ProbeTimeout = 30 * time.Second })
+	ctx := context.Background()
+	// Running as far as the store knows.
+	if _, ok, err := e.store.CompareAndSwap(ctx, 0, controller.Record{Host: host, State: controller.StateRunning, Changed: time.Now()}); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	e.prov.SetState(controller.StateRunning)
+	cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	if err := e.ctrl.Recheck(cctx, host); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Recheck with a 100 ms deadline = %v, want DeadlineExceeded", err)
+	}
+	if d := time.Since(began); d > 5*time.Second {
+		t.Fatalf("Recheck returned %s after its caller's deadline", d)
+	}
+	release <- struct{}{} // the probe answers 500; the confirming probe too
+	release <- struct{}{}
+	waitState(t, e.ctrl, host, controller.StateFailed)
 }

@@ -274,23 +274,36 @@ func (c *Controller) observed(rec Record, ck check) (Record, string, bool) {
 // It is cheap to call on every failed request: concurrent calls for a host
 // are collapsed into one, and a host is checked at most once per
 // Options.RecheckInterval (default 1s); calls in between return nil at once
-// without asking anything. The check does not end when ctx does (it is
-// shared by every caller); it is bounded by its own timeout.
+// without asking anything. When ctx ends first Recheck returns its error,
+// but the check goes on (it is shared by every caller), bounded by its own
+// timeout and by Shutdown. Typical cost: one Status call (a Docker inspect,
+// an exec status command, a GCE API read) and one ready_url GET; a backend
+// up but not answering takes a second GET 250 ms later.
 func (c *Controller) Recheck(ctx context.Context, host string) error {
 	h, ok := c.registry.Lookup(host)
 	if !ok {
 		return fmt.Errorf("recheck %s: %w", host, ErrUnknownHost)
 	}
-	_, err, _ := c.sf.Do("recheck:"+host, func() (any, error) {
+	done := c.sf.DoChan("recheck:"+host, func() (any, error) {
 		if !c.recheckDue(host) {
 			return nil, nil
 		}
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		// Shared by every caller: bounded by its own timeout and by the
+		// controller's life, not by the first caller's request.
+		rctx, cancel := context.WithTimeout(c.life, recheckTimeout)
 		defer cancel()
 		return nil, c.reconcileHost(rctx, h)
 	})
-	return err
+	select {
+	case r := <-done:
+		return r.Err
+	case <-ctx.Done():
+		return fmt.Errorf("recheck %s: %w", host, ctx.Err())
+	}
 }
+
+// recheckTimeout bounds one Recheck (a provider call, two probes).
+const recheckTimeout = 30 * time.Second
 
 // recheckDue reports whether host may be checked now, and if so records
 // that it is.
