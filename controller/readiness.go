@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 )
 
@@ -143,13 +144,18 @@ func (c *Controller) probeURL(ctx context.Context, u string) (ready bool, why st
 // waitReady checks the backend until it is ready. The interval starts small
 // and backs off gently, so readiness is noticed within a fraction of a
 // second of the backend answering without hammering a booting machine; a
-// nudge (an engine event about the host) checks at once.
+// nudge (an engine event about the host) checks at once, interrupting a
+// probe in flight (one to a container that just died can hang until
+// ProbeTimeout).
 //
 // started says Start has returned (or the backend was found booting): a
 // backend that is then seen stopped after it ran — the provider says it
 // exited, or it was seen up earlier in this wait — fails the wake at once
 // rather than at start_timeout.
 func (c *Controller) waitReady(ctx context.Context, h Host, p Provider, started bool, nudge <-chan struct{}) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	in := newInterrupter(ctx, nudge)
 	interval := 50 * time.Millisecond
 	const maxInterval = 200 * time.Millisecond
 	var (
@@ -158,14 +164,16 @@ func (c *Controller) waitReady(ctx context.Context, h Host, p Provider, started 
 		st     Status
 		stErr  error
 		asked  time.Time // when the provider was last asked; zero: never
-		nudged bool
 	)
 	for {
+		nudged := in.take()
 		if asked.IsZero() || nudged || stErr != nil || st.State != StateRunning || time.Since(asked) >= statusEvery {
 			st, stErr = c.providerStatus(ctx, h, p)
-			asked, nudged = time.Now(), false
+			asked = time.Now()
 		}
-		ck := c.judge(ctx, h, st, stErr)
+		pctx, done := in.probing(ctx)
+		ck := c.judge(pctx, h, st, stErr)
+		interrupted := done()
 		switch {
 		case ck.ready:
 			return nil
@@ -177,6 +185,8 @@ func (c *Controller) waitReady(ctx context.Context, h Host, p Provider, started 
 				why = "the backend stopped"
 			}
 			return fmt.Errorf("%s during its wake", why)
+		case interrupted:
+			continue // something changed: look again at once
 		}
 		seenUp = seenUp || ck.up()
 		if ck.why != "" && ctx.Err() == nil {
@@ -190,11 +200,73 @@ func (c *Controller) waitReady(ctx context.Context, h Host, p Provider, started 
 				return fmt.Errorf("not ready within start_timeout %s: %s", h.StartTimeout, last)
 			}
 			return fmt.Errorf("not ready within start_timeout %s", h.StartTimeout)
-		case <-nudge:
+		case <-in.wake:
 			timer.Stop()
-			nudged = true
 		case <-timer.C:
 		}
 		interval = min(interval*5/4, maxInterval)
+	}
+}
+
+// interrupter turns nudges into an immediate new look at the backend: it
+// cancels the probe in flight and wakes the wait between probes.
+type interrupter struct {
+	wake chan struct{}
+
+	mu      sync.Mutex
+	pending bool               // a nudge arrived since the last take
+	cancel  context.CancelFunc // of the probe in flight, if any
+}
+
+// newInterrupter follows nudge until ctx ends (a nil nudge never fires).
+func newInterrupter(ctx context.Context, nudge <-chan struct{}) *interrupter {
+	in := &interrupter{wake: make(chan struct{}, 1)}
+	if nudge != nil {
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-nudge:
+					in.mu.Lock()
+					in.pending = true
+					if in.cancel != nil {
+						in.cancel()
+					}
+					in.mu.Unlock()
+					select {
+					case in.wake <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}()
+	}
+	return in
+}
+
+// take reports whether a nudge arrived since the last take.
+func (in *interrupter) take() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	n := in.pending
+	in.pending = false
+	return n
+}
+
+// probing returns a context for one probe that a nudge cancels, and a
+// function to call after the probe: it reports whether a nudge cut it short.
+func (in *interrupter) probing(ctx context.Context) (context.Context, func() bool) {
+	pctx, cancel := context.WithCancel(ctx)
+	in.mu.Lock()
+	in.cancel = cancel
+	in.mu.Unlock()
+	return pctx, func() bool {
+		in.mu.Lock()
+		in.cancel = nil
+		in.mu.Unlock()
+		cut := pctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		return cut
 	}
 }

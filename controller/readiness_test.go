@@ -401,3 +401,42 @@ func TestRecheckCallerCanGiveUp(t *testing.T) {
 	release <- struct{}{}
 	waitState(t, e.ctrl, host, controller.StateFailed)
 }
+
+// An engine event during a wake makes the wake look at once, even while a
+// probe hangs (a probe to a container that just died waits for its
+// timeout): the container's exit fails the wake in moments, not after the
+// 30 s probe timeout.
+func TestEngineEventInterruptsAHangingProbe(t *testing.T) {
+	arrived := make(chan struct{}, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-r.Context().Done() // never answers
+	}))
+	t.Cleanup(srv.Close)
+	e := newEnv(t, withReadyURL(srv.URL+"/"), func(o *controller.Options, h *controller.Host) {
+		o.ProbeTimeout = 30 * time.Second
+		h.StartTimeout = time.Minute
+	})
+	ctx := context.Background()
+	if _, err := e.ctrl.Wake(ctx, host, controller.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the wake never probed ready_url")
+	}
+	began := time.Now()
+	e.prov.SetReason(`container "app" exited with code 137`)
+	e.prov.SetExited(true)
+	e.prov.SetState(controller.StateStopped)
+	st, _ := e.prov.Status(ctx, controller.Target{})
+	e.ctrl.Observe(ctx, host, st)
+	rec := waitState(t, e.ctrl, host, controller.StateFailed)
+	if want := `container "app" exited with code 137 during its wake`; rec.Reason != want {
+		t.Fatalf("reason %q, want %q", rec.Reason, want)
+	}
+	if d := time.Since(began); d > 10*time.Second {
+		t.Fatalf("failed %s after the event: the hanging probe was waited for", d)
+	}
+}
