@@ -481,7 +481,7 @@ func (c *Controller) startAndWait(ctx context.Context, h Host, mode wakeMode) er
 	nudge := c.nudges(h.Name)
 	switch mode {
 	case wakeFollow:
-		return c.waitReady(ctx, h, p, true, nudge)
+		return c.waitReady(ctx, h, p, nudge)
 	case wakeResume:
 		if c.checkBackend(ctx, h, p).ready {
 			return nil
@@ -493,7 +493,7 @@ func (c *Controller) startAndWait(ctx context.Context, h Host, mode wakeMode) er
 		}
 		return fmt.Errorf("start: %w", err)
 	}
-	return c.waitReady(ctx, h, p, true, nudge)
+	return c.waitReady(ctx, h, p, nudge)
 }
 
 // finishWake moves starting → running or failed, records the wake, and

@@ -148,11 +148,11 @@ func (c *Controller) probeURL(ctx context.Context, u string) (ready bool, why st
 // probe in flight (one to a container that just died can hang until
 // ProbeTimeout).
 //
-// started says Start has returned (or the backend was found booting): a
-// backend that is then seen stopped after it ran — the provider says it
-// exited, or it was seen up earlier in this wait — fails the wake at once
-// rather than at start_timeout.
-func (c *Controller) waitReady(ctx context.Context, h Host, p Provider, started bool, nudge <-chan struct{}) error {
+// It runs after Start has returned, or for a backend found booting: a
+// backend then seen stopped after it ran — the provider says it exited, or
+// it was seen up earlier in this wait — fails the wake at once rather than
+// at start_timeout.
+func (c *Controller) waitReady(ctx context.Context, h Host, p Provider, nudge <-chan struct{}) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	in := newInterrupter(ctx, nudge)
@@ -179,7 +179,7 @@ func (c *Controller) waitReady(ctx context.Context, h Host, p Provider, started 
 			return nil
 		case ck.final:
 			return errors.New(ck.why)
-		case started && ck.down() && (ck.status.Exited || seenUp):
+		case ck.down() && (ck.status.Exited || seenUp):
 			why := ck.status.Reason
 			if why == "" {
 				why = "the backend stopped"

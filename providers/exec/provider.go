@@ -29,7 +29,11 @@
 //     scripts: exit 0 means running, exit 3 means stopped (not running
 //     yet, during a start), any other exit code means failed, with its
 //     output as the reason. A status command that cannot be run or times
-//     out is an error: the state is unknown, not failed.
+//     out is an error: the state is unknown, not failed. During a wake the
+//     controller asks it until it says running, then about once a second:
+//     a daemon that dies then (0, later 3) fails the wake at once instead
+//     of at start_timeout. It is how a wake learns that its daemon died;
+//     without it, only ready_url never answering tells (docs/READINESS.md).
 //   - Without a status command, the provider reports what it did itself:
 //     running if the last start of the host succeeded and no stop has
 //     succeeded since, stopped otherwise. That memory is per process, so
