@@ -144,6 +144,8 @@ func TestBrokenBackendIsNeverCalledRunningByReconcile(t *testing.T) {
 	if !strings.Contains(failed.Reason, want) || failed.Failures != 1 || failed.RetryAt.IsZero() {
 		t.Fatalf("failed record = %+v, want reason containing %q, 1 failure, a retry time", failed, want)
 	}
+	// Reconcile leaves a host alone while this process still works on it.
+	poll.Until(t, 5*time.Second, "the wake's job to end", func() bool { return !e.ctrl.Busy(host) })
 	for i := 0; i < 3; i++ {
 		if err := e.ctrl.Reconcile(ctx); err != nil {
 			t.Fatal(err)
