@@ -285,7 +285,9 @@ func (c *Controller) Recheck(ctx context.Context, host string) error {
 		return fmt.Errorf("recheck %s: %w", host, ErrUnknownHost)
 	}
 	done := c.sf.DoChan("recheck:"+host, func() (any, error) {
-		if !c.recheckDue(host) {
+		// A wake or stop of this process settles the host itself; checking
+		// now would only use up the host's slot.
+		if c.working(host) || !c.recheckDue(host) {
 			return nil, nil
 		}
 		// Shared by every caller: bounded by its own timeout and by the
