@@ -32,6 +32,9 @@ type check struct {
 	// probed at all: waiting longer will not make it ready.
 	final bool
 	err   error // the provider could not be asked
+	// byURL: the provider could not say (StateUnknown), so ready_url
+	// decided alone.
+	byURL bool
 }
 
 // checkBackend asks the provider for the backend's Status and judges it.
@@ -85,6 +88,7 @@ func (c *Controller) judge(ctx context.Context, h Host, st Status, stErr error) 
 		}
 	case StateUnknown:
 		if h.ReadyURL != "" && !needsAddress(h.ReadyURL) {
+			ck.byURL = true
 			ck.ready, ck.why, ck.final = c.probeURL(ctx, h.ReadyURL)
 			return ck
 		}
@@ -105,6 +109,14 @@ func (c *Controller) judge(ctx context.Context, h Host, st Status, stErr error) 
 // or running), whether or not it answers yet.
 func (ck check) up() bool {
 	return ck.status.State == StateRunning || ck.status.State == StateStarting
+}
+
+// unanswering reports whether a backend recorded running may still be up
+// but does not answer: the provider sees it up, or cannot say while
+// ready_url, deciding alone, does not answer (an exec host without a status
+// command after a restart of waitingroom, or on another replica).
+func (ck check) unanswering() bool {
+	return !ck.ready && (ck.up() || ck.byURL)
 }
 
 // down reports whether the provider sees the backend stopped.

@@ -244,6 +244,10 @@ func TestRecheckNoticesBackendGone(t *testing.T) {
 		{"healthy", controller.StateRunning, http.StatusOK, controller.StateRunning, ""},
 		{"killed", controller.StateStopped, http.StatusOK, controller.StateStopped, "stopped outside waitingroom"},
 		{"up, answering 500", controller.StateRunning, http.StatusInternalServerError, controller.StateFailed, "not ready: ready_url "},
+		// An exec host without a status command after a restart, or on
+		// another replica: ready_url decides alone, both ways.
+		{"provider cannot say, healthy", controller.StateUnknown, http.StatusOK, controller.StateRunning, ""},
+		{"provider cannot say, answering 500", controller.StateUnknown, http.StatusInternalServerError, controller.StateFailed, "not ready: ready_url "},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -157,7 +157,7 @@ func (c *Controller) apply(ctx context.Context, h Host, ck check) {
 		if !change {
 			return
 		}
-		if rec.State == StateRunning && next.State != StateRunning && ck.up() && !confirmed {
+		if rec.State == StateRunning && next.State != StateRunning && ck.unanswering() && !confirmed {
 			// Up but not answering: look once more before believing it.
 			confirmed = true
 			if sleep.For(ctx, confirmDelay) != nil {
@@ -212,17 +212,16 @@ func (c *Controller) observed(rec Record, ck check) (Record, string, bool) {
 		next.State = StateRunning
 		next.Failures, next.RetryAt = 0, time.Time{}
 		return next, "found running", true
+	case rec.State == StateRunning && ck.unanswering():
+		// It stopped answering: the next wake retries at once (Start is
+		// idempotent) and waits for readiness again.
+		next.State = StateFailed
+		next.RetryAt = time.Time{}
+		return next, "not ready: " + ck.why, true
 	case ck.up():
 		// Up but not ready: booting, or answering its readiness check
 		// with an error.
-		switch rec.State {
-		case StateRunning:
-			// It stopped answering: the next wake retries at once (Start
-			// is idempotent) and waits for readiness again.
-			next.State = StateFailed
-			next.RetryAt = time.Time{}
-			return next, "not ready: " + ck.why, true
-		case StateFailed:
+		if rec.State == StateFailed {
 			// Still broken: keep the failure count and the backoff of
 			// the wake that failed.
 			return rec, "", false
