@@ -84,6 +84,8 @@ func TestDefaults(t *testing.T) {
 		{"traefik.health_check_interval", f.Traefik.HealthCheckInterval.D(), 5 * time.Second},
 		{"traefik.health_check_timeout", f.Traefik.HealthCheckTimeout.D(), 3 * time.Second},
 		{"traefik.dial_timeout", f.Traefik.DialTimeout.D(), 2 * time.Second},
+		{"traefik.unhealthy_interval", f.Traefik.UnhealthyInterval.D(), 10 * time.Second},
+		{"traefik.max_request_body_bytes", f.Traefik.MaxRequestBodyBytes, 1 << 20},
 		{"traefik.metrics_interval", f.Traefik.MetricsInterval.D(), 15 * time.Second},
 		{"limits", f.Limits, Limits{MaxHeaderBytes: 16 << 10, MaxHostLength: 253, MaxURLLength: 8 << 10}},
 		{"budgets.honeypot_block", f.Budgets.HoneypotBlock.D(), 24 * time.Hour},

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/traefik"
 )
 
 // The handoff: a request for a host that is already running reaches
@@ -32,7 +33,7 @@ import (
 // prefix is stripped and the request may be forwarded whatever its method.
 // Anybody may send it: it only lets waitingroom forward a request to a
 // running backend, which the same client reaches through the proxy anyway.
-const UntriedPrefix = "/.waitingroom/untried"
+const UntriedPrefix = traefik.UntriedPath
 
 // recheckTimeout bounds how long a request waits for the controller to
 // re-read a backend that did not answer.
