@@ -365,7 +365,7 @@ func Generate(opts Options, routes []Route, live func(host string) (url string, 
 	// never sent to the backend, and Traefik prefixes its path with
 	// UntriedPath, so waitingroom may forward it whatever its method.
 	cfg.HTTP.Services[untriedService] = Service{LoadBalancer: &LoadBalancer{
-		Servers:        []Server{{URL: strings.TrimSuffix(opts.WaitingroomURL, "/") + UntriedPath}},
+		Servers:        []Server{{URL: strings.TrimSuffix(opts.WaitingroomURL, "/") + UntriedPath, PreservePath: true}},
 		PassHostHeader: ptr(true),
 	}}
 	if opts.Fallback == FallbackErrorsMiddleware || opts.ForwardAuth {

@@ -174,7 +174,7 @@ func TestGenerateFallbackModes(t *testing.T) {
 				t.Fatalf("failover %+v, want one without errors falling back to waitingroom-untried", fo)
 			}
 			untried := cfg.HTTP.Services["waitingroom-untried"].LoadBalancer
-			if untried == nil || untried.Servers[0].URL != "http://127.0.0.1:8080"+UntriedPath {
+			if untried == nil || untried.Servers[0].URL != "http://127.0.0.1:8080"+UntriedPath || !untried.Servers[0].PreservePath {
 				t.Errorf("waitingroom-untried %+v, want the waitingroom URL with %s", untried, UntriedPath)
 			}
 			r := cfg.HTTP.Routers["app-example-com"]
