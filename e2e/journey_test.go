@@ -183,7 +183,7 @@ type reloadGap struct {
 // waiting page (through nginx, as a fallback), and the page turns into
 // the backend's own by itself. It returns how long that took after the
 // backend first answered its /healthz.
-func visit(ctx context.Context, t *testing.T, w *proc.Waitingroom, d *demoHost, tab context.Context, site string) reloadGap {
+func visit(ctx context.Context, t testing.TB, w *proc.Waitingroom, d *demoHost, tab context.Context, site string) reloadGap {
 	t.Helper()
 	if d.answering() {
 		t.Fatal("visit: the backend already answers")
@@ -279,7 +279,7 @@ func watchReady(ctx context.Context, url string) <-chan time.Time {
 }
 
 // watchRunning sends the time the host's event stream says running.
-func watchRunning(ctx context.Context, t *testing.T, w *proc.Waitingroom, host string) <-chan time.Time {
+func watchRunning(ctx context.Context, t testing.TB, w *proc.Waitingroom, host string) <-chan time.Time {
 	t.Helper()
 	events := sse(ctx, t, w.Public, host)
 	out := make(chan time.Time, 1)
@@ -303,7 +303,7 @@ type backendPage struct {
 
 // waitForBackendPage polls the tab every 20 ms for the backend's #app.
 // Polls fail while the page reloads; that is expected.
-func waitForBackendPage(t *testing.T, tab context.Context, within time.Duration) backendPage {
+func waitForBackendPage(t testing.TB, tab context.Context, within time.Duration) backendPage {
 	t.Helper()
 	type probe struct {
 		App        bool    `json:"app"`
@@ -347,7 +347,7 @@ type hostView struct {
 
 // adminHost reads GET /api/hosts/{host} on the admin listener (open: no
 // users or tokens are configured, and it listens on loopback).
-func adminHost(t *testing.T, w *proc.Waitingroom, host string) hostView {
+func adminHost(t testing.TB, w *proc.Waitingroom, host string) hostView {
 	t.Helper()
 	c := &http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get(w.Admin + "/api/hosts/" + host)

@@ -81,6 +81,10 @@ type Options struct {
 	HTTPPoll     time.Duration
 	// LogLevel is Traefik's log level (default INFO).
 	LogLevel string
+	// APIPort, when set, is the port of the "traefik" entry point (API,
+	// ping, metrics), for a test that must name Traefik's metrics URL
+	// before Traefik starts; default a free port.
+	APIPort int
 }
 
 // Traefik is one running Traefik.
@@ -132,9 +136,11 @@ func start(tb testing.TB, bin, dir string, o Options) (*Traefik, error) {
 	if err != nil {
 		return nil, err
 	}
-	apiPort, err := ports.Free()
-	if err != nil {
-		return nil, err
+	apiPort := o.APIPort
+	if apiPort == 0 {
+		if apiPort, err = ports.Free(); err != nil {
+			return nil, err
+		}
 	}
 	level := o.LogLevel
 	if level == "" {

@@ -1,0 +1,236 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/waitingroom/waitingroom/internal/testutil/browser"
+	"github.com/waitingroom/waitingroom/internal/testutil/proc"
+	"github.com/waitingroom/waitingroom/internal/testutil/traefiktest"
+)
+
+// traefikToken is the bearer token Traefik's HTTP provider sends to
+// waitingroom's /api/traefik in these tests.
+const traefikToken = "e2e-traefik-provider-token-0123456789"
+
+// traefikFront is waitingroom behind a real Traefik v3.7, configured by
+// waitingroom's own generated configuration.
+type traefikFront struct {
+	w  *proc.Waitingroom
+	tr *traefiktest.Traefik
+}
+
+// frontOptions shape startTraefikFront.
+type frontOptions struct {
+	provider string // "file" (waitingroom traefik > file) or "http" (/api/traefik with the token)
+	extra    string // more YAML for waitingroom's top level
+	hosts    []*demoHost
+}
+
+// startTraefikFront starts waitingroom with the hosts, then Traefik in
+// front of it, reading the generated configuration through the file
+// provider or the HTTP provider with a bearer token, and waits until
+// Traefik runs every host's routers. Traefik's metrics (polled every
+// second) are waitingroom's activity source.
+func startTraefikFront(t testing.TB, o frontOptions) *traefikFront {
+	t.Helper()
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "traefik-token")
+	if err := os.WriteFile(tokenFile, []byte(traefikToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	apiPort := proc.FreePort(t)
+	cfg := fmt.Sprintf(`listen: "%%PUBLIC%%"
+admin:
+  listen: "%%ADMIN%%"
+  tokens: [{name: traefik, file: %q}]
+scheduler:
+  sweep_interval: 500ms
+  reconcile_interval: 2s
+providers:
+  exec: {}
+traefik:
+  metrics_url: http://127.0.0.1:%d/metrics
+  metrics_interval: 1s
+`, tokenFile, apiPort) + o.extra + "hosts:"
+	var routers []string
+	for _, d := range o.hosts {
+		cfg += d.yaml()
+		n := strings.NewReplacer(".", "-").Replace(d.name)
+		routers = append(routers, n, n+"-read")
+	}
+	w := proc.StartWaitingroom(t, bins, dir, cfg)
+	to := traefiktest.Options{APIPort: apiPort}
+	switch o.provider {
+	case "file":
+		out, err := exec.Command(bins.Waitingroom, "traefik", "--config", w.Config).CombinedOutput()
+		if err != nil {
+			t.Fatalf("waitingroom traefik: %v\n%s", err, out)
+		}
+		to.File = string(out)
+	case "http":
+		to.HTTPEndpoint, to.HTTPToken = w.Admin+"/api/traefik", traefikToken
+	default:
+		t.Fatalf("provider %q", o.provider)
+	}
+	tr := traefiktest.Start(t, to)
+	tr.WaitRouters(t, 20*time.Second, routers...)
+	for _, d := range o.hosts {
+		proc.Eventually(t, 10*time.Second, func() bool { return status(t, w, d.name) == "stopped" },
+			"reconcile never found %s stopped", d.name)
+	}
+	return &traefikFront{w: w, tr: tr}
+}
+
+// get sends one request for host through Traefik.
+func (f *traefikFront) do(ctx context.Context, method, host, path string, body io.Reader, header ...string) (int, http.Header, string, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+f.tr.Addr+path, body)
+	if err != nil {
+		return 0, nil, "", err
+	}
+	req.Host = host
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b), err
+}
+
+// checkStatuses reads Traefik's access log — every answer a client got —
+// and fails the test for any 5xx waitingroom did not send on purpose: the
+// only 5xx allowed is waitingroom's own 503 (its waiting page or state),
+// and, where allowed lists them, answers the test provoked. It returns the
+// count of each status.
+func (f *traefikFront) checkStatuses(t testing.TB, allowed func(traefiktest.Access) bool) map[int]int {
+	t.Helper()
+	log, err := f.tr.AccessLog()
+	if err != nil {
+		t.Fatalf("traefik access log: %v", err)
+	}
+	counts := map[int]int{}
+	for _, a := range log {
+		counts[a.Status]++
+		if a.Status < 500 {
+			continue
+		}
+		fromWaitingroom := strings.HasPrefix(a.Service, "waitingroom@") || strings.HasPrefix(a.Service, "waitingroom-untried@")
+		if a.Status == http.StatusServiceUnavailable && fromWaitingroom {
+			continue
+		}
+		if allowed != nil && allowed(a) {
+			continue
+		}
+		t.Errorf("a client got %d for %s %s%s from %s (router %s): a 5xx waitingroom did not send",
+			a.Status, a.Method, a.Host, a.Path, a.Service, a.Router)
+	}
+	t.Logf("statuses clients got through Traefik: %v (%d requests)", counts, len(log))
+	return counts
+}
+
+// The journey of issue 14 through a real Traefik v3.7 and real Chromium:
+// the waiting page, the wake, and the real site within moments of the
+// backend being ready (the handoff: Traefik still holds the backend down
+// until its next health check, and waitingroom forwards the page's reload);
+// then traffic that keeps the backend awake, an idle stop, and a second
+// wake. Every status any client got is counted from Traefik's access log.
+func TestJourneyThroughTraefikAndBrowser(t *testing.T) {
+	for _, provider := range []string{"file", "http"} {
+		t.Run(provider, func(t *testing.T) {
+			const (
+				host = "app.test"
+				idle = 6 * time.Second
+			)
+			d := newDemoHost(t, host, 1500*time.Millisecond, idle.String())
+			f := startTraefikFront(t, frontOptions{provider: provider, hosts: []*demoHost{d}})
+			b := browser.Start(t, browser.MapHosts(host))
+			tab := b.NewTab(t)
+			site := f.tr.URL(host) + "/"
+
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+
+			first := visit(ctx, t, f.w, d, tab, site)
+			if n := d.starts(); n != 1 {
+				t.Fatalf("start command ran %d times, want 1", n)
+			}
+			t.Logf("first visit: backend ready → real site in the browser after %s", first.shown.Round(time.Millisecond))
+
+			// Traffic through Traefik for longer than the idle timeout:
+			// at first still handed over by waitingroom (Traefik marks the
+			// backend up at its next check), then straight to the backend.
+			trafficFrom := time.Now()
+			requests := 0
+			for time.Since(trafficFrom) < idle+3*time.Second && requests < 200 {
+				code, _, body, err := f.do(ctx, http.MethodGet, host, "/shop", nil, "Accept", "text/html")
+				if err != nil {
+					t.Fatalf("request %d through Traefik: %v", requests, err)
+				}
+				requests++
+				if code != http.StatusOK || !strings.Contains(body, "Hello from "+host) {
+					t.Fatalf("request %d after %s of traffic: %d %q; want the backend's page",
+						requests, time.Since(trafficFrom).Round(time.Millisecond), code, body)
+				}
+				if s := status(t, f.w, host); s != "running" {
+					t.Fatalf("host %s after %s of steady traffic, want running", s, time.Since(trafficFrom).Round(time.Millisecond))
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			if n := d.starts(); n != 1 {
+				t.Fatalf("start command ran %d times under traffic, want 1", n)
+			}
+			up, err := f.tr.ServerStatus(strings.ReplaceAll(host, ".", "-") + "-backend@" + provider)
+			if err != nil || up[d.url()] != "UP" {
+				t.Errorf("after the traffic Traefik says the backend is %v (%v), want UP", up, err)
+			}
+
+			// Quiet: the idle sweep stops the backend.
+			proc.Eventually(t, idle+20*time.Second, func() bool { return status(t, f.w, host) == "stopped" },
+				"host not stopped after its idle timeout")
+			proc.Eventually(t, 10*time.Second, func() bool { return !d.processAlive() && !d.answering() },
+				"backend process still alive after the idle stop")
+
+			// Wake again, in the same browser.
+			again := visit(ctx, t, f.w, d, tab, site)
+			if n := d.starts(); n != 2 {
+				t.Fatalf("start command ran %d times, want 2", n)
+			}
+			t.Logf("second visit: backend ready → real site after %s", again.shown.Round(time.Millisecond))
+			f.checkStatuses(t, nil)
+			if f.w.Exited() {
+				t.Fatal("waitingroom exited")
+			}
+		})
+	}
+}
+
+// waitForText polls the tab until its body contains text.
+func waitForText(t testing.TB, tab context.Context, text string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var last string
+	for time.Now().Before(deadline) {
+		s, err := browser.Run(tab, 2*time.Second, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+		if err == nil && strings.Contains(s, text) {
+			return
+		}
+		last = s
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the page never showed %q within %s; last: %.300q", text, within, last)
+}
