@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -233,4 +235,65 @@ func waitForText(t testing.TB, tab context.Context, text string, within time.Dur
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("the page never showed %q within %s; last: %.300q", text, within, last)
+}
+
+// BenchmarkJourneyThroughTraefik measures what a visitor waits for at the
+// last step: from the backend answering its readiness check to Chromium
+// showing the real site, through a real Traefik (HTTP provider, with its
+// token) in front of waitingroom. Each iteration is one full wake of a
+// sleeping backend (stopped through the admin API before the next).
+// Reports p50, p95 and max in ms; run at least ten:
+//
+//	go test ./e2e -run '^$' -bench JourneyThroughTraefik -benchtime 10x
+func BenchmarkJourneyThroughTraefik(b *testing.B) {
+	const host = "app.test"
+	d := newDemoHost(b, host, time.Second, "30m")
+	f := startTraefikFront(b, frontOptions{provider: "http", hosts: []*demoHost{d}})
+	br := browser.Start(b, browser.MapHosts(host))
+	tab := br.NewTab(b)
+	site := f.tr.URL(host) + "/"
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(b.N+1)*time.Minute)
+	defer cancel()
+
+	var shown []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		g := visit(ctx, b, f.w, d, tab, site)
+		shown = append(shown, g.shown)
+		b.StopTimer()
+		f.stopHost(ctx, b, d)
+		b.StartTimer()
+	}
+	b.StopTimer()
+	slices.Sort(shown)
+	pct := func(p float64) time.Duration { return shown[min(len(shown)-1, int(math.Ceil(p*float64(len(shown))))-1)] }
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(pct(0.5)), "p50-ms")
+	b.ReportMetric(ms(pct(0.95)), "p95-ms")
+	b.ReportMetric(ms(shown[len(shown)-1]), "max-ms")
+	b.ReportMetric(0, "ns/op")
+	b.Logf("backend ready → real site in Chromium over %d wakes: %v", len(shown), shown)
+	f.checkStatuses(b, nil)
+}
+
+// stopHost stops the host through the admin API and waits until its
+// backend is gone.
+func (f *traefikFront) stopHost(ctx context.Context, tb testing.TB, d *demoHost) {
+	tb.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.w.Admin+"/api/hosts/"+d.name+"/stop", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+traefikToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatalf("stop %s: %v", d.name, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		tb.Fatalf("stop %s: %d %s", d.name, resp.StatusCode, b)
+	}
+	proc.Eventually(tb, 20*time.Second, func() bool { return status(tb, f.w, d.name) == "stopped" && !d.answering() },
+		"%s not stopped", d.name)
 }
