@@ -330,6 +330,13 @@ func (p *Public) servePage(w http.ResponseWriter, r *http.Request, host string) 
 	asset := subresource(r)
 	wakes := !asset && p.wakes(r, client) && h.WakeMode != "click"
 	if wakes && p.holder != nil && p.holder.ShouldHold(r, h) {
+		// A running host's request is handed off, its body streamed: the
+		// Holder buffers the bodies of the requests it holds.
+		if _, rec, err := p.ctl.Status(r.Context(), host); err == nil && rec.State == controller.StateRunning && p.holder.Resendable(r) {
+			if p.holder.Handoff(w, r, h) == nil || r.Context().Err() != nil {
+				return
+			}
+		}
 		p.holder.Serve(w, r, h, client)
 		return
 	}
