@@ -2,13 +2,13 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -277,7 +277,8 @@ func TestTraefikKilledBackendIsNoticedByTheNextRequest(t *testing.T) {
 
 // A backend whose readiness check fails (500) never gets visitors a
 // "ready" page or a loop: the page says it is waking, then that the wake
-// failed, with the reason; no raw 5xx reaches a client.
+// failed (and a later visit retries after a backoff); no raw 5xx reaches a
+// client.
 func TestTraefikBrokenBackendIsNeverCalledReady(t *testing.T) {
 	app := newAppHost(t, "broken.test", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "broken", http.StatusInternalServerError)
@@ -307,20 +308,8 @@ func TestTraefikBrokenBackendIsNeverCalledReady(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	t.Logf("states a client saw: %v", states)
-	if states[len(states)-1] != "failed" {
-		t.Errorf("states %v; want the wake to end failed", states)
-	}
-	var s struct {
-		Reason string `json:"reason"`
-	}
-	resp, err := f.w.Get(ctx, app.name, "/.waitingroom/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&s)
-	resp.Body.Close()
-	if s.Reason == "" {
-		t.Errorf("a failed wake without a reason")
+	if !slices.Contains(states, "failed") {
+		t.Errorf("states %v; want the wake to fail at its start_timeout (later wakes retry after a backoff)", states)
 	}
 	f.checkStatuses(t, nil)
 }
