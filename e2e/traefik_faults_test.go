@@ -313,3 +313,79 @@ func TestTraefikBrokenBackendIsNeverCalledReady(t *testing.T) {
 	}
 	f.checkStatuses(t, nil)
 }
+
+// A 200 MB upload to a healthy backend is streamed by Traefik, not
+// buffered for a replay: the generated configuration sends methods other
+// than GET/HEAD/OPTIONS through a failover without failover.errors. A GET
+// carrying a body over traefik.max_request_body_bytes gets Traefik's 413.
+func TestTraefikUploadToHealthyBackendIsNotBuffered(t *testing.T) {
+	const size = 200 << 20
+	var received atomic.Int64
+	app := newAppHost(t, "upload.test", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		received.Store(n)
+		_, _ = io.WriteString(w, strconv.FormatInt(n, 10))
+	})
+	f := startAppFront(t, []*appHost{app}, "2s")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	f.waitServer(t, app.name, app.srv.URL, "DOWN", 30*time.Second)
+	f.wakeAndWaitUp(t, ctx, app.name, app.srv.URL)
+
+	before, err := f.tr.RSS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var peak atomic.Int64
+	peak.Store(before)
+	done := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if rss, err := f.tr.RSS(); err == nil && rss > peak.Load() {
+				peak.Store(rss)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	start := time.Now()
+	code, _, body, err := f.do(ctx, http.MethodPost, app.name, "/upload", io.LimitReader(zeros{}, size),
+		"Content-Type", "application/octet-stream")
+	close(done)
+	<-sampled
+	if err != nil {
+		t.Fatalf("upload: %v", err)
+	}
+	if code != http.StatusOK || body != strconv.Itoa(size) || received.Load() != size {
+		t.Fatalf("upload: %d %q, the app received %d bytes; want 200 and all %d", code, body, received.Load(), size)
+	}
+	grew := peak.Load() - before
+	t.Logf("200 MB upload through Traefik in %s: Traefik RSS %d MB before, peak %d MB (+%d MB)",
+		time.Since(start).Round(time.Millisecond), before>>20, peak.Load()>>20, grew>>20)
+	if grew > 64<<20 {
+		t.Errorf("Traefik grew by %d MB during a %d MB upload: it buffered the body", grew>>20, size>>20)
+	}
+
+	// Above the replay buffer's limit: a GET with a 2 MiB body.
+	code, _, _, err = f.do(ctx, http.MethodGet, app.name, "/big-get", strings.NewReader(strings.Repeat("x", 2<<20)))
+	if err != nil || code != http.StatusRequestEntityTooLarge {
+		t.Errorf("GET with a 2 MiB body: %d, %v; want Traefik's 413 (over max_request_body_bytes)", code, err)
+	}
+	if n := app.count("GET /big-get"); n != 0 {
+		t.Errorf("the app received the oversized GET %d times", n)
+	}
+	f.checkStatuses(t, nil)
+}
+
+// zeros reads as an endless run of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
