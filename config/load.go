@@ -120,8 +120,8 @@ func applyDefaults(f *File, lines map[string]int) {
 
 	setStr(&f.Traefik.WaitingroomURL, urlFromListen(f.Listen))
 	setStr(&f.Traefik.Fallback, "failover-errors")
-	setDur(&f.Traefik.HealthCheckInterval, 5*time.Second)
-	setDur(&f.Traefik.HealthCheckTimeout, 3*time.Second)
+	setDur(&f.Traefik.HealthCheckInterval, 3*time.Second)
+	setDur(&f.Traefik.HealthCheckTimeout, 2*time.Second)
 	setDur(&f.Traefik.DialTimeout, 2*time.Second)
 	setDur(&f.Traefik.UnhealthyInterval, 10*time.Second)
 	if f.Traefik.MaxRequestBodyBytes == 0 {

@@ -96,8 +96,8 @@ type Traefik struct {
 	// Fallback chooses how failures reach waitingroom: "failover-errors"
 	// (Traefik ≥ 3.7, default), "errors-middleware", or "health-check-only".
 	Fallback            string   `yaml:"fallback"`
-	HealthCheckInterval Duration `yaml:"health_check_interval"` // default 5s
-	HealthCheckTimeout  Duration `yaml:"health_check_timeout"`  // default 3s
+	HealthCheckInterval Duration `yaml:"health_check_interval"` // default 3s: also how long a reload leaves sleeping backends UP
+	HealthCheckTimeout  Duration `yaml:"health_check_timeout"`  // default 2s
 	// UnhealthyInterval is how often Traefik checks a sleeping backend
 	// (one "Health check failed" log line each); default 10s.
 	UnhealthyInterval Duration `yaml:"unhealthy_interval"`

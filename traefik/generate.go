@@ -83,8 +83,10 @@ const DefaultMaxRequestBodyBytes = 1 << 20
 
 // Defaults of the health check.
 const (
-	DefaultHealthCheckInterval = 5 * time.Second
-	DefaultHealthCheckTimeout  = 3 * time.Second
+	// DefaultHealthCheckInterval is also how long a configuration reload
+	// leaves sleeping backends UP (Traefik checks one interval after it).
+	DefaultHealthCheckInterval = 3 * time.Second
+	DefaultHealthCheckTimeout  = 2 * time.Second
 	DefaultUnhealthyInterval   = 10 * time.Second
 	DefaultDialTimeout         = 2 * time.Second
 )
@@ -100,8 +102,11 @@ type Options struct {
 	EntryPoints []string
 	// Fallback is one of the Fallback* modes; default FallbackFailoverErrors.
 	Fallback string
-	// HealthCheckInterval (default 5s) and HealthCheckTimeout (default 3s)
-	// of the backend's health check; the timeout must be shorter.
+	// HealthCheckInterval (default 3s) and HealthCheckTimeout (default 2s)
+	// of the backend's health check; the timeout must be shorter. After a
+	// configuration reload Traefik holds every backend UP until its first
+	// check, one interval later: methods other than GET/HEAD/OPTIONS to a
+	// sleeping backend get Traefik's 502 for that long.
 	HealthCheckInterval time.Duration
 	HealthCheckTimeout  time.Duration
 	// UnhealthyInterval (default 10s) is how often a DOWN (sleeping)
