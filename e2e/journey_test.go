@@ -224,7 +224,7 @@ func visit(ctx context.Context, t testing.TB, w *proc.Waitingroom, d *demoHost, 
 	case <-time.After(5 * time.Second):
 		t.Fatal("the browser shows the backend's page, but the backend never answered /healthz")
 	}
-	if landed.text != "Hello from "+d.name {
+	if want := d.pageName(); landed.text != "Hello from "+want {
 		t.Fatalf("backend page says %q", landed.text)
 	}
 	if landed.navigation != "reload" {

@@ -54,6 +54,16 @@ type demoHost struct {
 	delay     time.Duration
 	idle      string
 	countFile string
+	// shows is the name the backend's page shows when it is not the host
+	// (the demo configuration's backend says "demo").
+	shows string
+}
+
+func (d *demoHost) pageName() string {
+	if d.shows != "" {
+		return d.shows
+	}
+	return d.name
 }
 
 func newDemoHost(t testing.TB, name string, delay time.Duration, idle string) *demoHost {
