@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/waitingroom/waitingroom/internal/testutil/browser"
 	"github.com/waitingroom/waitingroom/internal/testutil/proc"
@@ -296,4 +297,65 @@ func (f *traefikFront) stopHost(ctx context.Context, tb testing.TB, d *demoHost)
 	}
 	proc.Eventually(tb, 20*time.Second, func() bool { return status(tb, f.w, d.name) == "stopped" && !d.answering() },
 		"%s not stopped", d.name)
+}
+
+// The Traefik examples pass `waitingroom validate` and work together:
+// Traefik's HTTP provider, with the token traefik/examples/traefik.yml
+// sends, reads the configuration of a waitingroom serving
+// traefik/examples/waitingroom.yml with the token
+// docker-compose.traefik.yml gives it (addresses made local).
+func TestTraefikExamplesWorkTogether(t *testing.T) {
+	dir := filepath.Join("..", "traefik", "examples")
+	if out, err := exec.Command(bins.Waitingroom, "validate", "--config", filepath.Join(dir, "waitingroom.yml")).CombinedOutput(); err != nil {
+		t.Fatalf("waitingroom validate traefik/examples/waitingroom.yml: %v\n%s", err, out)
+	}
+	var static struct {
+		Providers struct {
+			HTTP struct {
+				Headers map[string]string `yaml:"headers"`
+			} `yaml:"http"`
+		} `yaml:"providers"`
+	}
+	var compose struct {
+		Services map[string]struct {
+			Environment map[string]string `yaml:"environment"`
+		} `yaml:"services"`
+	}
+	readYAML(t, filepath.Join(dir, "traefik.yml"), &static)
+	readYAML(t, filepath.Join(dir, "docker-compose.traefik.yml"), &compose)
+	token := compose.Services["waitingroom"].Environment["WAITINGROOM_TRAEFIK_TOKEN"]
+	header := static.Providers.HTTP.Headers["Authorization"]
+	if token == "" || header != "Bearer "+token {
+		t.Fatalf("traefik.yml sends Authorization %q, docker-compose.traefik.yml gives waitingroom the token %q: they must match", header, token)
+	}
+
+	raw, err := os.ReadFile(filepath.Join(dir, "waitingroom.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.NewReplacer(`listen: ":8080"`, `listen: "%PUBLIC%"`, `listen: ":8081"`, `listen: "%ADMIN%"`).Replace(string(raw))
+	t.Setenv("WAITINGROOM_TRAEFIK_TOKEN", token)
+	w := proc.StartWaitingroom(t, bins, t.TempDir(), cfg)
+	tr := traefiktest.Start(t, traefiktest.Options{HTTPEndpoint: w.Admin + "/api/traefik", HTTPToken: strings.TrimPrefix(header, "Bearer ")})
+	tr.WaitRouters(t, 20*time.Second, "app-localhost", "app-localhost-read")
+	// And without the token, the admin API refuses.
+	resp, err := http.Get(w.Admin + "/api/traefik")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
+		t.Errorf("/api/traefik without the token: %d, want 401 or 403", resp.StatusCode)
+	}
+}
+
+func readYAML(t testing.TB, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
 }
