@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/waitingroom/waitingroom/internal/testutil/browser"
@@ -38,6 +37,9 @@ type frontOptions struct {
 	provider string // "file" (waitingroom traefik > file) or "http" (/api/traefik with the token)
 	extra    string // more YAML for waitingroom's top level
 	hosts    []*demoHost
+	// forwardAuth makes Traefik's forwardAuth touch of every request the
+	// activity source, instead of Traefik's metrics.
+	forwardAuth bool
 }
 
 // startTraefikFront starts waitingroom with the hosts, then Traefik in
@@ -63,9 +65,13 @@ scheduler:
 providers:
   exec: {}
 traefik:
-  metrics_url: http://127.0.0.1:%d/metrics
-  metrics_interval: 1s
-`, tokenFile, apiPort) + o.extra + "hosts:"
+`, tokenFile)
+	if o.forwardAuth {
+		cfg += "  forward_auth: true\n"
+	} else {
+		cfg += fmt.Sprintf("  metrics_url: http://127.0.0.1:%d/metrics\n  metrics_interval: 1s\n", apiPort)
+	}
+	cfg += o.extra + "hosts:"
 	var routers []string
 	for _, d := range o.hosts {
 		cfg += d.yaml()
@@ -157,10 +163,14 @@ func TestJourneyThroughTraefikAndBrowser(t *testing.T) {
 		t.Run(provider, func(t *testing.T) {
 			const (
 				host = "app.test"
-				idle = 6 * time.Second
+				// The ForwardAuth touch writes at most once per host per
+				// 5 s: the idle timeout leaves room for that and a sweep.
+				idle = 8 * time.Second
 			)
 			d := newDemoHost(t, host, 1500*time.Millisecond, idle.String())
-			f := startTraefikFront(t, frontOptions{provider: provider, hosts: []*demoHost{d}})
+			// Activity from Traefik's metrics (http) or its forwardAuth
+			// touch of every request (file).
+			f := startTraefikFront(t, frontOptions{provider: provider, hosts: []*demoHost{d}, forwardAuth: provider == "file"})
 			b := browser.Start(t, browser.MapHosts(host))
 			tab := b.NewTab(t)
 			site := f.tr.URL(host) + "/"
@@ -197,6 +207,12 @@ func TestJourneyThroughTraefikAndBrowser(t *testing.T) {
 			if n := d.starts(); n != 1 {
 				t.Fatalf("start command ran %d times under traffic, want 1", n)
 			}
+			h := adminHost(t, f.w, host)
+			wantSource := map[string]string{"file": "traefik-forwardauth", "http": "traefik-metrics"}[provider]
+			if h.ActivitySource != wantSource || h.LastActivity.Before(trafficFrom) {
+				t.Errorf("after the traffic: activity %q at %s (traffic from %s); want %s, during the traffic",
+					h.ActivitySource, h.LastActivity.Format(time.StampMilli), trafficFrom.Format(time.StampMilli), wantSource)
+			}
 			up, err := f.tr.ServerStatus(strings.ReplaceAll(host, ".", "-") + "-backend@" + provider)
 			if err != nil || up[d.url()] != "UP" {
 				t.Errorf("after the traffic Traefik says the backend is %v (%v), want UP", up, err)
@@ -220,22 +236,6 @@ func TestJourneyThroughTraefikAndBrowser(t *testing.T) {
 			}
 		})
 	}
-}
-
-// waitForText polls the tab until its body contains text.
-func waitForText(t testing.TB, tab context.Context, text string, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	var last string
-	for time.Now().Before(deadline) {
-		s, err := browser.Run(tab, 2*time.Second, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
-		if err == nil && strings.Contains(s, text) {
-			return
-		}
-		last = s
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("the page never showed %q within %s; last: %.300q", text, within, last)
 }
 
 // BenchmarkJourneyThroughTraefik measures what a visitor waits for at the
@@ -267,7 +267,9 @@ func BenchmarkJourneyThroughTraefik(b *testing.B) {
 	}
 	b.StopTimer()
 	slices.Sort(shown)
-	pct := func(p float64) time.Duration { return shown[min(len(shown)-1, int(math.Ceil(p*float64(len(shown))))-1)] }
+	pct := func(p float64) time.Duration {
+		return shown[min(len(shown)-1, int(math.Ceil(p*float64(len(shown))))-1)]
+	}
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	b.ReportMetric(ms(pct(0.5)), "p50-ms")
 	b.ReportMetric(ms(pct(0.95)), "p95-ms")
