@@ -489,3 +489,37 @@ func postsSeen(m map[int]int) []int {
 	}
 	return out
 }
+
+// A backend stopped while it boots (its process killed during the wake):
+// through Traefik every visitor keeps getting waitingroom's honest page,
+// never "ready" and never a raw 5xx. (How fast the wake is declared failed
+// is the controller's: issue 14, item 2.)
+func TestTraefikBackendStoppedMidWake(t *testing.T) {
+	const host = "app.test"
+	d := newDemoHost(t, host, 3*time.Second, "30m")
+	f := startTraefikFront(t, frontOptions{provider: "http", hosts: []*demoHost{d}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if code, h, _, err := f.do(ctx, http.MethodGet, host, "/", nil, "Accept", "text/html"); err != nil || code != http.StatusServiceUnavailable {
+		t.Fatalf("first request: %d %v, %v; want the waiting page", code, h, err)
+	}
+	proc.Eventually(t, 10*time.Second, func() bool { return d.processAlive() }, "the backend process never started")
+	d.stop() // during its 3 s boot
+	stopped := time.Now()
+	states := map[string]int{}
+	for time.Since(stopped) < 6*time.Second {
+		code, h, body, err := f.do(ctx, http.MethodGet, host, "/", nil, "Accept", "text/html")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := h.Get("X-Waitingroom-State")
+		states[st]++
+		if code != http.StatusServiceUnavailable || st == "" || st == "running" {
+			t.Fatalf("%s after the stop: %d, state %q; want waitingroom's page of a host that is not running\n%.200s",
+				time.Since(stopped).Round(time.Millisecond), code, st, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("states visitors saw in the 6 s after the backend was stopped mid-wake: %v", states)
+	f.checkStatuses(t, nil)
+}
