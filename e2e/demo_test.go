@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -52,6 +54,21 @@ func TestDemoJourneyInBrowser(t *testing.T) {
 	port := strings.TrimPrefix(w.Public, "http://127.0.0.1:")
 	g := visit(ctx, t, w, &demoHost{name: host, port: d.port, dir: d.dir, delay: d.delay, shows: "demo"}, tab, "http://"+host+":"+port+"/")
 	t.Logf("demo: backend ready → demo app in Chromium after %s", g.shown.Round(time.Millisecond))
+
+	// With nothing in front (trusted_proxies: [] in the demo), a form's
+	// POST to the running app is handed over too: nothing replayed it.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, w.Public+"/form", strings.NewReader("name=demo"))
+	req.Host = host
+	req.Header.Set("Accept", "text/html")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "name=demo" {
+		t.Errorf("a POST to the running demo: %d %q; want the app's echo", resp.StatusCode, body)
+	}
 
 	// The tab left the site (visit ends on about:blank): nothing keeps the
 	// backend awake, and it sleeps after its idle timeout.
