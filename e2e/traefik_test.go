@@ -186,10 +186,15 @@ func TestJourneyThroughTraefikAndBrowser(t *testing.T) {
 
 			// Traffic through Traefik for longer than the idle timeout:
 			// at first still handed over by waitingroom (Traefik marks the
-			// backend up at its next check), then straight to the backend.
+			// backend up at its next check), then straight to the backend,
+			// for long enough that the activity source sees it (a forwardAuth
+			// touch is written at most every 5 s, metrics scraped every 1 s).
+			backendSvc := strings.ReplaceAll(host, ".", "-") + "-backend@" + provider
 			trafficFrom := time.Now()
+			var upAt time.Time
 			requests := 0
-			for time.Since(trafficFrom) < idle+3*time.Second && requests < 200 {
+			for requests < 300 && time.Since(trafficFrom) < 45*time.Second &&
+				(time.Since(trafficFrom) < idle+3*time.Second || upAt.IsZero() || time.Since(upAt) < 7*time.Second) {
 				code, _, body, err := f.do(ctx, http.MethodGet, host, "/shop", nil, "Accept", "text/html")
 				if err != nil {
 					t.Fatalf("request %d through Traefik: %v", requests, err)
@@ -202,20 +207,26 @@ func TestJourneyThroughTraefikAndBrowser(t *testing.T) {
 				if s := status(t, f.w, host); s != "running" {
 					t.Fatalf("host %s after %s of steady traffic, want running", s, time.Since(trafficFrom).Round(time.Millisecond))
 				}
+				if upAt.IsZero() {
+					if st, err := f.tr.ServerStatus(backendSvc); err == nil && st[d.url()] == "UP" {
+						upAt = time.Now()
+					}
+				}
 				time.Sleep(200 * time.Millisecond)
 			}
+			if upAt.IsZero() {
+				t.Fatalf("Traefik never marked the backend up during %s of traffic", time.Since(trafficFrom).Round(time.Millisecond))
+			}
+			t.Logf("%d requests over %s; Traefik marked the backend up %s into the traffic (waitingroom handed the requests over until then)",
+				requests, time.Since(trafficFrom).Round(time.Millisecond), upAt.Sub(trafficFrom).Round(time.Millisecond))
 			if n := d.starts(); n != 1 {
 				t.Fatalf("start command ran %d times under traffic, want 1", n)
 			}
 			h := adminHost(t, f.w, host)
 			wantSource := map[string]string{"file": "traefik-forwardauth", "http": "traefik-metrics"}[provider]
-			if h.ActivitySource != wantSource || h.LastActivity.Before(trafficFrom) {
-				t.Errorf("after the traffic: activity %q at %s (traffic from %s); want %s, during the traffic",
-					h.ActivitySource, h.LastActivity.Format(time.StampMilli), trafficFrom.Format(time.StampMilli), wantSource)
-			}
-			up, err := f.tr.ServerStatus(strings.ReplaceAll(host, ".", "-") + "-backend@" + provider)
-			if err != nil || up[d.url()] != "UP" {
-				t.Errorf("after the traffic Traefik says the backend is %v (%v), want UP", up, err)
+			if h.ActivitySource != wantSource || h.LastActivity.Before(upAt) {
+				t.Errorf("after the traffic: activity %q at %s (Traefik routed to the backend from %s); want %s, since then",
+					h.ActivitySource, h.LastActivity.Format(time.StampMilli), upAt.Format(time.StampMilli), wantSource)
 			}
 
 			// Quiet: the idle sweep stops the backend.
