@@ -120,9 +120,13 @@ func applyDefaults(f *File, lines map[string]int) {
 
 	setStr(&f.Traefik.WaitingroomURL, urlFromListen(f.Listen))
 	setStr(&f.Traefik.Fallback, "failover-errors")
-	setDur(&f.Traefik.HealthCheckInterval, 5*time.Second)
-	setDur(&f.Traefik.HealthCheckTimeout, 3*time.Second)
+	setDur(&f.Traefik.HealthCheckInterval, 3*time.Second)
+	setDur(&f.Traefik.HealthCheckTimeout, 2*time.Second)
 	setDur(&f.Traefik.DialTimeout, 2*time.Second)
+	setDur(&f.Traefik.UnhealthyInterval, 10*time.Second)
+	if f.Traefik.MaxRequestBodyBytes == 0 {
+		f.Traefik.MaxRequestBodyBytes = 1 << 20
+	}
 	setDur(&f.Traefik.MetricsInterval, 15*time.Second)
 	if f.TrustedProxies == nil { // absent or "trusted_proxies:" with no value; [] stays empty
 		f.TrustedProxies = DefaultTrustedProxies()

@@ -96,9 +96,16 @@ type Traefik struct {
 	// Fallback chooses how failures reach waitingroom: "failover-errors"
 	// (Traefik ≥ 3.7, default), "errors-middleware", or "health-check-only".
 	Fallback            string   `yaml:"fallback"`
-	HealthCheckInterval Duration `yaml:"health_check_interval"` // default 5s
-	HealthCheckTimeout  Duration `yaml:"health_check_timeout"`  // default 3s
-	DialTimeout         Duration `yaml:"dial_timeout"`          // default 2s
+	HealthCheckInterval Duration `yaml:"health_check_interval"` // default 3s: also how long a reload leaves sleeping backends UP
+	HealthCheckTimeout  Duration `yaml:"health_check_timeout"`  // default 2s
+	// UnhealthyInterval is how often Traefik checks a sleeping backend
+	// (one "Health check failed" log line each); default 10s.
+	UnhealthyInterval Duration `yaml:"unhealthy_interval"`
+	DialTimeout       Duration `yaml:"dial_timeout"` // default 2s
+	// MaxRequestBodyBytes caps the body Traefik buffers to replay a
+	// GET/HEAD/OPTIONS request (failover.errors); default 1 MiB. Other
+	// methods are never buffered.
+	MaxRequestBodyBytes int      `yaml:"max_request_body_bytes"`
 	CertResolver        string   `yaml:"cert_resolver"`
 	Middlewares         []string `yaml:"middlewares"`
 	// MetricsURL is Traefik's Prometheus endpoint, polled for activity.

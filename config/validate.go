@@ -335,6 +335,8 @@ func (v *validator) duration(path string) *Duration {
 		return &f.Traefik.HealthCheckTimeout
 	case "traefik.dial_timeout":
 		return &f.Traefik.DialTimeout
+	case "traefik.unhealthy_interval":
+		return &f.Traefik.UnhealthyInterval
 	case "traefik.metrics_interval":
 		return &f.Traefik.MetricsInterval
 	}
@@ -369,7 +371,8 @@ func (v *validator) traefik() {
 		}
 	}
 	v.oneOf("traefik.fallback", "traefik.fallback", t.Fallback, fallbackModes())
-	v.positiveDurations("traefik", "health_check_interval", "health_check_timeout", "dial_timeout", "metrics_interval")
+	v.positiveDurations("traefik", "health_check_interval", "health_check_timeout", "unhealthy_interval", "dial_timeout", "metrics_interval")
+	v.nonNegative("traefik", map[string]int{"max_request_body_bytes": t.MaxRequestBodyBytes})
 	v.names("traefik.entry_points", "entry_points", t.EntryPoints)
 	v.names("traefik.middlewares", "middlewares", t.Middlewares)
 }

@@ -54,9 +54,19 @@ type demoHost struct {
 	delay     time.Duration
 	idle      string
 	countFile string
+	// shows is the name the backend's page shows when it is not the host
+	// (the demo configuration's backend says "demo").
+	shows string
 }
 
-func newDemoHost(t *testing.T, name string, delay time.Duration, idle string) *demoHost {
+func (d *demoHost) pageName() string {
+	if d.shows != "" {
+		return d.shows
+	}
+	return d.name
+}
+
+func newDemoHost(t testing.TB, name string, delay time.Duration, idle string) *demoHost {
 	t.Helper()
 	d := &demoHost{name: name, port: proc.FreePort(t), dir: t.TempDir(), delay: delay, idle: idle}
 	d.countFile = filepath.Join(d.dir, "starts")
@@ -110,7 +120,7 @@ func (d *demoHost) processAlive() bool {
 }
 
 // sse reads /.waitingroom/events of host and sends each state it reports.
-func sse(ctx context.Context, t *testing.T, public, host string) <-chan string {
+func sse(ctx context.Context, t testing.TB, public, host string) <-chan string {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, public+"/.waitingroom/events", nil)
 	req.Host = host
@@ -147,7 +157,7 @@ func sse(ctx context.Context, t *testing.T, public, host string) <-chan string {
 	return out
 }
 
-func status(t *testing.T, w *proc.Waitingroom, host string) string {
+func status(t testing.TB, w *proc.Waitingroom, host string) string {
 	t.Helper()
 	resp, err := w.Get(context.Background(), host, "/.waitingroom/status")
 	if err != nil {

@@ -8,4 +8,11 @@
 //
 // The public listener decides per request with ShouldHold (the host's
 // wait: page | hold | auto) and hands held requests to Serve.
+//
+// The same reverse proxy makes the handoff (Handoff, docs/HANDOFF.md): a
+// request that reaches waitingroom for a host already running is forwarded
+// to its backend at once, if sending it twice is harmless (Resendable),
+// so a visitor never gets a second waiting page while Traefik's health
+// check catches up. A backend recorded running that does not answer has
+// the controller re-read it (Recheck).
 package hold

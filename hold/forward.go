@@ -37,6 +37,10 @@ type forwardInfo struct {
 	backend  *url.URL
 	hs       *hostState
 	released bool
+	// handoff: the caller answers a backend that did not answer itself
+	// (Handoff); the proxy then only records err and writes nothing.
+	handoff bool
+	err     error
 }
 
 // release gives the host's forward slot back. It happens when the
@@ -201,7 +205,13 @@ func (hd *Holder) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 		return // the client left
 	}
 	info := r.Context().Value(forwardKey{}).(*forwardInfo)
+	if info.handoff {
+		info.err = err
+		return
+	}
 	hd.warnRarely(info.hs, "forwarding held requests failed", "backend", info.backend.Redacted(), "err", err)
+	// The host is recorded running, yet its backend does not answer.
+	hd.recheckBackend(r.Context(), info.hs.name)
 	hd.refuse(w, r, info.hs, http.StatusBadGateway, ReasonBackendError, controller.StateRunning, hd.retryAfter,
 		info.hs.name+" did not answer; retry shortly")
 }

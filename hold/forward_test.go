@@ -325,6 +325,7 @@ func TestBackendThatNeverAnswersGets502(t *testing.T) {
 		noReadyURL: true, running: true, quietLogs: true,
 		hold: hold.Options{Backend: func(controller.Host) (*url.URL, error) { return dead, nil }},
 	})
+	calls := e.prov.StatusCalls()
 	start := time.Now()
 	status, h, body, err := e.do(e.request(context.Background(), http.MethodGet, testHost, "/", nil))
 	if err != nil {
@@ -332,6 +333,10 @@ func TestBackendThatNeverAnswersGets502(t *testing.T) {
 	}
 	if status != http.StatusBadGateway || h.Get("Retry-After") == "" || decodeRefusal(t, body).Reason != hold.ReasonBackendError {
 		t.Errorf("status %d, body %s; want 502 backend_error with Retry-After", status, body)
+	}
+	// Recorded running, yet not answering: the controller re-reads it now.
+	if e.prov.StatusCalls() == calls {
+		t.Errorf("the backend was not re-read (no provider Status call)")
 	}
 	if el := time.Since(start); el > 5*time.Second {
 		t.Errorf("took %s: retries should be quick", el)

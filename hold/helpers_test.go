@@ -36,9 +36,10 @@ type fakeProvider struct {
 	fail    error         // Start fails with it
 	status  controller.Status
 
-	mu     sync.Mutex
-	starts map[string]int
-	state  controller.State
+	mu          sync.Mutex
+	starts      map[string]int
+	state       controller.State
+	statusCalls int
 }
 
 func (p *fakeProvider) Start(ctx context.Context, t controller.Target) error {
@@ -88,9 +89,17 @@ func (p *fakeProvider) Stop(context.Context, controller.Target) error {
 func (p *fakeProvider) Status(context.Context, controller.Target) (controller.Status, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.statusCalls++
 	st := p.status
 	st.State = p.state
 	return st, nil
+}
+
+// StatusCalls counts the provider's Status calls (reconcile, recheck).
+func (p *fakeProvider) StatusCalls() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.statusCalls
 }
 
 func (p *fakeProvider) Starts(host string) int {

@@ -30,6 +30,9 @@ type Controller interface {
 	Subscribe(ctx context.Context, host string) <-chan controller.Event
 	LastStatus(host string) (controller.Status, bool)
 	Touch(ctx context.Context, host, source string) error
+	// Recheck re-reads one host's backend now: called when a host
+	// recorded running does not answer.
+	Recheck(ctx context.Context, host string) error
 }
 
 var _ Controller = (*controller.Controller)(nil)
@@ -60,6 +63,7 @@ const (
 	ReasonBackendError = "backend_error"  // the backend did not answer the forwarded request: 502
 	ReasonUnavailable  = "unavailable"    // the state store or the provider cannot be reached
 	ReasonShutdown     = "shutdown"       // the Holder is closing
+	ReasonNotResent    = "not_resent"     // an unsafe request for a running host: it may have reached the backend already
 )
 
 // maxRewakes bounds how often one held request wakes a host that went back
@@ -419,6 +423,16 @@ func (hd *Holder) Serve(w http.ResponseWriter, r *http.Request, h controller.Hos
 		return
 	}
 	hd.touch(ctx, hs)
+	if rec.State == controller.StateRunning && !hd.Resendable(r) {
+		// Running when it arrived: a proxy sent it here after the backend
+		// failed it (or answered it with 502/504), so the backend may have
+		// seen it. Never send it twice.
+		hd.recheckBackend(ctx, h.Name)
+		hd.refuse(w, r, hs, http.StatusServiceUnavailable, ReasonNotResent, rec.State, hd.retryAfter,
+			h.Name+" did not answer this "+r.Method+" request, and waitingroom does not send it again because "+
+				h.Name+" may have received it; retry shortly")
+		return
+	}
 
 	// deadline fires at hold_timeout after arrival. It is made only when
 	// the request has to wait: a running host's requests never do.

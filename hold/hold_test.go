@@ -188,6 +188,10 @@ func TestOverCapAnswers503AtOnceAndHeldNeverExceedsCap(t *testing.T) {
 				refused++
 			}
 			poll.Until(t, 10*time.Second, "the cap's worth of requests held", func() bool { return e.holder.HeldTotal() == tc.limit })
+			// The sampler reads every millisecond or so, but may be
+			// descheduled: let it see the full queue before releasing it
+			// (released at once, it missed it: flaky "held at most 6").
+			poll.Until(t, 10*time.Second, "the sampler to see the full queue", func() bool { return maxHeld.Load() == int64(tc.limit) })
 			releaseAll()
 			for range tc.limit {
 				r := <-results

@@ -13,6 +13,7 @@ type metrics struct {
 	held       *prometheus.GaugeVec
 	wait       *prometheus.HistogramVec
 	rejections *prometheus.CounterVec
+	handoffs   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -32,11 +33,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "waitingroom_hold_rejections_total",
 			Help: "Held requests answered by waitingroom instead of the backend, by reason.",
 		}, []string{"host", "reason"}),
+		handoffs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waitingroom_handoffs_total",
+			Help: "Requests for a running host forwarded straight to its backend (the handoff), by result: forwarded or backend_down.",
+		}, []string{"host", "result"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.held, m.wait, m.rejections} {
+	for _, c := range []prometheus.Collector{m.held, m.wait, m.rejections, m.handoffs} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("hold: registering metrics: %w", err)
 		}

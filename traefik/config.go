@@ -54,6 +54,9 @@ type LoadBalancer struct {
 // Server is one backend address.
 type Server struct {
 	URL string `json:"url" yaml:"url"`
+	// PreservePath sends requests to URL's path followed by theirs;
+	// without it Traefik ignores the path of a server's URL.
+	PreservePath bool `json:"preservePath,omitempty" yaml:"preservePath,omitempty"`
 }
 
 // HealthCheck is a load balancer's active health check. Durations are

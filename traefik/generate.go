@@ -55,10 +55,40 @@ const TouchPath = "/.waitingroom/touch"
 // collide with these (or with another host's) gets a hash suffix.
 const (
 	fallbackService   = "waitingroom"
+	untriedService    = "waitingroom-untried"
 	errorsMiddleware  = "waitingroom-errors"
 	touchMiddleware   = "waitingroom-touch"
 	backendTransport  = "waitingroom-transport"
 	backendNameSuffix = "-backend"
+	readNameSuffix    = "-read"
+)
+
+// UntriedPath is the path prefix of the fallback that only receives
+// requests Traefik never sent to the backend (a failover without `errors`
+// goes to its fallback only while the backend is marked down): waitingroom
+// may forward those to a running backend whatever their method. It is
+// hold.UntriedPrefix.
+const UntriedPath = "/.waitingroom/untried"
+
+// ReadMethods are the methods of the router whose failover replays
+// (failover.errors): requests that may be sent twice, and carry no body
+// worth buffering. Every other method goes through a failover without
+// replay, so an upload is streamed and a POST is never sent twice.
+var ReadMethods = []string{"GET", "HEAD", "OPTIONS"}
+
+// DefaultMaxRequestBodyBytes caps the body Traefik buffers to replay a
+// request of ReadMethods (failover.errors); Traefik's own default is no
+// limit. Above it Traefik answers 413 itself.
+const DefaultMaxRequestBodyBytes = 1 << 20
+
+// Defaults of the health check.
+const (
+	// DefaultHealthCheckInterval is also how long a configuration reload
+	// leaves sleeping backends UP (Traefik checks one interval after it).
+	DefaultHealthCheckInterval = 3 * time.Second
+	DefaultHealthCheckTimeout  = 2 * time.Second
+	DefaultUnhealthyInterval   = 10 * time.Second
+	DefaultDialTimeout         = 2 * time.Second
 )
 
 // Options configure the generated configuration. The zero value of every
@@ -72,13 +102,19 @@ type Options struct {
 	EntryPoints []string
 	// Fallback is one of the Fallback* modes; default FallbackFailoverErrors.
 	Fallback string
-	// HealthCheckInterval (default 5s) and HealthCheckTimeout (default 3s)
-	// of the backend's health check; the timeout must be shorter.
+	// HealthCheckInterval (default 3s) and HealthCheckTimeout (default 2s)
+	// of the backend's health check; the timeout must be shorter. After a
+	// configuration reload Traefik holds every backend UP until its first
+	// check, one interval later: methods other than GET/HEAD/OPTIONS to a
+	// sleeping backend get Traefik's 502 for that long.
 	HealthCheckInterval time.Duration
 	HealthCheckTimeout  time.Duration
-	// UnhealthyInterval (default 1s) is how often a DOWN backend is checked
-	// again: after readiness, users stay on the waiting page until that
-	// check (Traefik ≥ 3.5; older versions use the interval).
+	// UnhealthyInterval (default 10s) is how often a DOWN (sleeping)
+	// backend is checked again; each failed check is a "Health check
+	// failed" warning in Traefik's log. Until the check after readiness,
+	// Traefik keeps sending the host's requests to waitingroom, which
+	// hands them to the backend (Traefik ≥ 3.5; older versions use the
+	// interval).
 	UnhealthyInterval time.Duration
 	// DialTimeout (default 2s) bounds connecting to a backend, so a stopped
 	// VM whose IP swallows packets fails fast instead of after Traefik's 30s.
@@ -89,7 +125,8 @@ type Options struct {
 	// Objects from another provider need their suffix ("auth@file").
 	Middlewares []string
 	// MaxRequestBodyBytes caps the body failover.errors buffers for
-	// replay; 0: Traefik's default.
+	// replay (requests of ReadMethods only); default
+	// DefaultMaxRequestBodyBytes. Above it Traefik answers 413.
 	MaxRequestBodyBytes int64
 	// ForwardAuth attaches a forwardAuth middleware calling
 	// WaitingroomURL+TouchPath to every router, as the last middleware, so
@@ -203,6 +240,12 @@ type Names struct {
 	// Backend is the backend's loadBalancer service. Traefik's metrics
 	// label its requests service="<Backend>@<provider>".
 	Backend string
+	// ReadRouter and ReadService (mode failover-errors only) take the
+	// host's requests of ReadMethods, through a failover that replays
+	// them to waitingroom after a 502 or 504; Router and Service take
+	// every other method, with no replay.
+	ReadRouter  string
+	ReadService string
 }
 
 // NamesFor returns the names Generate gives each host. A name is the host
@@ -215,36 +258,56 @@ func NamesFor(hosts []string) map[string]Names {
 	slices.Sort(hosts)
 	hosts = slices.Compact(hosts)
 
-	used := map[string]int{fallbackService: 2, errorsMiddleware: 2, touchMiddleware: 2, backendTransport: 2}
+	shared := []string{fallbackService, untriedService, errorsMiddleware, touchMiddleware, backendTransport}
+	suffixes := []string{"", backendNameSuffix, readNameSuffix}
+	used := map[string]int{}
+	taken := map[string]bool{}
+	for _, n := range shared {
+		used[n], taken[n] = 2, true
+	}
 	base := make(map[string]string, len(hosts))
 	for _, h := range hosts {
 		b := sanitize(h)
 		base[h] = b
-		used[b]++
-		used[b+backendNameSuffix]++
+		for _, sfx := range suffixes {
+			used[b+sfx]++
+		}
 	}
-	taken := map[string]bool{fallbackService: true, errorsMiddleware: true, touchMiddleware: true, backendTransport: true}
+	anyOf := func(b string, f func(string) bool) bool {
+		for _, sfx := range suffixes {
+			if f(b + sfx) {
+				return true
+			}
+		}
+		return false
+	}
+	take := func(b string) {
+		for _, sfx := range suffixes {
+			taken[b+sfx] = true
+		}
+	}
 	var clashing []string
 	for _, h := range hosts {
 		b := base[h]
-		if used[b] > 1 || used[b+backendNameSuffix] > 1 {
+		if anyOf(b, func(n string) bool { return used[n] > 1 }) {
 			clashing = append(clashing, h)
 			continue
 		}
-		taken[b], taken[b+backendNameSuffix] = true, true
+		take(b)
 	}
+	isTaken := func(n string) bool { return taken[n] }
 	for _, h := range clashing {
 		b := base[h] + "-" + hostHash(h)
-		for n := 2; taken[b] || taken[b+backendNameSuffix]; n++ {
+		for n := 2; anyOf(b, isTaken); n++ {
 			b = base[h] + "-" + hostHash(h) + "-" + strconv.Itoa(n)
 		}
 		base[h] = b
-		taken[b], taken[b+backendNameSuffix] = true, true
+		take(b)
 	}
 	out := make(map[string]Names, len(hosts))
 	for _, h := range hosts {
 		b := base[h]
-		out[h] = Names{Router: b, Service: b, Backend: b + backendNameSuffix}
+		out[h] = Names{Router: b, Service: b, Backend: b + backendNameSuffix, ReadRouter: b + readNameSuffix, ReadService: b + readNameSuffix}
 	}
 	return out
 }
@@ -303,6 +366,13 @@ func Generate(opts Options, routes []Route, live func(host string) (url string, 
 		// waitingroom finds the host by the original Host header.
 		PassHostHeader: ptr(true),
 	}}
+	// The fallback of failovers that never replay: what reaches it was
+	// never sent to the backend, and Traefik prefixes its path with
+	// UntriedPath, so waitingroom may forward it whatever its method.
+	cfg.HTTP.Services[untriedService] = Service{LoadBalancer: &LoadBalancer{
+		Servers:        []Server{{URL: strings.TrimSuffix(opts.WaitingroomURL, "/") + UntriedPath, PreservePath: true}},
+		PassHostHeader: ptr(true),
+	}}
 	if opts.Fallback == FallbackErrorsMiddleware || opts.ForwardAuth {
 		cfg.HTTP.Middlewares = map[string]Middleware{}
 	}
@@ -340,12 +410,9 @@ func Generate(opts Options, routes []Route, live func(host string) (url string, 
 			PassHostHeader:   ptr(true),
 			ServersTransport: backendTransport,
 		}}
-		fo := &Failover{Service: n.Backend, Fallback: fallbackService}
-		if opts.Fallback == FallbackFailoverErrors {
-			fo.Errors = &FailoverErrors{Status: []string{"502-504"}, MaxRequestBodyBytes: opts.MaxRequestBodyBytes}
-		}
-		cfg.HTTP.Services[n.Service] = Service{Failover: fo}
-
+		// Every method: a failover without replay. Its fallback gets only
+		// requests Traefik sent nowhere else.
+		cfg.HTTP.Services[n.Service] = Service{Failover: &Failover{Service: n.Backend, Fallback: untriedService}}
 		router := Router{
 			Rule:        "Host(`" + r.Host + "`)",
 			EntryPoints: slices.Clone(opts.EntryPoints),
@@ -375,8 +442,34 @@ func Generate(opts Options, routes []Route, live func(host string) (url string, 
 			router.TLS = &RouterTLS{CertResolver: resolver}
 		}
 		cfg.HTTP.Routers[n.Router] = router
+		if opts.Fallback == FallbackFailoverErrors {
+			// Requests that may be sent twice: a failover that replays
+			// them to waitingroom when the backend answers 502 (connection
+			// refused) or 504 (dial timeout). Not 503: an app's own
+			// maintenance page reaches the user as it is. The longer rule
+			// wins over the host's other router.
+			cfg.HTTP.Services[n.ReadService] = Service{Failover: &Failover{
+				Service: n.Backend, Fallback: fallbackService,
+				Errors: &FailoverErrors{Status: []string{"502", "504"}, MaxRequestBodyBytes: opts.MaxRequestBodyBytes},
+			}}
+			read := router
+			read.Rule = router.Rule + " && (" + methodsRule(ReadMethods) + ")"
+			read.Service = n.ReadService
+			read.EntryPoints = slices.Clone(router.EntryPoints)
+			read.Middlewares = slices.Clone(router.Middlewares)
+			cfg.HTTP.Routers[n.ReadRouter] = read
+		}
 	}
 	return cfg, nil
+}
+
+// methodsRule is a Traefik rule matching any of methods.
+func methodsRule(methods []string) string {
+	parts := make([]string, len(methods))
+	for i, m := range methods {
+		parts[i] = "Method(`" + m + "`)"
+	}
+	return strings.Join(parts, " || ")
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -384,16 +477,19 @@ func (o Options) withDefaults() (Options, error) {
 		o.Fallback = FallbackFailoverErrors
 	}
 	if o.HealthCheckInterval == 0 {
-		o.HealthCheckInterval = 5 * time.Second
+		o.HealthCheckInterval = DefaultHealthCheckInterval
 	}
 	if o.HealthCheckTimeout == 0 {
-		o.HealthCheckTimeout = 3 * time.Second
+		o.HealthCheckTimeout = DefaultHealthCheckTimeout
 	}
 	if o.UnhealthyInterval == 0 {
-		o.UnhealthyInterval = time.Second
+		o.UnhealthyInterval = DefaultUnhealthyInterval
 	}
 	if o.DialTimeout == 0 {
-		o.DialTimeout = 2 * time.Second
+		o.DialTimeout = DefaultDialTimeout
+	}
+	if o.MaxRequestBodyBytes == 0 {
+		o.MaxRequestBodyBytes = DefaultMaxRequestBodyBytes
 	}
 	var errs []error
 	switch o.Fallback {

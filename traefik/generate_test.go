@@ -67,14 +67,19 @@ func TestNewRouteRejects(t *testing.T) {
 }
 
 func TestNamesAreSafeUniqueAndOrderFree(t *testing.T) {
-	hosts := []string{"app.example.com", "a-b.example.com", "a.b-example.com", "waitingroom", "x", "x-backend", "waitingroom-transport"}
+	hosts := []string{"app.example.com", "a-b.example.com", "a.b-example.com", "waitingroom", "x", "x-backend", "x-read",
+		"waitingroom-transport", "waitingroom-untried"}
 	names := NamesFor(hosts)
-	if got := names["app.example.com"]; got != (Names{Router: "app-example-com", Service: "app-example-com", Backend: "app-example-com-backend"}) {
+	if got := names["app.example.com"]; got != (Names{Router: "app-example-com", Service: "app-example-com", Backend: "app-example-com-backend",
+		ReadRouter: "app-example-com-read", ReadService: "app-example-com-read"}) {
 		t.Errorf("app.example.com: %+v", got)
 	}
-	seen := map[string]string{fallbackService: "", errorsMiddleware: "", touchMiddleware: "", backendTransport: ""}
+	seen := map[string]string{fallbackService: "", untriedService: "", errorsMiddleware: "", touchMiddleware: "", backendTransport: ""}
 	for h, n := range names {
-		for _, name := range []string{n.Service, n.Backend} {
+		if n.ReadRouter != n.ReadService || n.Router != n.Service {
+			t.Errorf("%s: routers and services named apart: %+v", h, n)
+		}
+		for _, name := range []string{n.Service, n.Backend, n.ReadService} {
 			if other, dup := seen[name]; dup {
 				t.Errorf("%s: name %q also used by %q", h, name, other)
 			}
@@ -148,7 +153,7 @@ func TestGenerateFallbackModes(t *testing.T) {
 	routes := []Route{{Host: "app.example.com", BackendURL: "http://app:80", HealthPath: "/"}}
 	cases := []struct {
 		fallback         string
-		errorsOnFailover bool
+		readRouter       bool // a second router for GET/HEAD/OPTIONS whose failover replays
 		errorsMiddleware bool
 	}{
 		{"", true, false},
@@ -162,14 +167,35 @@ func TestGenerateFallbackModes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Every method: a failover that never replays, whose fallback
+			// knows its requests were never sent to the backend.
 			fo := cfg.HTTP.Services["app-example-com"].Failover
-			if fo == nil || fo.Service != "app-example-com-backend" || fo.Fallback != "waitingroom" {
-				t.Fatalf("failover %+v", fo)
+			if fo == nil || fo.Service != "app-example-com-backend" || fo.Fallback != "waitingroom-untried" || fo.Errors != nil {
+				t.Fatalf("failover %+v, want one without errors falling back to waitingroom-untried", fo)
 			}
-			if got := fo.Errors != nil; got != c.errorsOnFailover {
-				t.Errorf("failover.errors present = %v, want %v", got, c.errorsOnFailover)
+			untried := cfg.HTTP.Services["waitingroom-untried"].LoadBalancer
+			if untried == nil || untried.Servers[0].URL != "http://127.0.0.1:8080"+UntriedPath || !untried.Servers[0].PreservePath {
+				t.Errorf("waitingroom-untried %+v, want the waitingroom URL with %s", untried, UntriedPath)
 			}
 			r := cfg.HTTP.Routers["app-example-com"]
+			if r.Rule != "Host(`app.example.com`)" || r.Service != "app-example-com" {
+				t.Errorf("router %+v", r)
+			}
+			read, ok := cfg.HTTP.Routers["app-example-com-read"]
+			if ok != c.readRouter {
+				t.Fatalf("read router present = %v, want %v", ok, c.readRouter)
+			}
+			if c.readRouter {
+				if read.Rule != "Host(`app.example.com`) && (Method(`GET`) || Method(`HEAD`) || Method(`OPTIONS`))" || read.Service != "app-example-com-read" {
+					t.Errorf("read router %+v", read)
+				}
+				rfo := cfg.HTTP.Services["app-example-com-read"].Failover
+				if rfo == nil || rfo.Fallback != "waitingroom" || rfo.Errors == nil ||
+					!slices.Equal(rfo.Errors.Status, []string{"502", "504"}) || rfo.Errors.MaxRequestBodyBytes != DefaultMaxRequestBodyBytes {
+					t.Errorf("read failover %+v (errors %+v): want errors 502 and 504 (not 503: the app's own page), a bounded body, fallback waitingroom",
+						rfo, rfo.Errors)
+				}
+			}
 			if got := slices.Contains(r.Middlewares, errorsMiddleware); got != c.errorsMiddleware {
 				t.Errorf("errors middleware attached = %v, want %v", got, c.errorsMiddleware)
 			}

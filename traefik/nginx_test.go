@@ -187,8 +187,13 @@ func TestNginxTemplateFailsOverLikeTraefik(t *testing.T) {
 
 	// The backend wakes up: the very next request reaches it.
 	serveOn(t, backend, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/broken" {
+		switch r.URL.Path {
+		case "/broken":
 			w.WriteHeader(http.StatusBadGateway)
+			return
+		case "/maintenance":
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, "the app's own maintenance page")
 			return
 		}
 		fmt.Fprintf(w, "backend for %s", r.Host)
@@ -201,4 +206,20 @@ func TestNginxTemplateFailsOverLikeTraefik(t *testing.T) {
 	if code, body := do(http.MethodGet, "/broken", ""); code != http.StatusServiceUnavailable || !strings.HasPrefix(body, "waiting room") {
 		t.Fatalf("backend 502: got %d %q, want the waiting room", code, body)
 	}
+	// The app's own 503 reaches the user; a POST the app answered with 502
+	// is never sent to the waiting room (it would be sent twice).
+	if code, body := do(http.MethodGet, "/maintenance", ""); code != http.StatusServiceUnavailable || body != "the app's own maintenance page" {
+		t.Errorf("the app's own 503: got %d %q, want it untouched", code, body)
+	}
+	mu.Lock()
+	before := len(seen)
+	mu.Unlock()
+	if code, _ := do(http.MethodPost, "/broken", "pay=1"); code != http.StatusBadGateway {
+		t.Errorf("a POST the app answered with 502: got %d, want the app's 502", code)
+	}
+	mu.Lock()
+	if len(seen) != before {
+		t.Errorf("waitingroom got %q after the app answered the POST: it was replayed", seen[before:])
+	}
+	mu.Unlock()
 }

@@ -43,6 +43,20 @@ type MonitorAnswer struct {
 type Holder interface {
 	ShouldHold(r *http.Request, h controller.Host) bool
 	Serve(w http.ResponseWriter, r *http.Request, h controller.Host, c controller.Client)
+	// Handoff forwards a request for a running host to its backend at
+	// once. When the backend does not answer (or its address is not
+	// known) it writes nothing, has the host re-read, and returns an
+	// error: the caller answers with the host's new state.
+	Handoff(w http.ResponseWriter, r *http.Request, h controller.Host) error
+	// Resendable reports whether r may be forwarded to a backend that is
+	// already running, which may have answered it before.
+	Resendable(r *http.Request) bool
+	// Untried strips the mark of a request a proxy sends without having
+	// tried the backend, and reports whether r carried it.
+	Untried(r *http.Request) (*http.Request, bool)
+	// Recheck has the host re-read (bounded): it is recorded running, yet
+	// a request for it reached waitingroom and could not be forwarded.
+	Recheck(ctx context.Context, host string)
 }
 
 // Paths under /.waitingroom/ that Policy features use.

@@ -251,6 +251,11 @@ func (p *Public) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, r, http.StatusBadRequest, "malformed Host header")
 		return
 	}
+	if p.holder != nil {
+		// A request the proxy in front never sent to the backend (see
+		// hold.UntriedPrefix): served as the request it carries.
+		r, _ = p.holder.Untried(r)
+	}
 	if rest, ok := strings.CutPrefix(r.URL.Path, internalPrefix); ok {
 		switch {
 		case rest == "status":
@@ -320,20 +325,45 @@ func (p *Public) servePage(w http.ResponseWriter, r *http.Request, host string) 
 		}
 		return
 	}
-	wakes := p.wakes(r, client) && h.WakeMode != "click"
+	// What a page's own sub-requests ask for (its favicon, images,
+	// scripts) neither wakes a backend nor waits for one.
+	asset := subresource(r)
+	wakes := !asset && p.wakes(r, client) && h.WakeMode != "click"
 	if wakes && p.holder != nil && p.holder.ShouldHold(r, h) {
+		// A running host's request is handed off, its body streamed: the
+		// Holder buffers the bodies of the requests it holds.
+		if _, rec, err := p.ctl.Status(r.Context(), host); err == nil && rec.State == controller.StateRunning && p.holder.Resendable(r) {
+			if p.holder.Handoff(w, r, h) == nil || r.Context().Err() != nil {
+				return
+			}
+		}
 		p.holder.Serve(w, r, h, client)
 		return
 	}
-	var rec controller.Record
-	var err error
-	if wakes {
-		rec, err = p.ctl.Wake(r.Context(), host, client)
-	} else {
-		_, rec, err = p.ctl.Status(r.Context(), host)
+	lookup := func() (controller.Record, error) {
+		if wakes {
+			return p.ctl.Wake(r.Context(), host, client)
+		}
+		_, rec, err := p.ctl.Status(r.Context(), host)
+		return rec, err
 	}
+	rec, err := lookup()
 	if r.Context().Err() != nil {
 		return // the client left: nobody to answer, nothing to log
+	}
+	var handoff string // why a running host's request was not handed off
+	if err == nil && rec.State == controller.StateRunning && p.holder != nil {
+		// The handoff: the backend runs, so this request belongs there.
+		if handoff = p.handoff(w, r, h); handoff == "" {
+			return
+		}
+		if r.Context().Err() != nil {
+			return
+		}
+		rec, err = lookup() // the host was re-read: answer with what it is now
+		if r.Context().Err() != nil {
+			return
+		}
 	}
 	if errors.Is(err, controller.ErrUnknownHost) {
 		// Removed from the registry by a reload since the lookup.
@@ -341,6 +371,18 @@ func (p *Public) servePage(w http.ResponseWriter, r *http.Request, host string) 
 		return
 	}
 	d := p.pageData(r.Context(), host, rec, err)
+	switch {
+	case handoff == handoffNotResent:
+		d.Message = host + " did not answer this " + r.Method + " request, and waitingroom does not send it again because " +
+			host + " may have received it. Please retry in a moment."
+	case handoff != "" && d.State == controller.StateRunning && d.Problem == "":
+		d.Message = host + " is running but did not answer; waitingroom is checking on it."
+	}
+	if asset {
+		p.onResp(d.Status)
+		p.writeAsset(w, r, &d)
+		return
+	}
 	if h.WakeMode == "click" && p.policy != nil && (rec.State == controller.StateStopped ||
 		rec.State == controller.StateUnknown || (rec.State == controller.StateFailed && !p.ctl.Now().Before(rec.RetryAt))) {
 		d.WakeToken = p.policy.WakeToken(host)
@@ -356,6 +398,61 @@ func (p *Public) servePage(w http.ResponseWriter, r *http.Request, host string) 
 		return
 	}
 	p.writePage(w, r, &d)
+}
+
+// Why a running host's request was not handed off to its backend.
+const (
+	handoffNotResent = "not resent" // an unsafe method: the backend may have seen it
+	handoffFailed    = "no answer"  // the backend did not answer (or has no address)
+)
+
+// handoff forwards r to h's running backend. It returns "" when the
+// backend answered (the answer is written), or why not, having written
+// nothing and had the host re-read.
+func (p *Public) handoff(w http.ResponseWriter, r *http.Request, h controller.Host) string {
+	if !p.holder.Resendable(r) {
+		// A proxy sends a running host's request here after the backend
+		// failed it — or answered it with a 502/504 of its own, which
+		// failover.errors replays. Sending it again could repeat an order.
+		p.holder.Recheck(r.Context(), h.Name)
+		return handoffNotResent
+	}
+	if err := p.holder.Handoff(w, r, h); err != nil {
+		p.log.Debug("handoff to a running backend failed", "host", h.Name, "err", err)
+		return handoffFailed
+	}
+	return ""
+}
+
+// subresource reports whether r is a page's sub-request rather than a
+// navigation or an API call: a favicon, image, script, style or font
+// (Fetch Metadata's Sec-Fetch-Dest, or the path browsers ask for icons by
+// themselves). While a host sleeps these come from the waiting page (or a
+// cached copy of the app): they must not wake the backend, be held, or
+// count as activity.
+func subresource(r *http.Request) bool {
+	if r.URL.Path == "/favicon.ico" {
+		return true
+	}
+	switch r.Header.Get("Sec-Fetch-Dest") {
+	case "", "document", "iframe", "frame", "empty", "embed", "object":
+		return false
+	}
+	return true
+}
+
+// writeAsset answers a sub-request for a host that is not running: the
+// state in headers and a line of text, no page.
+func (p *Public) writeAsset(w http.ResponseWriter, r *http.Request, d *PageData) {
+	h := w.Header()
+	setStateHeaders(h, d)
+	body := d.Host + " is " + d.StateWords + ".\n"
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(d.Status)
+	if r.Method != http.MethodHead {
+		_, _ = io.WriteString(w, body)
+	}
 }
 
 // serveClickWake is the button of a `wake: click` host: a POST carrying a

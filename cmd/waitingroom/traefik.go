@@ -34,6 +34,8 @@ func traefikOptions(cfg *config.Config) (traefik.Options, error) {
 		Fallback:            t.Fallback,
 		HealthCheckInterval: t.HealthCheckInterval.D(),
 		HealthCheckTimeout:  t.HealthCheckTimeout.D(),
+		UnhealthyInterval:   t.UnhealthyInterval.D(),
+		MaxRequestBodyBytes: int64(t.MaxRequestBodyBytes),
 		DialTimeout:         t.DialTimeout.D(),
 		CertResolver:        t.CertResolver,
 		Middlewares:         t.Middlewares,

@@ -10,8 +10,11 @@
   }
   var base = "/.waitingroom/";
   var state = root.getAttribute("data-state") || "unknown";
-  // A page rendered while already running means Traefik has not switched
-  // to the backend yet: wait a little before reloading, or we would loop.
+  // A page rendered while already running means waitingroom could not
+  // hand the request to the backend (it did not answer, or the request may
+  // not be sent twice): wait Retry-After before reloading, or we would
+  // loop. A page rendered in any other state reloads the moment the host
+  // runs, and the handoff puts that reload on the real site.
   var renderedRunning = state === "running";
   var retryAfter = Math.max(1, num(root.getAttribute("data-retry-after"), 2));
   var estimate = num(root.getAttribute("data-estimate"), NaN);

@@ -1,0 +1,154 @@
+package hold_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/hold"
+)
+
+var loopbackProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+func TestResendable(t *testing.T) {
+	h, err := hold.New(hold.Options{Controller: stubController{}, TrustedProxies: loopbackProxies})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	for _, tc := range []struct {
+		name, method, path, peer string
+		want                     bool
+	}{
+		{"GET through the proxy", http.MethodGet, "/", "127.0.0.1:5000", true},
+		{"HEAD through the proxy", http.MethodHead, "/", "127.0.0.1:5000", true},
+		{"OPTIONS through the proxy", http.MethodOptions, "/", "127.0.0.1:5000", true},
+		{"POST through the proxy: may be a replay", http.MethodPost, "/order", "127.0.0.1:5000", false},
+		{"PUT through the proxy", http.MethodPut, "/order", "127.0.0.1:5000", false},
+		{"DELETE through the proxy", http.MethodDelete, "/order", "127.0.0.1:5000", false},
+		{"POST the proxy marked untried", http.MethodPost, hold.UntriedPrefix + "/order", "127.0.0.1:5000", true},
+		{"POST straight from a client: nothing replayed it", http.MethodPost, "/order", "203.0.113.9:5000", true},
+		{"POST from an unparsable peer", http.MethodPost, "/order", "pipe", false},
+		{"a lookalike prefix is no mark", http.MethodPost, hold.UntriedPrefix + "x/order", "127.0.0.1:5000", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(tc.method, "http://"+testHost+tc.path, nil)
+			r.RemoteAddr = tc.peer
+			r, _ = h.Untried(r)
+			if got := h.Resendable(r); got != tc.want {
+				t.Errorf("Resendable = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestUntriedStripsItsPrefixOnly(t *testing.T) {
+	for _, tc := range []struct{ in, wantURI string }{
+		{hold.UntriedPrefix + "/a/b?x=1", "/a/b?x=1"},
+		{hold.UntriedPrefix, "/"},
+		{hold.UntriedPrefix + "/", "/"},
+		{hold.UntriedPrefix + "/a%2Fb", "/a%2Fb"},
+		{hold.UntriedPrefix + hold.UntriedPrefix + "/x", hold.UntriedPrefix + "/x"},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "http://"+testHost+tc.in, nil)
+		out, ok := hold.Untried(r)
+		if !ok || out.URL.RequestURI() != tc.wantURI || out.RequestURI != tc.wantURI {
+			t.Errorf("Untried(%s) = %q (RequestURI %q), %v; want %q", tc.in, out.URL.RequestURI(), out.RequestURI, ok, tc.wantURI)
+		}
+	}
+	r := httptest.NewRequest(http.MethodPost, "http://"+testHost+"/.waitingroom/untriedx", nil)
+	if out, ok := hold.Untried(r); ok || out != r {
+		t.Errorf("a path that only starts like the prefix was taken as marked")
+	}
+}
+
+func TestUnsafeRequestForRunningHostThroughProxyIsNeverResent(t *testing.T) {
+	e := newEnv(t, envOptions{running: true, hold: hold.Options{TrustedProxies: loopbackProxies}})
+	before := e.backendN.Load()
+	status, h, body, err := e.do(e.request(context.Background(), http.MethodPost, testHost, "/order", strings.NewReader("pay 10")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != http.StatusServiceUnavailable || h.Get("Retry-After") == "" || decodeRefusal(t, body).Reason != hold.ReasonNotResent {
+		t.Errorf("status %d, body %s; want 503 not_resent with Retry-After", status, body)
+	}
+	if n := e.backendN.Load() - before; n != 0 {
+		t.Errorf("the backend saw the POST %d times, want 0 (it may have seen it before the replay)", n)
+	}
+	if e.prov.StatusCalls() == 0 {
+		t.Errorf("the backend was not re-read (no provider Status call)")
+	}
+}
+
+func TestHandoffForwardsAndCountsAsActivity(t *testing.T) {
+	e := newEnv(t, envOptions{running: true})
+	h, _ := e.ctl.Registry().Lookup(testHost)
+	r := httptest.NewRequest(http.MethodGet, "http://"+testHost+"/page?q=1", nil)
+	w := httptest.NewRecorder()
+	if err := e.holder.Handoff(w, r, h); err != nil {
+		t.Fatalf("Handoff: %v", err)
+	}
+	if w.Code != http.StatusOK || w.Header().Get("X-Echo-Path") != "/page?q=1" || w.Header().Get("X-Echo-Host") != testHost {
+		t.Errorf("answer %d %v; want the backend's echo of /page?q=1 for %s", w.Code, w.Header(), testHost)
+	}
+	_, rec, err := e.ctl.Status(context.Background(), testHost)
+	if err != nil || rec.ActivitySource != "hold" {
+		t.Errorf("last activity %q (%v), want hold", rec.ActivitySource, err)
+	}
+	if got := e.metricValue("waitingroom_handoffs_total", map[string]string{"result": "forwarded"}); got != 1 {
+		t.Errorf("handoffs_total{forwarded} = %v, want 1", got)
+	}
+}
+
+func TestHandoffPassesTheAppsOwnErrorsThrough(t *testing.T) {
+	e := newEnv(t, envOptions{running: true, backend: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+	})})
+	h, _ := e.ctl.Registry().Lookup(testHost)
+	w := httptest.NewRecorder()
+	if err := e.holder.Handoff(w, httptest.NewRequest(http.MethodGet, "http://"+testHost+"/", nil), h); err != nil {
+		t.Fatalf("Handoff: %v", err)
+	}
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "maintenance") {
+		t.Errorf("answer %d %q; want the app's own 503 page", w.Code, w.Body)
+	}
+}
+
+func TestHandoffToABackendThatDoesNotAnswerWritesNothingAndRechecks(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := &url.URL{Scheme: "http", Host: l.Addr().String()}
+	l.Close()
+	e := newEnv(t, envOptions{
+		noReadyURL: true, running: true, quietLogs: true,
+		hold: hold.Options{Backend: func(controller.Host) (*url.URL, error) { return dead, nil }},
+	})
+	calls := e.prov.StatusCalls()
+	h, _ := e.ctl.Registry().Lookup(testHost)
+	w := httptest.NewRecorder()
+	err = e.holder.Handoff(w, httptest.NewRequest(http.MethodGet, "http://"+testHost+"/", nil), h)
+	if !errors.Is(err, hold.ErrBackendDown) {
+		t.Fatalf("Handoff = %v, want ErrBackendDown", err)
+	}
+	if len(w.Header()) != 0 || w.Body.Len() != 0 || w.Flushed {
+		t.Errorf("Handoff wrote %v %q; the caller must be free to answer", w.Header(), w.Body)
+	}
+	if e.prov.StatusCalls() == calls {
+		t.Errorf("the backend was not re-read (no provider Status call)")
+	}
+	if got := e.metricValue("waitingroom_handoffs_total", map[string]string{"result": "backend_down"}); got != 1 {
+		t.Errorf("handoffs_total{backend_down} = %v, want 1", got)
+	}
+}
+
+// stubController satisfies hold.Controller for tests that never reach it.
+type stubController struct{ hold.Controller }
