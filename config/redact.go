@@ -171,6 +171,7 @@ func redactWebhook(s string) string {
 
 // cloneFile copies every slice, map and pointer of f.
 func cloneFile(f File) File {
+	f.Admin.Hosts = slices.Clone(f.Admin.Hosts)
 	f.Admin.Users = slices.Clone(f.Admin.Users)
 	f.Admin.Tokens = slices.Clone(f.Admin.Tokens)
 	f.Admin.MetricsPublic = cloneBool(f.Admin.MetricsPublic)

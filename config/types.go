@@ -34,6 +34,10 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // Admin is the admin listener: dashboard, JSON API, metrics, health.
 type Admin struct {
 	Listen string `yaml:"listen"`
+	// Hosts are the names the admin listener answers to besides IP
+	// addresses and localhost (how a proxy, Traefik or a person reaches
+	// it); requests for any other name are refused, against DNS rebinding.
+	Hosts []string `yaml:"hosts"`
 	// Users may log in to the dashboard; passwords are bcrypt hashes made
 	// by `waitingroom hash-password`.
 	Users []User `yaml:"users"`

@@ -187,6 +187,11 @@ func (v *validator) admin() {
 		v.add("admin.listen", "admin.listen %q is reachable from other machines, but admin has no users or tokens: "+
 			"anyone could stop hosts; add admin.users (see `waitingroom hash-password`) or admin.tokens, or listen on 127.0.0.1", addr)
 	}
+	for i, h := range v.f.Admin.Hosts {
+		if _, err := CheckHostname(h); err != nil {
+			v.add(fmt.Sprintf("admin.hosts[%d]", i), "admin.hosts item %d %q: %v (IP addresses and localhost are always answered)", i+1, h, err)
+		}
+	}
 	seen := map[string]int{}
 	for i, u := range v.f.Admin.Users {
 		path := fmt.Sprintf("admin.users[%d]", i)

@@ -71,6 +71,11 @@ type AdminOptions struct {
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 
+	// Hosts are the names, besides IP addresses and localhost, that the
+	// admin listener answers to (admin.hosts); any other Host or Origin is
+	// refused, against DNS rebinding (see adminHosts).
+	Hosts []string
+
 	// Users may log in to the dashboard; Tokens authorise API calls
 	// (Authorization: Bearer). With neither, every request is allowed:
 	// acceptable only on a loopback listener (see CheckAdminExposure).
@@ -140,6 +145,7 @@ type Admin struct {
 	limiter  *loginLimiter
 	clientIP func(*http.Request) netip.Addr
 	pages    *adminPages
+	hosts    adminHosts
 	static   http.Handler
 
 	feed       *eventFeed
@@ -193,7 +199,7 @@ func NewAdmin(o AdminOptions) (*Admin, error) {
 	a := &Admin{
 		ctl: o.Controller, log: o.Logger, checkTO: o.CheckTimeout, opts: o, mux: http.NewServeMux(),
 		sign: signer{key: key}, limiter: newLoginLimiter(o.LoginInterval, o.LoginBurst), clientIP: o.ClientIP,
-		pages: pages, static: http.StripPrefix(adminStaticPrefix, http.FileServerFS(static)),
+		pages: pages, hosts: newAdminHosts(o.Hosts), static: http.StripPrefix(adminStaticPrefix, http.FileServerFS(static)),
 		feed: newEventFeed(o.EventLogSize), wakeCache: newWakeCache(), feeding: make(chan struct{}),
 	}
 	a.creds.Store(newCredentials(o.Users, o.Tokens))
@@ -230,6 +236,9 @@ func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	if !a.hosts.check(w, r, a.fail) {
+		return
+	}
 	a.handler.ServeHTTP(w, r)
 }
 

@@ -311,7 +311,7 @@ func TestAPIWakeOverBudget(t *testing.T) {
 	s := newDashSetup(t, nil, nil)
 	ctl := controller.New(controller.Options{Store: s.store, Registry: s.ctl.Registry(), Gate: budgetGate{}, Logger: discardLogger()})
 	t.Cleanup(func() { ctl.Shutdown(context.Background()) })
-	a, err := NewAdmin(AdminOptions{Controller: ctl, Logger: discardLogger(), Tokens: []Token{{Name: "ci", Value: dashToken}}})
+	a, err := NewAdmin(AdminOptions{Controller: ctl, Logger: discardLogger(), Tokens: []Token{{Name: "ci", Value: dashToken}}, Hosts: []string{"example.com"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,6 +50,7 @@ func (a *app) newAdmin(cfg *config.Config, pol *policy, budgets *guard.Budgets) 
 	return web.NewAdmin(web.AdminOptions{
 		Controller:    a.ctrl,
 		Logger:        a.log,
+		Hosts:         cfg.File.Admin.Hosts,
 		Users:         users,
 		Tokens:        tokens,
 		SessionKey:    sessionKey,
