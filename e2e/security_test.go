@@ -2,12 +2,17 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/waitingroom/waitingroom/internal/testutil/proc"
 )
@@ -90,5 +95,118 @@ func TestAdminRefusesRebindingThroughBinary(t *testing.T) {
 		if code, _, _ := adminRequest(t, w, "GET", host, "/api/hosts", nil); code != http.StatusOK {
 			t.Errorf("GET /api/hosts with Host %q: %d, want 200", host, code)
 		}
+	}
+}
+
+// bcryptHash hashes password at cost 12, as `waitingroom hash-password`
+// does by default.
+func bcryptHash(t *testing.T, password string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(password), 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
+}
+
+// login posts the login form from client (an address behind the trusted
+// proxy 127.0.0.1) and returns the status, how long it took and the
+// session cookie.
+func login(t *testing.T, w *proc.Waitingroom, client, user, password string) (int, time.Duration, string) {
+	t.Helper()
+	form := url.Values{"user": {user}, "password": {password}, "next": {"/"}}
+	start := time.Now()
+	code, _, hdr := adminRequest(t, w, "POST", "", "/login", strings.NewReader(form.Encode()),
+		"Content-Type: application/x-www-form-urlencoded", "X-Forwarded-For: "+client)
+	return code, time.Since(start), strings.Split(hdr.Get("Set-Cookie"), ";")[0]
+}
+
+// Login work is bounded for the whole listener (issue 15, 4): 40
+// concurrent wrong logins from 40 networks (each within its own rate limit)
+// at bcrypt cost 12 leave the public listener fast and answer an
+// operator's login within 2 s; the operator is logged in once the burst is
+// refused.
+func TestConcurrentWrongLoginsThroughBinary(t *testing.T) {
+	const password = "correct horse battery staple"
+	d := newDemoHost(t, "app.test", 0, "1m")
+	cfg := withAdmin(baseConfig, "users: [{name: alice, password_hash: '"+bcryptHash(t, password)+"'}]") + "hosts:" + d.yaml()
+	w := proc.StartWaitingroom(t, bins, t.TempDir(), cfg)
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[int]int{}
+	var slowest time.Duration
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, took, _ := login(t, w, fmt.Sprintf("2001:db8:%x::1", i+1), "alice", "guess")
+			mu.Lock()
+			codes[code]++
+			slowest = max(slowest, took)
+			mu.Unlock()
+		}()
+	}
+	// While they run: the public listener and the operator.
+	start := time.Now()
+	resp, err := w.Get(context.Background(), "app.test", "/.waitingroom/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	public := time.Since(start)
+	var loggedIn time.Duration
+	var operator []string
+	for attempt := 0; ; attempt++ {
+		code, took, cookie := login(t, w, "192.0.2.10", "alice", password)
+		operator = append(operator, fmt.Sprintf("%d in %s", code, took.Round(time.Millisecond)))
+		if took > 2*time.Second {
+			t.Errorf("the operator's login took %s (answers: %v)", took, operator)
+		}
+		if code == http.StatusSeeOther && cookie != "" {
+			loggedIn = time.Since(start)
+			break
+		}
+		if code != http.StatusServiceUnavailable || time.Since(start) > 15*time.Second {
+			t.Fatalf("the operator could not log in: %v", operator)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	wg.Wait()
+	t.Logf("public status during the flood %s; operator logged in after %s (%v); wrong logins: %v, slowest %s",
+		public.Round(time.Millisecond), loggedIn.Round(time.Millisecond), operator, codes, slowest.Round(time.Millisecond))
+	if public > 2*time.Second {
+		t.Errorf("the public listener answered in %s during the flood", public)
+	}
+	if slowest > 3*time.Second {
+		t.Errorf("a wrong login waited %s for its answer; the surplus should be refused at once", slowest)
+	}
+	if codes[http.StatusServiceUnavailable] == 0 {
+		t.Errorf("no wrong login was refused for being one too many: %v", codes)
+	}
+}
+
+// Behind the TLS proxy the README recommends (issue 15, 5), the session
+// cookie is Secure when the proxy is trusted and says X-Forwarded-Proto:
+// https; the same header from an untrusted peer changes nothing.
+func TestSessionCookieSecureBehindTrustedProxyThroughBinary(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		trusted string
+		secure  bool
+	}{{"[127.0.0.1/32]", true}, {"[]", false}} {
+		cfg := withAdmin(baseConfig, "users: [{name: alice, password_hash: '"+string(hash)+"'}]") + "trusted_proxies: " + tc.trusted + "\n"
+		w := proc.StartWaitingroom(t, bins, t.TempDir(), cfg)
+		form := url.Values{"user": {"alice"}, "password": {"pw"}}
+		code, _, hdr := adminRequest(t, w, "POST", "", "/login", strings.NewReader(form.Encode()),
+			"Content-Type: application/x-www-form-urlencoded", "X-Forwarded-Proto: https")
+		c := hdr.Get("Set-Cookie")
+		if code != http.StatusSeeOther || strings.Contains(c, "; Secure") != tc.secure {
+			t.Errorf("trusted_proxies %s: %d cookie %q, want Secure=%v", tc.trusted, code, c, tc.secure)
+		}
+		w.Kill()
 	}
 }

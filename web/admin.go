@@ -91,9 +91,21 @@ type AdminOptions struct {
 	// one per LoginInterval (defaults 5 and 12 s).
 	LoginBurst    int
 	LoginInterval time.Duration
+	// LoginConcurrency password checks (bcrypt) run at once for the whole
+	// listener, LoginQueue more wait at most LoginWait for one; beyond
+	// that a login is refused with 503 (see loginGate). Defaults: half the
+	// cores (at least 1), 4 per slot, 1 s.
+	LoginConcurrency int
+	LoginQueue       int
+	LoginWait        time.Duration
 	// ClientIP finds the client's address for the login rate limit.
 	// Default RemoteAddrIP; behind a proxy, a trusted-proxy aware function.
 	ClientIP func(*http.Request) netip.Addr
+	// TrustedProxy reports whether a peer is a trusted proxy (the
+	// trusted_proxies rule, guard.ClientIP.Trusted): its
+	// X-Forwarded-Proto: https makes the session cookie Secure. nil: only
+	// a TLS connection does.
+	TrustedProxy func(netip.Addr) bool
 
 	// Metrics serves /metrics (metrics.Handler); nil: no /metrics.
 	// It needs a token (or a dashboard session) unless MetricsPublic.
@@ -143,6 +155,7 @@ type Admin struct {
 	creds    atomic.Pointer[credentials]
 	sign     signer
 	limiter  *loginLimiter
+	gate     *loginGate
 	clientIP func(*http.Request) netip.Addr
 	pages    *adminPages
 	hosts    adminHosts
@@ -174,6 +187,9 @@ func NewAdmin(o AdminOptions) (*Admin, error) {
 	setDefault(&o.SessionTTL, DefaultSessionTTL)
 	setDefault(&o.LoginBurst, DefaultLoginBurst)
 	setDefault(&o.LoginInterval, DefaultLoginInterval)
+	setDefault(&o.LoginConcurrency, defaultLoginSlots())
+	setDefault(&o.LoginQueue, loginQueuePerSlot*o.LoginConcurrency)
+	setDefault(&o.LoginWait, DefaultLoginWait)
 	setDefault(&o.EventLogSize, DefaultEventLogSize)
 	setDefault(&o.Refresh, DefaultAdminRefresh)
 	setDefault(&o.Heartbeat, DefaultHeartbeat)
@@ -198,7 +214,8 @@ func NewAdmin(o AdminOptions) (*Admin, error) {
 	}
 	a := &Admin{
 		ctl: o.Controller, log: o.Logger, checkTO: o.CheckTimeout, opts: o, mux: http.NewServeMux(),
-		sign: signer{key: key}, limiter: newLoginLimiter(o.LoginInterval, o.LoginBurst), clientIP: o.ClientIP,
+		sign: signer{key: key}, limiter: newLoginLimiter(o.LoginInterval, o.LoginBurst),
+		gate: newLoginGate(o.LoginConcurrency, o.LoginQueue, o.LoginWait), clientIP: o.ClientIP,
 		pages: pages, hosts: newAdminHosts(o.Hosts), static: http.StripPrefix(adminStaticPrefix, http.FileServerFS(static)),
 		feed: newEventFeed(o.EventLogSize), wakeCache: newWakeCache(), feeding: make(chan struct{}),
 	}

@@ -436,20 +436,35 @@ func (a *Admin) authenticate(r *http.Request) (p principal, ok bool) {
 
 // setSession sends the session cookie: HttpOnly (scripts cannot read it),
 // SameSite=Strict (other sites' requests do not carry it), Secure when the
-// dashboard is served over TLS.
+// browser reached the dashboard over TLS (see overTLS).
 func (a *Admin) setSession(w http.ResponseWriter, r *http.Request, d sessionData) {
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: a.sign.encode(d), Path: "/",
 		MaxAge: int(a.opts.SessionTTL / time.Second), HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: r.TLS != nil,
+		Secure: a.overTLS(r),
 	})
 }
 
 func (a *Admin) clearSession(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+		SameSite: http.SameSiteStrictMode, Secure: a.overTLS(r),
 	})
+}
+
+// overTLS reports whether the browser's connection is TLS: this one, or
+// the one a trusted proxy (trusted_proxies) terminated and says so with
+// X-Forwarded-Proto: https. Anyone else's X-Forwarded-Proto is ignored.
+// With several values the first is the client's own.
+func (a *Admin) overTLS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	if a.opts.TrustedProxy == nil || !a.opts.TrustedProxy(RemoteAddrIP(r)) {
+		return false
+	}
+	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+	return strings.EqualFold(strings.TrimSpace(proto), "https")
 }
 
 // csrfFor returns the CSRF token a page embeds for p. A browser with open

@@ -286,7 +286,17 @@ func (a *Admin) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		a.render(w, r, http.StatusTooManyRequests, "login", d)
 		return
 	}
-	if !creds.checkPassword(user, r.PostFormValue("password")) {
+	release, ok := a.gate.enter(r.Context())
+	if !ok {
+		w.Header().Set("Retry-After", "1")
+		a.log.Warn("admin login refused: too many password checks at once", "client", TruncateIP(client), "user", user)
+		d.Error = "Too many logins are being checked right now. Try again in a second."
+		a.render(w, r, http.StatusServiceUnavailable, "login", d)
+		return
+	}
+	right := creds.checkPassword(user, r.PostFormValue("password"))
+	release()
+	if !right {
 		a.log.Warn("admin login failed", "client", TruncateIP(client), "user", user)
 		d.Error = "Wrong user name or password."
 		a.render(w, r, http.StatusUnauthorized, "login", d)

@@ -615,7 +615,9 @@ func (p *Public) writeState(w http.ResponseWriter, r *http.Request, d *PageData)
 // writeJSON sends v with an exact Content-Length; HEAD gets the headers.
 func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	var b bytes.Buffer
-	if err := json.NewEncoder(&b).Encode(v); err != nil {
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // "Bearer <token>" stays readable; JSON is never HTML here (nosniff)
+	if err := enc.Encode(v); err != nil {
 		http.Error(w, "encoding JSON failed", http.StatusInternalServerError)
 		return
 	}

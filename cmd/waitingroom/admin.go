@@ -55,6 +55,7 @@ func (a *app) newAdmin(cfg *config.Config, pol *policy, budgets *guard.Budgets) 
 		Tokens:        tokens,
 		SessionKey:    sessionKey,
 		ClientIP:      pol.ip.IP,
+		TrustedProxy:  pol.ip.Trusted,
 		Metrics:       metrics.Handler(a.promReg),
 		MetricsPublic: mp != nil && *mp,
 		Traefik:       a.liveTraefik(),
