@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/waitingroom/waitingroom/internal/testutil/proc"
+	"github.com/waitingroom/waitingroom/internal/testutil/redistest"
 )
 
 // adminRequest sends a request to the admin listener with the given Host
@@ -208,5 +211,45 @@ func TestSessionCookieSecureBehindTrustedProxyThroughBinary(t *testing.T) {
 			t.Errorf("trusted_proxies %s: %d cookie %q, want Secure=%v", tc.trusted, code, c, tc.secure)
 		}
 		w.Kill()
+	}
+}
+
+// Logout ends the session on every replica (issue 15, 6): two binaries
+// sharing a real redis-server and a session key; the cookie of a session
+// logged out on one is refused by the other.
+func TestLogoutEndsSessionOnOtherReplicaThroughBinary(t *testing.T) {
+	rs := redistest.Start(t)
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "session.key")
+	if err := os.WriteFile(keyFile, []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := withAdmin(baseConfig, "users: [{name: alice, password_hash: '"+string(hash)+"'}]", "session_key_file: "+keyFile) +
+		fmt.Sprintf("store:\n  redis_url: %q\n", rs.URL())
+	ws := replicas(t, 2, cfg)
+	code, _, cookie := login(t, ws[0], "192.0.2.1", "alice", "pw")
+	if code != http.StatusSeeOther || cookie == "" {
+		t.Fatalf("login: %d %q", code, cookie)
+	}
+	if code, _, _ := adminRequest(t, ws[1], "GET", "", "/api/hosts", nil, "Cookie: "+cookie); code != http.StatusOK {
+		t.Fatalf("the session on the other replica: %d", code)
+	}
+	_, page, _ := adminRequest(t, ws[0], "GET", "", "/", nil, "Cookie: "+cookie)
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("no CSRF token on the dashboard")
+	}
+	code, _, _ = adminRequest(t, ws[0], "POST", "", "/logout", strings.NewReader(url.Values{"csrf": {m[1]}}.Encode()),
+		"Cookie: "+cookie, "Content-Type: application/x-www-form-urlencoded")
+	if code != http.StatusSeeOther {
+		t.Fatalf("logout: %d", code)
+	}
+	for i, w := range ws {
+		if code, _, _ := adminRequest(t, w, "GET", "", "/api/hosts", nil, "Cookie: "+cookie); code != http.StatusUnauthorized {
+			t.Errorf("replica %d accepts the logged-out cookie: %d, want 401", i, code)
+		}
 	}
 }

@@ -234,6 +234,7 @@ type principal struct {
 	kind    string // kindUser, kindToken, kindOpen
 	name    string // user or token name; "" when open
 	session string // session id (user or open-access browser sessions)
+	data    sessionData
 }
 
 const (
@@ -422,8 +423,8 @@ func (a *Admin) authenticate(r *http.Request) (p principal, ok bool) {
 			case d.User == "" && creds.open():
 				return principal{kind: kindOpen, session: d.ID}, true
 			case d.User != "":
-				if fp, known := creds.fingerprint(d.User); known && hmac.Equal([]byte(fp), []byte(d.FP)) {
-					return principal{kind: kindUser, name: d.User, session: d.ID}, true
+				if fp, known := creds.fingerprint(d.User); known && hmac.Equal([]byte(fp), []byte(d.FP)) && a.sessionLive(r.Context(), d) {
+					return principal{kind: kindUser, name: d.User, session: d.ID, data: d}, true
 				}
 			}
 		}

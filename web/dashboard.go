@@ -303,12 +303,22 @@ func (a *Admin) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fp, _ := creds.fingerprint(user)
-	a.setSession(w, r, sessionData{User: user, ID: newSessionID(), Exp: a.ctl.Now().Add(a.opts.SessionTTL).Unix(), FP: fp})
+	sess := sessionData{User: user, ID: newSessionID(), Exp: a.ctl.Now().Add(a.opts.SessionTTL).Unix(), FP: fp}
+	a.recordSession(r.Context(), sess)
+	a.setSession(w, r, sess)
 	a.log.Info("admin login", "user", user, "client", TruncateIP(client))
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 func (a *Admin) logout(w http.ResponseWriter, r *http.Request, p principal) {
+	if p.kind == kindUser {
+		if err := a.revokeSession(r.Context(), p.data); err != nil {
+			a.log.Error("admin logout: the session could not be revoked in the store", "user", p.name, "err", err)
+			a.fail(w, r, http.StatusServiceUnavailable, "logging out failed: the session could not be ended on every replica ("+err.Error()+"); try again")
+			return
+		}
+		a.log.Info("admin logout", "user", p.name)
+	}
 	a.clearSession(w, r)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
