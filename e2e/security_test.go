@@ -253,3 +253,56 @@ func TestLogoutEndsSessionOnOtherReplicaThroughBinary(t *testing.T) {
 		}
 	}
 }
+
+// The honeypot (issue 15, 2): another site's <img src=…/.waitingroom/more>
+// marks nobody; a visitor's own navigation to it blocks that address on
+// that host only, the page says why, and the log says so at INFO.
+func TestHoneypotMarksOnlyOwnNavigationThroughBinary(t *testing.T) {
+	a, b, c := newDemoHost(t, "a.test", 0, "1m"), newDemoHost(t, "b.test", 0, "1m"), newDemoHost(t, "c.test", 0, "1m")
+	w := proc.StartWaitingroom(t, bins, t.TempDir(), baseConfig+"hosts:"+a.yaml()+b.yaml()+c.yaml())
+	browse := []string{"User-Agent", browserUA, "Accept", "text/html", "Sec-Fetch-Site", "none", "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "document"}
+	as := func(client string, h ...string) []string { return append([]string{"X-Forwarded-For", client}, h...) }
+
+	// An image on evil.example pointing at the honeypot: the visitor's
+	// browser fetches it cross-site. Then the visitor opens a.test itself.
+	img := as("203.0.113.5", "User-Agent", browserUA, "Accept", "image/avif,image/webp,*/*",
+		"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "no-cors", "Sec-Fetch-Dest", "image", "Referer", "https://evil.example/")
+	if code, _ := get(t, w, "a.test", "/.waitingroom/more", img...); code != http.StatusNotFound {
+		t.Fatalf("honeypot by image: %d", code)
+	}
+	// A script without Fetch Metadata proves nothing either.
+	if code, _ := get(t, w, "a.test", "/.waitingroom/more", as("203.0.113.5", "User-Agent", browserUA)...); code != http.StatusNotFound {
+		t.Fatalf("honeypot without Fetch Metadata: %d", code)
+	}
+	if code, _ := get(t, w, "a.test", "/", as("203.0.113.5", browse...)...); code != http.StatusServiceUnavailable {
+		t.Fatalf("the visitor's page: %d", code)
+	}
+	proc.Eventually(t, 10*time.Second, func() bool { return a.starts() == 1 }, "the cross-site image blocked its visitor")
+
+	// A visitor's own click on the hidden link of b.test's page.
+	click := as("203.0.113.9", "User-Agent", browserUA, "Accept", "text/html", "Sec-Fetch-Site", "same-origin", "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "document")
+	if code, _ := get(t, w, "b.test", "/.waitingroom/more", click...); code != http.StatusNotFound {
+		t.Fatalf("honeypot by navigation: %d", code)
+	}
+	code, page := get(t, w, "b.test", "/", as("203.0.113.9", browse...)...)
+	if code != http.StatusServiceUnavailable || !strings.Contains(page, "hidden link") {
+		t.Fatalf("the blocked visitor's page: %d, does not say why:\n%s", code, page)
+	}
+	if b.starts() != 0 {
+		t.Fatal("the honeypot visitor woke b.test")
+	}
+	// Its neighbour at the next address, and the visitor on another host, are not blocked.
+	if code, _ := get(t, w, "c.test", "/", as("203.0.113.9", browse...)...); code != http.StatusServiceUnavailable {
+		t.Fatalf("c.test: %d", code)
+	}
+	proc.Eventually(t, 10*time.Second, func() bool { return c.starts() == 1 }, "the honeypot of b.test blocked its visitor on c.test")
+	get(t, w, "b.test", "/", as("203.0.113.10", browse...)...)
+	proc.Eventually(t, 10*time.Second, func() bool { return b.starts() == 1 }, "the visitor's neighbour was blocked")
+	if !strings.Contains(w.Output(), "level=INFO msg=\"honeypot link followed by a visitor's own navigation") ||
+		!strings.Contains(w.Output(), "client_key=") {
+		t.Errorf("the mark is not logged at INFO with the hashed client:\n%s", w.Output())
+	}
+	if strings.Contains(w.Output(), "203.0.113.9 ") || strings.Contains(w.Output(), "203.0.113.9\"") {
+		t.Errorf("the client's full address is logged")
+	}
+}

@@ -390,11 +390,17 @@ func (p *Public) serveClickWake(w http.ResponseWriter, r *http.Request, host str
 // reading the page follows it; a client that does cannot wake anything
 // for a while.
 func (p *Public) serveHoneypot(w http.ResponseWriter, r *http.Request, host string) {
-	if p.policy != nil {
-		if err := p.policy.Honeypot(r.Context(), r); err != nil {
-			p.log.Warn("honeypot mark failed", "err", err)
-		} else {
-			p.log.Info("honeypot followed; client may not wake anything for a while", "host", host, "client", p.clientOf(r).String())
+	if _, known := p.ctl.Registry().Lookup(host); p.policy != nil && known {
+		c := p.clientOf(r)
+		switch marked, err := p.policy.Honeypot(r.Context(), r, host); {
+		case err != nil:
+			p.log.Warn("honeypot mark failed", "host", host, "err", err)
+		case marked:
+			p.log.Info("honeypot link followed by a visitor's own navigation; it may not wake this host for a while",
+				"host", host, "client", c.String(), "client_key", c.Key)
+		default:
+			p.log.Debug("honeypot link requested, but not by a navigation on this site; nobody marked", "host", host,
+				"sec_fetch_site", r.Header.Get("Sec-Fetch-Site"), "sec_fetch_dest", r.Header.Get("Sec-Fetch-Dest"))
 		}
 	}
 	p.refuse(w, r, http.StatusNotFound, "not found")
@@ -438,6 +444,8 @@ func (p *Public) pageData(ctx context.Context, host string, rec controller.Recor
 	var budget time.Duration
 	var be *controller.BudgetError
 	switch {
+	case errors.Is(err, controller.ErrClientBlocked):
+		d.Blocked = true
 	case err == nil, errors.Is(err, controller.ErrWakeRefused):
 		// A refused wake (a bot, a prefetch) still gets the honest state.
 	case errors.As(err, &be):
@@ -506,6 +514,9 @@ func message(d *PageData, rec controller.Record, now time.Time) string {
 	switch {
 	case d.Problem != "":
 		return d.Problem + "; retrying in a moment."
+	case d.Blocked:
+		return "This browser, or another at the same address, opened a hidden link of this page that only automated " +
+			"programs follow, so it cannot wake " + d.Host + " for a while. " + d.Host + " is " + d.StateWords + "."
 	case d.OverBudget:
 		return d.Host + " has been woken too often lately (" + d.Budget +
 			" budget), so it stays asleep for now. Try again in " +
