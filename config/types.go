@@ -117,6 +117,11 @@ type Limits struct {
 	MaxHeaderBytes int `yaml:"max_header_bytes"` // default 16 KiB
 	MaxHostLength  int `yaml:"max_host_length"`  // default 253
 	MaxURLLength   int `yaml:"max_url_length"`   // default 8 KiB
+	// MaxStreamsPerClient caps open event streams per client address (an
+	// IPv6 /64); MaxStreams in total. 0: the defaults (32; the open-file
+	// limit less a reserve, at most 10,000).
+	MaxStreamsPerClient int `yaml:"max_streams_per_client"`
+	MaxStreams          int `yaml:"max_streams"`
 }
 
 // Budgets cap wakes; they cost money.

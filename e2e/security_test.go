@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/waitingroom/waitingroom/internal/testutil/proc"
 	"github.com/waitingroom/waitingroom/internal/testutil/redistest"
+	"github.com/waitingroom/waitingroom/web"
 )
 
 // adminRequest sends a request to the admin listener with the given Host
@@ -304,5 +307,145 @@ func TestHoneypotMarksOnlyOwnNavigationThroughBinary(t *testing.T) {
 	}
 	if strings.Contains(w.Output(), "203.0.113.9 ") || strings.Contains(w.Output(), "203.0.113.9\"") {
 		t.Errorf("the client's full address is logged")
+	}
+}
+
+// limitedBinaries runs waitingroom under an open-file limit of n (soft and
+// hard, so the process cannot raise it), through /bin/sh's ulimit.
+func limitedBinaries(t *testing.T, n int) *proc.Binaries {
+	t.Helper()
+	script := filepath.Join(t.TempDir(), "waitingroom-limited")
+	body := fmt.Sprintf("#!/bin/sh\nulimit -n %d || exit 97\nexec %q \"$@\"\n", n, bins.Waitingroom)
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := *bins
+	b.Waitingroom = script
+	return &b
+}
+
+// openStream opens /.waitingroom/events of host on a raw connection as
+// client (behind the trusted proxy 127.0.0.1) and returns the status; on
+// 200 the connection stays open and is returned.
+func openStream(public, host, client string) (int, net.Conn, error) {
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(public, "http://"), 5*time.Second)
+	if err != nil {
+		return 0, nil, err
+	}
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "GET /.waitingroom/events HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\nX-Forwarded-For: %s\r\n\r\n", host, client)
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		conn.Close()
+		return 0, nil, err
+	}
+	var code int
+	if _, err := fmt.Sscanf(line, "HTTP/1.1 %d", &code); err != nil {
+		conn.Close()
+		return 0, nil, fmt.Errorf("status line %q: %w", line, err)
+	}
+	if code != http.StatusOK {
+		conn.Close()
+		return code, nil, nil
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return code, conn, nil
+}
+
+// Event streams are capped (issue 15, 3): under a 1,024 open-file limit,
+// 2,000 streams from one client are refused past the per-client cap, and
+// 2,000 from a crowd past the total cap, while /healthz (on a new
+// connection each time) answers within 100 ms, /readyz is ready and a wake
+// (the exec provider forks with pipes) still works.
+func TestEventStreamsCappedUnderFileLimitThroughBinary(t *testing.T) {
+	d := newDemoHost(t, "app.test", 0, "1m")
+	w := proc.StartWaitingroom(t, limitedBinaries(t, 1024), t.TempDir(), baseConfig+"hosts:"+d.yaml())
+
+	// /healthz, polled on fresh connections while the streams open.
+	health := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	var slowest time.Duration
+	var healthErr error
+	checks := 0
+	probe := func() {
+		start := time.Now()
+		resp, err := health.Get(w.Admin + "/healthz")
+		took := time.Since(start)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+		}
+		if err != nil && healthErr == nil {
+			healthErr = err
+		}
+		slowest = max(slowest, took)
+		checks++
+	}
+	var open []net.Conn
+	defer func() {
+		for _, c := range open {
+			c.Close()
+		}
+	}()
+	flood := func(n int, client func(i int) string) map[int]int {
+		codes := map[int]int{}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					code, conn, err := openStream(w.Public, "app.test", client(i))
+					mu.Lock()
+					if err != nil {
+						codes[-1]++
+					} else {
+						codes[code]++
+					}
+					if conn != nil {
+						open = append(open, conn)
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		for i := range n {
+			next <- i
+			if i%100 == 0 {
+				probe()
+			}
+		}
+		close(next)
+		wg.Wait()
+		probe()
+		return codes
+	}
+
+	one := flood(2000, func(int) string { return "203.0.113.50" })
+	if one[200] != web.DefaultMaxStreamsPerClient || one[429] != 2000-web.DefaultMaxStreamsPerClient {
+		t.Errorf("one client's 2,000 streams: %v, want %d open and the rest 429", one, web.DefaultMaxStreamsPerClient)
+	}
+	crowd := flood(2000, func(i int) string { return fmt.Sprintf("198.51.%d.%d", i/200, i%200+1) })
+	total := one[200] + crowd[200]
+	if want := 1024 - 256; total != want || crowd[503] != 2000-crowd[200] {
+		t.Errorf("a crowd's 2,000 streams: %v (open in all %d), want %d open in all and the rest 503", crowd, total, want)
+	}
+	t.Logf("one client: %v; crowd: %v; /healthz slowest %s over %d checks", one, crowd, slowest.Round(time.Millisecond), checks)
+	if healthErr != nil || slowest > 100*time.Millisecond {
+		t.Errorf("/healthz during the streams: slowest %s, error %v", slowest, healthErr)
+	}
+	if code, body, _ := adminRequest(t, w, "GET", "", "/readyz", nil); code != 200 {
+		t.Errorf("/readyz with the streams open: %d %s", code, body)
+	}
+	// A wake still forks its start command and probes the backend.
+	if code, _ := get(t, w, "app.test", "/", "User-Agent", browserUA, "Accept", "text/html"); code != http.StatusServiceUnavailable {
+		t.Fatalf("page with the streams open: %d", code)
+	}
+	proc.Eventually(t, 20*time.Second, func() bool { return status(t, w, "app.test") == "running" }, "no wake with the streams open")
+	if strings.Contains(w.Output(), "too many open files") {
+		t.Errorf("the process ran out of file descriptors:\n%s", w.Output())
 	}
 }

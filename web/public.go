@@ -83,6 +83,13 @@ type PublicOptions struct {
 	// send HEAD, and every wake costs money. They still get the answer a
 	// GET would, without a body.
 	WakeOnHead bool
+	// MaxStreamsPerClient caps the open event streams of one client (an
+	// address, or an IPv6 /64): 429 past it (default
+	// DefaultMaxStreamsPerClient). MaxStreams caps them in total: 503 past
+	// it (default DefaultMaxStreams, from the open-file limit). Refused
+	// pages poll instead.
+	MaxStreamsPerClient int
+	MaxStreams          int
 
 	// MaxHeaderBytes caps the request line and headers (default 16 KiB,
 	// to which net/http adds 4 KiB of slack); net/http answers a larger
@@ -144,6 +151,7 @@ type Public struct {
 	streams    context.Context
 	endStreams context.CancelFunc
 	streamSet  *streamSet
+	streamCaps *streamCaps
 
 	lastProblemLog atomic.Int64 // unix nanoseconds; rate-limits problem logs
 }
@@ -209,6 +217,11 @@ func NewPublic(o PublicOptions) (*Public, error) {
 	}
 	p.streams, p.endStreams = context.WithCancel(base)
 	p.streamSet = newStreamSet(p.streams, p.ctl, p.log, p.heartbeat)
+	setDefault(&o.MaxStreamsPerClient, DefaultMaxStreamsPerClient)
+	if o.MaxStreams <= 0 {
+		o.MaxStreams = DefaultMaxStreams()
+	}
+	p.streamCaps = newStreamCaps(o.MaxStreamsPerClient, o.MaxStreams)
 	return p, nil
 }
 

@@ -77,7 +77,11 @@ var errStreamsEnded = errors.New("web: event streams ended")
 // serve takes the request's connection over and adds it to its host's
 // streams. Nothing is written on errNotHijackable; on ok=false the host is
 // not registered and nothing is written either.
-func (s *streamSet) serve(w http.ResponseWriter, r *http.Request, host string, first func(context.Context) (eventJSON, bool)) (ok bool, err error) {
+//
+// release frees the stream's slot in the caps (streamCaps): once the
+// connection is taken over, closing it calls release; before that (ok
+// false, or errNotHijackable) the caller still owns it.
+func (s *streamSet) serve(w http.ResponseWriter, r *http.Request, host string, release func(), first func(context.Context) (eventJSON, bool)) (ok bool, err error) {
 	if r.ProtoMajor != 1 {
 		return true, errNotHijackable // HTTP/2 and later multiplex: nothing to take over
 	}
@@ -101,13 +105,14 @@ func (s *streamSet) serve(w http.ResponseWriter, r *http.Request, host string, f
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // nginx and friends: do not buffer the stream
 	h.Set("X-Waitingroom-State", string(ev.State))
-	conn, brw, err := rc.Hijack()
+	raw, brw, err := rc.Hijack()
 	if err != nil {
 		for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering", "X-Waitingroom-State"} {
 			h.Del(k)
 		}
 		return true, errors.Join(errNotHijackable, err)
 	}
+	conn := net.Conn(&countedConn{Conn: raw, release: release})
 	// Whatever the client sent after its request is not ours to answer
 	// (EventSource sends nothing more): drop the buffers with brw.
 	_ = brw
