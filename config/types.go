@@ -88,6 +88,10 @@ type Scheduler struct {
 type Page struct {
 	// Template is an html/template file replacing the built-in page.
 	Template string `yaml:"template"`
+	// ShowFailureReason shows visitors why a wake failed (the provider's
+	// words, secrets hidden); default false: only operators see them
+	// (dashboard, logs), since they name internal URLs and addresses.
+	ShowFailureReason bool `yaml:"show_failure_reason"`
 }
 
 // Traefik configures the generated Traefik dynamic configuration and the

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -447,5 +448,82 @@ func TestEventStreamsCappedUnderFileLimitThroughBinary(t *testing.T) {
 	proc.Eventually(t, 20*time.Second, func() bool { return status(t, w, "app.test") == "running" }, "no wake with the streams open")
 	if strings.Contains(w.Output(), "too many open files") {
 		t.Errorf("the process ran out of file descriptors:\n%s", w.Output())
+	}
+}
+
+// Secrets are hidden by one rule everywhere (issue 15, 7 and 8): a
+// password in an exec argv and in a start command's stderr, and a token in
+// a ready_url's query string, appear in no admin page, API answer, log
+// line or webhook body; the public page shows visitors no internal details
+// of the failure.
+func TestSecretsAppearNowhereThroughBinary(t *testing.T) {
+	const argvSecret, stderrSecret, querySecret = "hunter2argv", "hunter2stderr", "tok3nQuery"
+	var mu sync.Mutex
+	var hooks []string
+	recv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		hooks = append(hooks, string(b))
+		mu.Unlock()
+	}))
+	defer recv.Close()
+	t.Setenv("HOOK_SECRET", "0123456789abcdef")
+	port := proc.FreePort(t)
+	cfg := baseConfig + fmt.Sprintf(`webhooks:
+  - url: %s
+    secret_env: HOOK_SECRET
+hosts:
+  - host: secret.test
+    provider: exec
+    start: ["sh", "-c", "echo \"connect to postgres://app:%s@db.internal:5432 failed\" >&2; exit 1", "sh", "--password", %q]
+    stop: ["true"]
+    ready_url: http://127.0.0.1:%d/healthz?token=%s
+    start_timeout: 10s
+`, recv.URL, stderrSecret, argvSecret, port, querySecret)
+	w := proc.StartWaitingroom(t, bins, t.TempDir(), cfg)
+	if code, _ := get(t, w, "secret.test", "/", "User-Agent", browserUA, "Accept", "text/html"); code != http.StatusServiceUnavailable {
+		t.Fatalf("page: %d", code)
+	}
+	proc.Eventually(t, 15*time.Second, func() bool { return status(t, w, "secret.test") == "failed" }, "the start never failed")
+	proc.Eventually(t, 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(strings.Join(hooks, "\n"), `"to":"failed"`)
+	}, "no failed webhook")
+
+	seen := map[string]string{}
+	for _, path := range []string{"/", "/hosts/secret.test", "/config", "/api/hosts", "/api/hosts/secret.test"} {
+		code, body, _ := adminRequest(t, w, "GET", "", path, nil, "Accept: text/html")
+		if code != http.StatusOK {
+			t.Errorf("GET %s: %d", path, code)
+		}
+		seen["admin "+path] = body
+	}
+	// The operator still learns what went wrong, secrets hidden.
+	if !strings.Contains(seen["admin /api/hosts/secret.test"], "postgres://app:REDACTED@db.internal:5432") ||
+		!strings.Contains(seen["admin /config"], "token=REDACTED") || !strings.Contains(seen["admin /hosts/secret.test"], "--password REDACTED") {
+		t.Errorf("the operator's views lost the redacted details:\n%s\n%s", seen["admin /api/hosts/secret.test"], seen["admin /config"])
+	}
+	mu.Lock()
+	seen["webhook bodies"] = strings.Join(hooks, "\n")
+	mu.Unlock()
+	seen["log"] = w.Output()
+	_, page := get(t, w, "secret.test", "/", "User-Agent", browserUA, "Accept", "text/html")
+	_, state := get(t, w, "secret.test", "/.waitingroom/status")
+	seen["public page"], seen["public status"] = page, state
+	for where, text := range seen {
+		for _, secret := range []string{argvSecret, stderrSecret, querySecret} {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s shows %s:\n%s", where, secret, text)
+			}
+		}
+	}
+	for _, internal := range []string{"db.internal", "postgres://", "exit status"} {
+		if strings.Contains(page, internal) || strings.Contains(state, internal) {
+			t.Errorf("the public page shows the internal detail %q", internal)
+		}
+	}
+	if !strings.Contains(page, "failed to start") {
+		t.Errorf("the public page does not say the start failed:\n%s", page)
 	}
 }

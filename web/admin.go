@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/redact"
 )
 
 // AdminController is what the admin listener needs of the domain.
@@ -356,7 +357,7 @@ func (a *Admin) check(ctx context.Context) readiness {
 		case r := <-results:
 			delete(checks, r.name)
 			if r.err != nil {
-				fail(r.name, r.err.Error())
+				fail(r.name, redact.Text(r.err.Error()))
 			}
 		case <-late.C:
 			for name := range checks {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/redact"
 )
 
 // maxFormBytes caps the body of a POST to the admin listener: the forms
@@ -100,7 +101,7 @@ func (a *Admin) unauthorized(w http.ResponseWriter, r *http.Request, missing str
 	msg := missing
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		scheme, _, _ := strings.Cut(auth, " ")
-		msg = "the bearer token is not one of admin.tokens: check the value the client sends"
+		msg = "the token is not one of admin.tokens: check the value the client sends"
 		if !strings.EqualFold(scheme, "Bearer") {
 			msg = "unsupported authorization scheme " + strconv.Quote(clip(scheme)) + ": send Authorization: Bearer <token>"
 		}
@@ -153,6 +154,7 @@ func (a *Admin) checkPost(w http.ResponseWriter, r *http.Request, p principal) b
 // clients asking for JSON, a small page otherwise.
 func (a *Admin) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	w.Header().Set("Cache-Control", "no-store")
+	msg = redact.Text(msg) // messages quote errors, which may quote URLs
 	if a.jsonClient(r) {
 		writeJSON(w, r, status, map[string]string{"error": msg})
 		return

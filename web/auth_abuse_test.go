@@ -134,7 +134,7 @@ func TestUnauthorizedSaysWhatIsWrong(t *testing.T) {
 		name, header, want string
 	}{
 		{"no credentials", "", `"authentication required: send Authorization: Bearer <token>, or log in to the dashboard"`},
-		{"wrong token", "Authorization: Bearer not-the-token-0123456789", `"the bearer token is not one of admin.tokens: check the value the client sends"`},
+		{"wrong token", "Authorization: Bearer not-the-token-0123456789", `"the token is not one of admin.tokens: check the value the client sends"`},
 		{"other scheme", "Authorization: Basic YWxpY2U6eA==", `"unsupported authorization scheme \"Basic\": send Authorization: Bearer <token>"`},
 	}
 	for _, tt := range tests {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/redact"
 )
 
 //go:embed templates/admin/*.html static/admin
@@ -210,7 +211,7 @@ func (a *Admin) hostPage(w http.ResponseWriter, r *http.Request, p principal) {
 	d.Host = a.hostView(r.Context(), h)
 	wakes, err := a.ctl.Wakes(r.Context(), h.Name, hostPageWakes)
 	if err != nil {
-		d.HistoryProblem = err.Error()
+		d.HistoryProblem = redact.Text(err.Error())
 	}
 	for _, wk := range wakes {
 		d.Wakes = append(d.Wakes, wakeOf(wk))

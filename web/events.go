@@ -116,7 +116,7 @@ func (p *Public) streamInHandler(w http.ResponseWriter, r *http.Request, host st
 			if !ok {
 				return
 			}
-			if !p.send(w, rc, &buf, publicEvent(e)) {
+			if !p.send(w, rc, &buf, p.streamSet.publicEvent(e)) {
 				return
 			}
 		case <-beat.C:
@@ -149,7 +149,7 @@ func (p *Public) firstEvent(ctx context.Context, host string) (eventJSON, bool) 
 		first.State, first.At = controller.StateUnknown, p.ctl.Now()
 	}
 	if first.State == controller.StateFailed {
-		first.Reason = rec.Reason
+		first.Reason = publicReason(p.streamSet.showReason, rec.Reason)
 	}
 	return first, true
 }

@@ -90,6 +90,12 @@ type PublicOptions struct {
 	// pages poll instead.
 	MaxStreamsPerClient int
 	MaxStreams          int
+	// ShowFailureReason shows anonymous visitors why a wake failed (the
+	// provider's words, secrets hidden) on the page, in its JSON and
+	// events. Default false: those words name internal addresses, URLs
+	// and the tail of a command's stderr, which operators read on the
+	// dashboard and in the logs (page.show_failure_reason).
+	ShowFailureReason bool
 
 	// MaxHeaderBytes caps the request line and headers (default 16 KiB,
 	// to which net/http adds 4 KiB of slack); net/http answers a larger
@@ -217,6 +223,7 @@ func NewPublic(o PublicOptions) (*Public, error) {
 	}
 	p.streams, p.endStreams = context.WithCancel(base)
 	p.streamSet = newStreamSet(p.streams, p.ctl, p.log, p.heartbeat)
+	p.streamSet.showReason = o.ShowFailureReason
 	setDefault(&o.MaxStreamsPerClient, DefaultMaxStreamsPerClient)
 	if o.MaxStreams <= 0 {
 		o.MaxStreams = DefaultMaxStreams()
@@ -491,7 +498,7 @@ func (p *Public) pageData(ctx context.Context, host string, rec controller.Recor
 	case controller.StateFailed:
 		// Only a failure's reason is shown: other states' reasons name
 		// the client who woke the host.
-		d.Failed, d.Reason = true, rec.Reason
+		d.Failed, d.Reason = true, publicReason(p.streamSet.showReason, rec.Reason)
 		if !rec.RetryAt.IsZero() {
 			d.RetryAt = rec.RetryAt.UTC()
 			d.RetryAtText = d.RetryAt.Format("15:04:05 UTC")

@@ -36,6 +36,8 @@ type streamSet struct {
 	log       *slog.Logger
 	heartbeat time.Duration
 	ctx       context.Context // ends every stream
+	// showReason: failures' reasons go to the pages (publicReason).
+	showReason bool
 
 	mu    sync.Mutex
 	hosts map[string]*hostStreams
@@ -230,7 +232,7 @@ func (s *streamSet) write(ctx context.Context, g *hostStreams, events <-chan con
 				if !ok {
 					return false
 				}
-				g.publish(s.log, publicEvent(e))
+				g.publish(s.log, s.publicEvent(e))
 			default:
 				return true
 			}
@@ -244,7 +246,7 @@ func (s *streamSet) write(ctx context.Context, g *hostStreams, events <-chan con
 			if !ok {
 				return
 			}
-			g.publish(s.log, publicEvent(e))
+			g.publish(s.log, s.publicEvent(e))
 		case <-g.kick:
 			if !drain() {
 				return
@@ -261,11 +263,11 @@ func (s *streamSet) write(ctx context.Context, g *hostStreams, events <-chan con
 }
 
 // publicEvent is what a waiting page may learn of e.
-func publicEvent(e controller.Event) eventJSON {
+func (s *streamSet) publicEvent(e controller.Event) eventJSON {
 	ev := eventJSON{Host: e.Host, State: e.To, From: e.From, At: e.At}
 	if e.To == controller.StateFailed {
 		// Only failures' reasons are public; others name clients.
-		ev.Reason = e.Reason
+		ev.Reason = publicReason(s.showReason, e.Reason)
 	}
 	return ev
 }
@@ -291,7 +293,7 @@ func (s *streamSet) heal(ctx context.Context, g *hostStreams) {
 	}
 	ev := eventJSON{Host: g.host, State: rec.State, From: last.State, At: rec.Changed}
 	if rec.State == controller.StateFailed {
-		ev.Reason = rec.Reason
+		ev.Reason = publicReason(s.showReason, rec.Reason)
 	}
 	g.publish(s.log, ev)
 }

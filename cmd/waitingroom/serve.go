@@ -25,6 +25,7 @@ import (
 	"github.com/waitingroom/waitingroom/hold"
 	"github.com/waitingroom/waitingroom/internal/rlimit"
 	"github.com/waitingroom/waitingroom/metrics"
+	"github.com/waitingroom/waitingroom/redact"
 	"github.com/waitingroom/waitingroom/scheduler"
 	"github.com/waitingroom/waitingroom/web"
 	"github.com/waitingroom/waitingroom/webhook"
@@ -64,9 +65,9 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(redact.Handler(slog.NewTextHandler(w, opts))), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(redact.Handler(slog.NewJSONHandler(w, opts))), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
@@ -245,6 +246,7 @@ func (a *app) build(ctx context.Context, cfg *config.Config, st controller.Store
 		MaxURLLength:        cfg.File.Limits.MaxURLLength,
 		MaxStreamsPerClient: cfg.File.Limits.MaxStreamsPerClient,
 		MaxStreams:          cfg.File.Limits.MaxStreams,
+		ShowFailureReason:   cfg.File.Page.ShowFailureReason,
 	})
 	if err != nil {
 		return err
