@@ -129,6 +129,7 @@ type Limits struct {
 }
 
 // Budgets cap wakes; they cost money.
+// Absent, each takes its DefaultBudgets value; 0 turns it off.
 type Budgets struct {
 	MaxWakesPerDay      int      `yaml:"max_wakes_per_day"`     // per host default; 0: none
 	MaxWakesPerHour     int      `yaml:"max_wakes_per_hour"`    // per host default; 0: none
@@ -155,9 +156,9 @@ type Monitors struct {
 
 // Hold bounds held requests (wait: hold).
 type Hold struct {
-	MaxPerHost        int `yaml:"max_per_host"`         // default 1000
-	MaxTotal          int `yaml:"max_total"`            // default 10000
-	MaxBodyBytes      int `yaml:"max_body_bytes"`       // default 1 MiB
+	MaxPerHost        int `yaml:"max_per_host"`         // default 64
+	MaxTotal          int `yaml:"max_total"`            // default 256
+	MaxBodyBytes      int `yaml:"max_body_bytes"`       // default 256 KiB
 	MaxForwardPerHost int `yaml:"max_forward_per_host"` // default 64
 }
 
