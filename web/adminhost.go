@@ -60,7 +60,8 @@ func (h adminHosts) allowedOrigin(origin string) bool {
 		return true
 	}
 	u, err := url.Parse(origin)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.User != nil {
+	// An origin is exactly scheme://host[:port]; anything more is not one.
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || origin != u.Scheme+"://"+u.Host {
 		return false
 	}
 	return h.allowed(u.Host)
