@@ -353,9 +353,10 @@ func newLoginLimiter(every time.Duration, burst int) *loginLimiter {
 	return &loginLimiter{every: every, burst: burst, clients: map[string]*rate.Limiter{}}
 }
 
-// allow takes one attempt for client; when refused it says how long to
-// wait.
-func (l *loginLimiter) allow(client string, now time.Time) (bool, time.Duration) {
+// take takes one attempt for client; when refused it says how long to
+// wait. undo gives the attempt back (when the password was never checked,
+// it must not count against the client).
+func (l *loginLimiter) take(client string, now time.Time) (ok bool, wait time.Duration, undo func()) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	lim, ok := l.clients[client]
@@ -369,9 +370,13 @@ func (l *loginLimiter) allow(client string, now time.Time) (bool, time.Duration)
 	r := lim.ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
-		return false, d
+		return false, d, nil
 	}
-	return true, 0
+	return true, 0, func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		r.CancelAt(now)
+	}
 }
 
 func (l *loginLimiter) prune(now time.Time) {

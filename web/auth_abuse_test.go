@@ -148,3 +148,31 @@ func TestUnauthorizedSaysWhatIsWrong(t *testing.T) {
 		t.Errorf("lowercase bearer: %d", res.StatusCode)
 	}
 }
+
+// An attempt refused because too many passwords are being checked does
+// not count against the client's own rate limit: the operator who retried
+// through a flood is not locked out by it.
+func TestBusyLoginDoesNotUseTheClientsAttempts(t *testing.T) {
+	s := newDashSetup(t, nil, func(o *AdminOptions) {
+		o.LoginBurst, o.LoginInterval = 2, time.Hour
+		o.LoginConcurrency, o.LoginQueue, o.LoginWait = 1, 0, 10*time.Millisecond
+	})
+	attempt := func(password string) int {
+		form := url.Values{"user": {dashUser}, "password": {password}}
+		r := httptest.NewRequest("POST", "/login", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := httptest.NewRecorder()
+		s.admin.ServeHTTP(w, r)
+		return w.Code
+	}
+	release, _ := s.admin.gate.enter(context.Background())
+	for i := range 5 {
+		if code := attempt(dashPassword); code != http.StatusServiceUnavailable {
+			t.Fatalf("attempt %d while busy: %d, want 503", i+1, code)
+		}
+	}
+	release()
+	if code := attempt(dashPassword); code != http.StatusSeeOther {
+		t.Fatalf("after the flood: %d, want 303 (the busy refusals must not use the burst of 2)", code)
+	}
+}

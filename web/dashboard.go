@@ -279,7 +279,8 @@ func (a *Admin) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	user := r.PostFormValue("user")
 	d := loginData{pageBase: pageBase{Title: "Log in", Static: adminStaticPrefix}, Next: next, User: user}
 	client := a.clientIP(r)
-	if ok, wait := a.limiter.allow(limitKey(client), time.Now()); !ok {
+	ok, wait, undo := a.limiter.take(limitKey(client), time.Now())
+	if !ok {
 		secs := int(wait/time.Second) + 1
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		a.log.Warn("admin login rate-limited", "client", TruncateIP(client), "user", user)
@@ -289,6 +290,7 @@ func (a *Admin) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	release, ok := a.gate.enter(r.Context())
 	if !ok {
+		undo() // no password was checked: the attempt does not count against the address
 		w.Header().Set("Retry-After", "1")
 		a.log.Warn("admin login refused: too many password checks at once", "client", TruncateIP(client), "user", user)
 		d.Error = "Too many logins are being checked right now. Try again in a second."
