@@ -33,6 +33,11 @@ scheduler:
   reconcile_interval: 1m
 providers:
   exec: {}
+# The benchmarks measure waitingroom, not its wake budgets (on by default):
+# one loopback client wakes many hosts many times.
+budgets: {max_wakes_per_day: 0, max_wakes_per_hour: 0, client_wakes_per_hour: 0, prefix_wakes_per_hour: 0, max_concurrent_starts: 0}
+# Scenario 5 holds 5,000 event streams from one loopback client.
+limits: {max_streams_per_client: 20000, max_streams: 20000}
 `
 
 // startWaitingroom writes cfg (configHead plus extra) and serves it, waiting

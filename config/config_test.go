@@ -91,7 +91,9 @@ func TestDefaults(t *testing.T) {
 		{"budgets.honeypot_block", f.Budgets.HoneypotBlock.D(), 24 * time.Hour},
 		{"monitors.status", f.Monitors.Status, 200},
 		{"monitors.body", f.Monitors.Body, "sleeping"},
-		{"hold", f.Hold, Hold{MaxPerHost: 1000, MaxTotal: 10000, MaxBodyBytes: 1 << 20, MaxForwardPerHost: 64}},
+		{"hold: 64 MiB of bodies at most", f.Hold, Hold{MaxPerHost: 64, MaxTotal: 256, MaxBodyBytes: 256 << 10, MaxForwardPerHost: 64}},
+		{"budgets on by default (the file sets the daily one)", f.Budgets, Budgets{MaxWakesPerDay: 7, MaxWakesPerHour: 6, ClientWakesPerHour: 30, PrefixWakesPerHour: 120,
+			MaxConcurrentStarts: 10, HoneypotBlock: Duration(24 * time.Hour)}},
 		{"provider type from name", f.Providers["gce"].Type, "gce"},
 		{"provider sleep", f.Providers["docker"].Sleep, "stop"},
 		{"provider adopt", *f.Providers["exec"].Adopt, true},
@@ -200,7 +202,7 @@ func TestHosts(t *testing.T) {
 			Target: controller.Target{Host: "app.example.com", Provider: "docker", Sleep: "pause",
 				Fields: map[string]string{"container": "app"}, Commands: map[string][]string{}},
 			ReadyURL: "http://app:80/", IdleTimeout: 30 * time.Minute, StartTimeout: 5 * time.Minute,
-			Wait: "auto", WakeMode: "auto", Origin: "file",
+			Wait: "auto", WakeMode: "auto", Origin: "file", MaxWakesPerDay: 48, MaxWakesPerHour: 6,
 			Extra: map[string]any{
 				ExtraTraefik: TraefikOptions{URL: "http://app:80", EntryPoints: []string{"websecure"}, CertResolver: "le", Middlewares: []string{"auth@file"}},
 				ExtraActivity: ActivityOptions{Warm: []string{"0 9 * * 1-5 for 9h"}, TimeZone: "Europe/Berlin",
@@ -214,6 +216,7 @@ func TestHosts(t *testing.T) {
 				Fields:   map[string]string{"instance": "web-1", "zone": "europe-west1-b", "project": "default-proj"},
 				Commands: map[string][]string{}},
 			IdleTimeout: 30 * time.Minute, StartTimeout: 5 * time.Minute, Wait: "auto", WakeMode: "auto", Origin: "file",
+			MaxWakesPerDay: 48, MaxWakesPerHour: 6,
 			Extra: map[string]any{
 				ExtraTraefik:     TraefikOptions{},
 				ExtraActivity:    ActivityOptions{TimeZone: "UTC"},
@@ -226,6 +229,7 @@ func TestHosts(t *testing.T) {
 				Fields:   map[string]string{"instance": "web-2", "zone": "z", "project": "own-proj"},
 				Commands: map[string][]string{}},
 			IdleTimeout: 30 * time.Minute, StartTimeout: 5 * time.Minute, Wait: "auto", WakeMode: "auto", Origin: "file",
+			MaxWakesPerDay: 48, MaxWakesPerHour: 6,
 			Extra: map[string]any{
 				ExtraTraefik:     TraefikOptions{},
 				ExtraActivity:    ActivityOptions{TimeZone: "UTC"},
@@ -291,6 +295,7 @@ func TestRedacted(t *testing.T) {
 		"providers: {exec: {}}",
 		"hosts:",
 		"  - {host: a.example.com, provider: exec, start: [a], stop: [b], ready_url: 'http://probe:pw@a:80/'}",
+		"  - {host: b.example.com, provider: exec, start: [backup, --password, hunter2, '--key=k3y'], stop: [b], ready_url: 'http://b:80/ready?token=t0ken'}",
 	))
 	r := cfg.Redacted()
 	if r.Admin.Users[0].PasswordHash != RedactedValue {
@@ -315,7 +320,10 @@ func TestRedacted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range []string{hash, "s3cret", "XXXXSECRET", ":pw@"} {
+	if r.Hosts[1].ReadyURL != "http://b:80/ready?token=REDACTED" || strings.Join(r.Hosts[1].Start, " ") != "backup --password REDACTED --key=REDACTED" {
+		t.Errorf("host b: ready_url %q, start %q", r.Hosts[1].ReadyURL, r.Hosts[1].Start)
+	}
+	for _, secret := range []string{hash, "s3cret", "XXXXSECRET", ":pw@", "hunter2", "k3y", "t0ken"} {
 		if strings.Contains(string(out), secret) {
 			t.Errorf("RedactedYAML shows %q:\n%s", secret, out)
 		}
@@ -413,4 +421,14 @@ func mustRead(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// Each budget is on by default; 0 in the file turns it off.
+func TestBudgetsOnByDefaultOffWithZero(t *testing.T) {
+	cfg := mustParse(t, lines("budgets: {max_wakes_per_hour: 0, client_wakes_per_hour: 5}"))
+	want := Budgets{MaxWakesPerDay: 48, MaxWakesPerHour: 0, ClientWakesPerHour: 5, PrefixWakesPerHour: 120, MaxConcurrentStarts: 10,
+		HoneypotBlock: Duration(24 * time.Hour)}
+	if cfg.File.Budgets != want {
+		t.Errorf("budgets = %+v, want %+v", cfg.File.Budgets, want)
+	}
 }

@@ -135,13 +135,26 @@ func applyDefaults(f *File, lines map[string]int) {
 	setInt(&f.Limits.MaxHostLength, maxHostname)
 	setInt(&f.Limits.MaxURLLength, 8<<10)
 	setDur(&f.Budgets.HoneypotBlock, 24*time.Hour)
+	// Wake budgets are on unless set to 0 explicitly (docs/SECURITY.md
+	// says why these numbers).
+	for key, b := range map[string]*int{
+		"max_wakes_per_day": &f.Budgets.MaxWakesPerDay, "max_wakes_per_hour": &f.Budgets.MaxWakesPerHour,
+		"client_wakes_per_hour": &f.Budgets.ClientWakesPerHour, "prefix_wakes_per_hour": &f.Budgets.PrefixWakesPerHour,
+		"max_concurrent_starts": &f.Budgets.MaxConcurrentStarts,
+	} {
+		if !has("budgets." + key) {
+			*b = DefaultBudgets()[key]
+		}
+	}
 	setInt(&f.Monitors.Status, 200)
 	if !has("monitors.body") {
 		f.Monitors.Body = "sleeping"
 	}
-	setInt(&f.Hold.MaxPerHost, 1000)
-	setInt(&f.Hold.MaxTotal, 10000)
-	setInt(&f.Hold.MaxBodyBytes, 1<<20)
+	// Held bodies are buffered: max_total × max_body_bytes bounds their
+	// memory (64 MiB with these defaults).
+	setInt(&f.Hold.MaxPerHost, DefaultHoldMaxPerHost)
+	setInt(&f.Hold.MaxTotal, DefaultHoldMaxTotal)
+	setInt(&f.Hold.MaxBodyBytes, DefaultHoldMaxBodyBytes)
 	setInt(&f.Hold.MaxForwardPerHost, 64)
 
 	for name, p := range f.Providers {

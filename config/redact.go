@@ -8,13 +8,16 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/waitingroom/waitingroom/redact"
 )
 
 // RedactedValue is the placeholder shown instead of a secret.
-const RedactedValue = "REDACTED"
+const RedactedValue = redact.Placeholder
 
 // Redacted returns a copy of the configuration fit for display (the
-// dashboard, logs): password hashes, passwords inside URLs and webhook
+// dashboard, logs): password hashes, secrets inside URLs (passwords, secret
+// query parameters such as ?token=) and exec argv (redact.Args), webhook
 // URLs' paths and queries (which often are the secret, as with chat
 // webhooks) are replaced by "REDACTED". Names of token files and
 // environment variables are kept: they say where a secret is, not what it is.
@@ -41,6 +44,7 @@ func (c *Config) Redacted() File {
 		h.ReadyURL = redactUserinfo(h.ReadyURL)
 		h.URL = redactUserinfo(h.URL)
 		h.KeepAwakeWhile = redactUserinfo(h.KeepAwakeWhile)
+		h.Start, h.Stop, h.Status = redact.Args(h.Start), redact.Args(h.Stop), redact.Args(h.Status)
 	}
 	return f
 }
@@ -140,22 +144,16 @@ func isEmptyNode(n *yaml.Node) bool {
 	return false
 }
 
-// redactUserinfo hides the password of a URL's user:password@.
+// redactUserinfo hides the secrets of a URL (redact.Text: the password of
+// user:password@, secret query parameters). An unparseable value holding an
+// @ is hidden whole: assume the worst.
 func redactUserinfo(s string) string {
-	if !strings.Contains(s, "@") {
-		return s
+	if strings.Contains(s, "@") {
+		if _, err := url.Parse(s); err != nil {
+			return RedactedValue
+		}
 	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return RedactedValue // unparseable and holding an @: assume the worst
-	}
-	if u.User == nil {
-		return s
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), RedactedValue)
-	}
-	return u.String()
+	return redact.Text(s)
 }
 
 func redactWebhook(s string) string {
@@ -171,6 +169,7 @@ func redactWebhook(s string) string {
 
 // cloneFile copies every slice, map and pointer of f.
 func cloneFile(f File) File {
+	f.Admin.Hosts = slices.Clone(f.Admin.Hosts)
 	f.Admin.Users = slices.Clone(f.Admin.Users)
 	f.Admin.Tokens = slices.Clone(f.Admin.Tokens)
 	f.Admin.MetricsPublic = cloneBool(f.Admin.MetricsPublic)

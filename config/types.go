@@ -34,6 +34,10 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // Admin is the admin listener: dashboard, JSON API, metrics, health.
 type Admin struct {
 	Listen string `yaml:"listen"`
+	// Hosts are the names the admin listener answers to besides IP
+	// addresses and localhost (how a proxy, Traefik or a person reaches
+	// it); requests for any other name are refused, against DNS rebinding.
+	Hosts []string `yaml:"hosts"`
 	// Users may log in to the dashboard; passwords are bcrypt hashes made
 	// by `waitingroom hash-password`.
 	Users []User `yaml:"users"`
@@ -84,6 +88,10 @@ type Scheduler struct {
 type Page struct {
 	// Template is an html/template file replacing the built-in page.
 	Template string `yaml:"template"`
+	// ShowFailureReason shows visitors why a wake failed (the provider's
+	// words, secrets hidden); default false: only operators see them
+	// (dashboard, logs), since they name internal URLs and addresses.
+	ShowFailureReason bool `yaml:"show_failure_reason"`
 }
 
 // Traefik configures the generated Traefik dynamic configuration and the
@@ -120,9 +128,15 @@ type Limits struct {
 	MaxHeaderBytes int `yaml:"max_header_bytes"` // default 16 KiB
 	MaxHostLength  int `yaml:"max_host_length"`  // default 253
 	MaxURLLength   int `yaml:"max_url_length"`   // default 8 KiB
+	// MaxStreamsPerClient caps open event streams per client address (an
+	// IPv6 /64); MaxStreams in total. 0: the defaults (32; the open-file
+	// limit less a reserve, at most 10,000).
+	MaxStreamsPerClient int `yaml:"max_streams_per_client"`
+	MaxStreams          int `yaml:"max_streams"`
 }
 
 // Budgets cap wakes; they cost money.
+// Absent, each takes its DefaultBudgets value; 0 turns it off.
 type Budgets struct {
 	MaxWakesPerDay      int      `yaml:"max_wakes_per_day"`     // per host default; 0: none
 	MaxWakesPerHour     int      `yaml:"max_wakes_per_hour"`    // per host default; 0: none
@@ -149,9 +163,9 @@ type Monitors struct {
 
 // Hold bounds held requests (wait: hold).
 type Hold struct {
-	MaxPerHost        int `yaml:"max_per_host"`         // default 1000
-	MaxTotal          int `yaml:"max_total"`            // default 10000
-	MaxBodyBytes      int `yaml:"max_body_bytes"`       // default 1 MiB
+	MaxPerHost        int `yaml:"max_per_host"`         // default 64
+	MaxTotal          int `yaml:"max_total"`            // default 256
+	MaxBodyBytes      int `yaml:"max_body_bytes"`       // default 256 KiB
 	MaxForwardPerHost int `yaml:"max_forward_per_host"` // default 64
 }
 

@@ -136,7 +136,8 @@ func validate(p *problems, lines map[string]int, failed map[string]bool, f *File
 		}
 		v.add(path, "trusted_proxies: %q is neither an IP address nor a CIDR range like 10.0.0.0/8", s)
 	}
-	v.nonNegative("limits", map[string]int{"max_header_bytes": f.Limits.MaxHeaderBytes, "max_host_length": f.Limits.MaxHostLength, "max_url_length": f.Limits.MaxURLLength})
+	v.nonNegative("limits", map[string]int{"max_header_bytes": f.Limits.MaxHeaderBytes, "max_host_length": f.Limits.MaxHostLength, "max_url_length": f.Limits.MaxURLLength,
+		"max_streams_per_client": f.Limits.MaxStreamsPerClient, "max_streams": f.Limits.MaxStreams})
 	v.nonNegative("budgets", map[string]int{"max_wakes_per_day": f.Budgets.MaxWakesPerDay, "max_wakes_per_hour": f.Budgets.MaxWakesPerHour,
 		"client_wakes_per_hour": f.Budgets.ClientWakesPerHour, "prefix_wakes_per_hour": f.Budgets.PrefixWakesPerHour, "max_concurrent_starts": f.Budgets.MaxConcurrentStarts})
 	v.nonNegative("hold", map[string]int{"max_per_host": f.Hold.MaxPerHost, "max_total": f.Hold.MaxTotal, "max_body_bytes": f.Hold.MaxBodyBytes, "max_forward_per_host": f.Hold.MaxForwardPerHost})
@@ -186,6 +187,11 @@ func (v *validator) admin() {
 	if addr := v.f.Admin.Listen; addr != "" && len(v.f.Admin.Users) == 0 && len(v.f.Admin.Tokens) == 0 && !loopback(addr) {
 		v.add("admin.listen", "admin.listen %q is reachable from other machines, but admin has no users or tokens: "+
 			"anyone could stop hosts; add admin.users (see `waitingroom hash-password`) or admin.tokens, or listen on 127.0.0.1", addr)
+	}
+	for i, h := range v.f.Admin.Hosts {
+		if _, err := CheckHostname(h); err != nil {
+			v.add(fmt.Sprintf("admin.hosts[%d]", i), "admin.hosts item %d %q: %v (IP addresses and localhost are always answered)", i+1, h, err)
+		}
 	}
 	seen := map[string]int{}
 	for i, u := range v.f.Admin.Users {

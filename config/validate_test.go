@@ -272,6 +272,13 @@ func TestValidationErrors(t *testing.T) {
 			"admin:",
 			"  listen: ':8081'"),
 			[]string{"config.yaml:2: admin.listen \":8081\" is reachable from other machines, but admin has no users or tokens: anyone could stop hosts; add admin.users (see `waitingroom hash-password`) or admin.tokens, or listen on 127.0.0.1"}},
+		{"admin host names", lines(
+			"admin:",
+			"  hosts: [admin.example.com, 'http://admin.example.com', '10.0.0.1']"),
+			[]string{
+				`config.yaml:2: admin.hosts item 2 "http://admin.example.com": write the hostname alone, without scheme or path (app.example.com) (IP addresses and localhost are always answered)`,
+				`config.yaml:2: admin.hosts item 3 "10.0.0.1": IP addresses are not hostnames; register the name clients use (IP addresses and localhost are always answered)`,
+			}},
 		{"trusted proxies", lines(
 			"trusted_proxies:",
 			"  - 10.0.0.0/8",

@@ -16,6 +16,10 @@ var (
 	// ErrWakeRefused: the request does not qualify for a wake (a
 	// prefetch, a crawler, a blocked client). The page is still shown.
 	ErrWakeRefused = errors.New("wake refused")
+	// ErrClientBlocked: the client may not wake this host for a while
+	// (it followed the page's honeypot link). It wraps ErrWakeRefused; the
+	// page tells the visitor why.
+	ErrClientBlocked = fmt.Errorf("%w: client blocked", ErrWakeRefused)
 	// ErrConflict: the requested transition is not possible from the
 	// host's current state (stopping a host that is starting).
 	ErrConflict = errors.New("transition not possible in this state")

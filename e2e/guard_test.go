@@ -151,7 +151,8 @@ func TestClickToWakeAndHoneypot(t *testing.T) {
 	if !strings.Contains(page, `href="/.waitingroom/more"`) {
 		t.Fatalf("no honeypot link on the page")
 	}
-	if code, _ := get(t, w, "plain.test", "/.waitingroom/more", "User-Agent", browserUA, "X-Forwarded-For", "203.0.113.77"); code != http.StatusNotFound {
+	if code, _ := get(t, w, "plain.test", "/.waitingroom/more", "User-Agent", browserUA, "X-Forwarded-For", "203.0.113.77",
+		"Sec-Fetch-Site", "same-origin", "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "document"); code != http.StatusNotFound {
 		t.Fatalf("honeypot answered %d", code)
 	}
 	// The visitor gets the page, honestly asleep, and nothing starts.

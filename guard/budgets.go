@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"slices"
 	"time"
@@ -23,9 +24,10 @@ const (
 	BudgetConcurrentStarts = "concurrent starts"
 )
 
-// ErrBlocked refuses a wake from a client that followed the honeypot link.
-// It wraps controller.ErrWakeRefused: the client still gets the page.
-var ErrBlocked = fmt.Errorf("client followed the honeypot link: %w", controller.ErrWakeRefused)
+// ErrBlocked refuses a wake from a client that followed the honeypot link
+// of that host. It wraps controller.ErrClientBlocked (and so
+// ErrWakeRefused): the client still gets the page, which says why.
+var ErrBlocked = fmt.Errorf("client followed the honeypot link: %w", controller.ErrClientBlocked)
 
 // HoneypotPath is where the waiting page's invisible honeypot link points.
 // It lies under the path space the public listener keeps for itself, so
@@ -129,20 +131,13 @@ func clientCounter(k string) string                      { return "wake:client:"
 func prefixCounter(k string) string                      { return "wake:prefix:" + k }
 func windowEnd(now time.Time, w time.Duration) time.Time { return now.Truncate(w).Add(w) }
 
-// honeypotLease and honeypotNetLease name the honeypot marks of an
-// address key and of a network key ("" for no key).
-func honeypotLease(k string) string {
+// honeypotLease names the honeypot mark of an address key on one host
+// ("" for no key).
+func honeypotLease(host, k string) string {
 	if k == "" {
 		return ""
 	}
-	return "honeypot:" + k
-}
-
-func honeypotNetLease(k string) string {
-	if k == "" {
-		return ""
-	}
-	return "honeypot:net:" + k
+	return "honeypot:" + host + ":" + k
 }
 
 // honeypotOwner holds honeypot leases; probeOwner only ever holds one for
@@ -202,11 +197,8 @@ func (b *Budgets) AllowWake(ctx context.Context, h controller.Host, c controller
 	}
 
 	// Pass 1: read only.
-	addrKey, prefixKey := SplitClientKey(c.Key)
-	for _, lease := range [...]string{honeypotLease(addrKey), honeypotNetLease(prefixKey)} {
-		if lease == "" {
-			continue
-		}
+	addrKey, _ := SplitClientKey(c.Key)
+	if lease := honeypotLease(h.Name, addrKey); lease != "" {
 		blocked, err := b.blocked(ctx, lease)
 		if err != nil {
 			return err
@@ -311,40 +303,50 @@ func (b *Budgets) blocked(ctx context.Context, name string) (bool, error) {
 	return false, nil
 }
 
-// Honeypot marks the client at addr: it cannot wake anything for
-// HoneypotBlock. The web layer calls it when the invisible honeypot link
-// is requested (not for prefetches: a browser may prefetch links a person
-// never follows).
+// Honeypot marks the client at addr on host: it cannot wake host for
+// HoneypotBlock. The web layer calls it when a visitor's own navigation
+// follows the invisible honeypot link of host's page (IsOwnNavigation):
+// never for an <img> or a link on another site, nor a prefetch.
 //
-// An IPv6 visitor's whole /64 is blocked: it takes a single machine no
-// effort to pick a new address inside its /64. An IPv4 visitor's
-// neighbours are not (a /24 may be a whole office or a carrier's NAT).
+// The mark is as narrow as it can be, because whoever can make a browser
+// request the link can lock that browser out: one address (not its /24,
+// which may be an office or a carrier's NAT, nor its IPv6 /64, which may be
+// a whole network), one host (not every host behind waitingroom). A
+// crawler that rotates addresses inside its network is still held by the
+// per-prefix budget (prefix_wakes_per_hour).
 //
 // Client keys change every KeyRotation, so the mark is written under the
 // key of every period the block reaches into (today's and tomorrow's for a
 // 24h block): the block lasts its full length across midnight. The
 // address itself is never stored.
-func (b *Budgets) Honeypot(ctx context.Context, addr netip.Addr) error {
+func (b *Budgets) Honeypot(ctx context.Context, host string, addr netip.Addr) error {
 	if b.opts.Hasher == nil {
 		return errors.New("honeypot: BudgetOptions.Hasher is not set")
 	}
 	if !addr.IsValid() {
 		return nil
 	}
-	v6 := !addr.Unmap().Is4()
 	now := b.clock.Now()
 	block := b.opts.HoneypotBlock
 	for t := now; !t.After(now.Add(block)); t = t.Truncate(KeyRotation).Add(KeyRotation) {
-		if err := b.mark(ctx, honeypotLease(b.opts.Hasher.keyAt(addr, 0, t)), block); err != nil {
+		if err := b.mark(ctx, honeypotLease(host, b.opts.Hasher.keyAt(addr, 0, t)), block); err != nil {
 			return err
-		}
-		if v6 {
-			if err := b.mark(ctx, honeypotNetLease(b.opts.Hasher.keyAt(addr, 64, t)), block); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
+}
+
+// IsOwnNavigation reports whether r is the visitor's own top-level
+// navigation within the site, by the Fetch Metadata headers every current
+// browser sends: Sec-Fetch-Site same-origin (a link on the site's own page)
+// or none (typed, bookmarked), Sec-Fetch-Mode navigate, Sec-Fetch-Dest
+// document. An <img src>, <script> or fetch from another site says
+// cross-site and no-cors/image; a request without the headers (an older
+// browser, a script) proves nothing, so it is not treated as one either.
+func IsOwnNavigation(r *http.Request) bool {
+	site := r.Header.Get("Sec-Fetch-Site")
+	return (site == "same-origin" || site == "none") &&
+		r.Header.Get("Sec-Fetch-Mode") == "navigate" && r.Header.Get("Sec-Fetch-Dest") == "document"
 }
 
 // mark takes the honeypot lease, retrying briefly while a concurrent

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -205,7 +206,7 @@ func TestHoneypotBlocksNextWake(t *testing.T) {
 	ctx := t.Context()
 	env.clock.Set(time.Date(2030, 6, 15, 22, 0, 0, 0, time.UTC)) // two hours before the key rotates
 	bad := mustAddr(t, "203.0.113.66")
-	if err := env.budgets.Honeypot(ctx, bad); err != nil {
+	if err := env.budgets.Honeypot(ctx, "app.example.com", bad); err != nil {
 		t.Fatal(err)
 	}
 	h := host("app.example.com", 0, 0)
@@ -228,25 +229,63 @@ func TestHoneypotBlocksNextWake(t *testing.T) {
 	}
 }
 
-// TestHoneypotBlocksIPv6Network: a new address in the visitor's /64 does
-// not escape the block; the next /64 is not blocked.
-func TestHoneypotBlocksIPv6Network(t *testing.T) {
+// TestHoneypotMarksOneAddressOnOneHost: the mark is as narrow as it can
+// be, since anyone who can make a browser request the link can lock that
+// browser out: the same host from the same address is refused; another
+// address in the visitor's /64 (a whole network, often) and another host
+// from the same address are not.
+func TestHoneypotMarksOneAddressOnOneHost(t *testing.T) {
 	env := newBudgetEnv(t, BudgetOptions{})
 	h := host("app.example.com", 0, 0)
-	if err := env.budgets.Honeypot(t.Context(), mustAddr(t, "2001:db8:5:6::1")); err != nil {
+	bad := mustAddr(t, "2001:db8:5:6::1")
+	if err := env.budgets.Honeypot(t.Context(), h.Name, bad); err != nil {
 		t.Fatal(err)
 	}
-	if err := env.budgets.AllowWake(t.Context(), h, clientFor(env.hasher, mustAddr(t, "2001:db8:5:6:abcd::99"))); !errors.Is(err, ErrBlocked) {
-		t.Errorf("same /64: err = %v, want ErrBlocked", err)
+	if err := env.budgets.AllowWake(t.Context(), h, clientFor(env.hasher, bad)); !errors.Is(err, ErrBlocked) || !errors.Is(err, controller.ErrClientBlocked) {
+		t.Errorf("same address, same host: err = %v, want ErrBlocked", err)
 	}
-	if err := env.budgets.AllowWake(t.Context(), h, clientFor(env.hasher, mustAddr(t, "2001:db8:5:7::1"))); err != nil {
-		t.Errorf("next /64 blocked: %v", err)
+	if err := env.budgets.AllowWake(t.Context(), h, clientFor(env.hasher, mustAddr(t, "2001:db8:5:6:abcd::99"))); err != nil {
+		t.Errorf("another address of the same /64 blocked: %v", err)
+	}
+	if err := env.budgets.AllowWake(t.Context(), host("other.example.com", 0, 0), clientFor(env.hasher, bad)); err != nil {
+		t.Errorf("another host blocked for the same address: %v", err)
+	}
+}
+
+// TestIsOwnNavigation: only the visitor's own top-level navigation on the
+// site counts; what another site makes the browser fetch does not.
+func TestIsOwnNavigation(t *testing.T) {
+	tests := []struct {
+		name             string
+		site, mode, dest string
+		want             bool
+	}{
+		{"a link on the site's own page", "same-origin", "navigate", "document", true},
+		{"typed or bookmarked", "none", "navigate", "document", true},
+		{"<img src> on another site", "cross-site", "no-cors", "image", false},
+		{"a link on another site", "cross-site", "navigate", "document", false},
+		{"<img src> on the same site", "same-origin", "no-cors", "image", false},
+		{"an iframe", "same-origin", "navigate", "iframe", false},
+		{"a sibling subdomain's link", "same-site", "navigate", "document", false},
+		{"fetch()", "same-origin", "cors", "empty", false},
+		{"no Fetch Metadata (old browser, script)", "", "", "", false},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", "/.waitingroom/more", nil)
+		for k, v := range map[string]string{"Sec-Fetch-Site": tt.site, "Sec-Fetch-Mode": tt.mode, "Sec-Fetch-Dest": tt.dest} {
+			if v != "" {
+				r.Header.Set(k, v)
+			}
+		}
+		if got := IsOwnNavigation(r); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
 
 func TestHoneypotNeedsHasher(t *testing.T) {
 	b := NewBudgets(memory.New(nil), BudgetOptions{}, nil)
-	if err := b.Honeypot(context.Background(), mustAddr(t, "203.0.113.1")); err == nil {
+	if err := b.Honeypot(context.Background(), "app.example.com", mustAddr(t, "203.0.113.1")); err == nil {
 		t.Error("Honeypot without a Hasher did not fail")
 	}
 }
@@ -310,7 +349,7 @@ func TestStoreDownFailsClosed(t *testing.T) {
 			t.Errorf("client %+v: err = %v, want the store's error", c, err)
 		}
 	}
-	if err := b.Honeypot(t.Context(), mustAddr(t, "203.0.113.1")); !errors.Is(err, controller.ErrStoreUnavailable) {
+	if err := b.Honeypot(t.Context(), "app.example.com", mustAddr(t, "203.0.113.1")); !errors.Is(err, controller.ErrStoreUnavailable) {
 		t.Errorf("Honeypot err = %v", err)
 	}
 }
@@ -330,7 +369,7 @@ func TestHoneypotMarkDuringChecks(t *testing.T) {
 			_ = env.budgets.AllowWake(ctx, h, clientFor(env.hasher, bad))
 		}
 	}()
-	err := env.budgets.Honeypot(t.Context(), bad)
+	err := env.budgets.Honeypot(t.Context(), "app.example.com", bad)
 	cancel()
 	<-done
 	if err != nil {

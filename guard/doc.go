@@ -19,8 +19,10 @@
 //
 // The honeypot: the waiting page carries a link no person follows
 // (invisible, aria-hidden, tabindex=-1, rel=nofollow, and disallowed in
-// robots.txt so polite crawlers skip it). Whatever requests it is passed
-// to Budgets.Honeypot and cannot wake anything for a day.
+// robots.txt so polite crawlers skip it). A client whose own navigation on
+// the site follows it (IsOwnNavigation: not an <img> or link on another
+// site, which anyone could plant) is passed to Budgets.Honeypot and cannot
+// wake that host from that address for a day; the page tells it why.
 //
 // Nothing here reads the whole request into the domain: the controller
 // receives a controller.Client holding the hashed key, the truncated

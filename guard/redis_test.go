@@ -100,7 +100,7 @@ func TestNoRawClientIPInRedis(t *testing.T) {
 		_ = budgets.AllowWake(ctx, hosts[i], clientFor(hasher, over))
 	}
 	trap := mustAddr(t, clients[3])
-	if err := budgets.Honeypot(ctx, trap); err != nil {
+	if err := budgets.Honeypot(ctx, hosts[0].Name, trap); err != nil {
 		t.Fatal(err)
 	}
 	if err := budgets.AllowWake(ctx, hosts[0], clientFor(hasher, trap)); !errors.Is(err, ErrBlocked) {
@@ -235,7 +235,7 @@ func TestBudgetsSharedByReplicas(t *testing.T) {
 
 	t.Run("honeypot", func(t *testing.T) {
 		bad := mustAddr(t, "198.51.100.66")
-		if err := a.Honeypot(ctx, bad); err != nil {
+		if err := a.Honeypot(ctx, "x.example.com", bad); err != nil {
 			t.Fatal(err)
 		}
 		if err := b.AllowWake(ctx, host("x.example.com", 0, 0), clientFor(hasher, bad)); !errors.Is(err, ErrBlocked) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/redact"
 )
 
 // AdminController is what the admin listener needs of the domain.
@@ -71,6 +72,11 @@ type AdminOptions struct {
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 
+	// Hosts are the names, besides IP addresses and localhost, that the
+	// admin listener answers to (admin.hosts); any other Host or Origin is
+	// refused, against DNS rebinding (see adminHosts).
+	Hosts []string
+
 	// Users may log in to the dashboard; Tokens authorise API calls
 	// (Authorization: Bearer). With neither, every request is allowed:
 	// acceptable only on a loopback listener (see CheckAdminExposure).
@@ -86,9 +92,21 @@ type AdminOptions struct {
 	// one per LoginInterval (defaults 5 and 12 s).
 	LoginBurst    int
 	LoginInterval time.Duration
+	// LoginConcurrency password checks (bcrypt) run at once for the whole
+	// listener, LoginQueue more wait at most LoginWait for one; beyond
+	// that a login is refused with 503 (see loginGate). Defaults: half the
+	// cores (at least 1), 4 per slot, 1 s.
+	LoginConcurrency int
+	LoginQueue       int
+	LoginWait        time.Duration
 	// ClientIP finds the client's address for the login rate limit.
 	// Default RemoteAddrIP; behind a proxy, a trusted-proxy aware function.
 	ClientIP func(*http.Request) netip.Addr
+	// TrustedProxy reports whether a peer is a trusted proxy (the
+	// trusted_proxies rule, guard.ClientIP.Trusted): its
+	// X-Forwarded-Proto: https makes the session cookie Secure. nil: only
+	// a TLS connection does.
+	TrustedProxy func(netip.Addr) bool
 
 	// Metrics serves /metrics (metrics.Handler); nil: no /metrics.
 	// It needs a token (or a dashboard session) unless MetricsPublic.
@@ -138,8 +156,10 @@ type Admin struct {
 	creds    atomic.Pointer[credentials]
 	sign     signer
 	limiter  *loginLimiter
+	gate     *loginGate
 	clientIP func(*http.Request) netip.Addr
 	pages    *adminPages
+	hosts    adminHosts
 	static   http.Handler
 
 	feed       *eventFeed
@@ -168,6 +188,9 @@ func NewAdmin(o AdminOptions) (*Admin, error) {
 	setDefault(&o.SessionTTL, DefaultSessionTTL)
 	setDefault(&o.LoginBurst, DefaultLoginBurst)
 	setDefault(&o.LoginInterval, DefaultLoginInterval)
+	setDefault(&o.LoginConcurrency, defaultLoginSlots())
+	setDefault(&o.LoginQueue, loginQueuePerSlot*o.LoginConcurrency)
+	setDefault(&o.LoginWait, DefaultLoginWait)
 	setDefault(&o.EventLogSize, DefaultEventLogSize)
 	setDefault(&o.Refresh, DefaultAdminRefresh)
 	setDefault(&o.Heartbeat, DefaultHeartbeat)
@@ -192,8 +215,9 @@ func NewAdmin(o AdminOptions) (*Admin, error) {
 	}
 	a := &Admin{
 		ctl: o.Controller, log: o.Logger, checkTO: o.CheckTimeout, opts: o, mux: http.NewServeMux(),
-		sign: signer{key: key}, limiter: newLoginLimiter(o.LoginInterval, o.LoginBurst), clientIP: o.ClientIP,
-		pages: pages, static: http.StripPrefix(adminStaticPrefix, http.FileServerFS(static)),
+		sign: signer{key: key}, limiter: newLoginLimiter(o.LoginInterval, o.LoginBurst),
+		gate: newLoginGate(o.LoginConcurrency, o.LoginQueue, o.LoginWait), clientIP: o.ClientIP,
+		pages: pages, hosts: newAdminHosts(o.Hosts), static: http.StripPrefix(adminStaticPrefix, http.FileServerFS(static)),
 		feed: newEventFeed(o.EventLogSize), wakeCache: newWakeCache(), feeding: make(chan struct{}),
 	}
 	a.creds.Store(newCredentials(o.Users, o.Tokens))
@@ -230,6 +254,9 @@ func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	if !a.hosts.check(w, r, a.fail) {
+		return
+	}
 	a.handler.ServeHTTP(w, r)
 }
 
@@ -330,7 +357,7 @@ func (a *Admin) check(ctx context.Context) readiness {
 		case r := <-results:
 			delete(checks, r.name)
 			if r.err != nil {
-				fail(r.name, r.err.Error())
+				fail(r.name, redact.Text(r.err.Error()))
 			}
 		case <-late.C:
 			for name := range checks {

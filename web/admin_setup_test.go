@@ -154,6 +154,7 @@ func newDashSetup(t testing.TB, hosts []dashHost, edit func(*AdminOptions)) *das
 	})
 	opts := AdminOptions{
 		Controller: s.ctl, Logger: discardLogger(),
+		Hosts:  []string{"example.com", "admin.example"}, // httptest.NewRequest's Host, and a proxy's name
 		Users:  []User{{Name: dashUser, PasswordHash: bcryptOnce()}},
 		Tokens: []Token{{Name: "ci", Value: dashToken}},
 		Config: func() ConfigInfo {

@@ -33,6 +33,7 @@ func newTestAdmin(t *testing.T, st controller.Store, providers map[string]contro
 		}),
 		Logger:       discardLogger(),
 		CheckTimeout: 200 * time.Millisecond,
+		Hosts:        []string{"example.com"}, // httptest.NewRequest's Host
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/redact"
 )
 
 // maxFormBytes caps the body of a POST to the admin listener: the forms
@@ -82,8 +83,7 @@ func (a *Admin) apiGuard(h guarded) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, ok := a.authenticate(r)
 		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="waitingroom"`)
-			a.fail(w, r, http.StatusUnauthorized, "authentication required: send Authorization: Bearer <token>, or log in to the dashboard")
+			a.unauthorized(w, r, "authentication required: send Authorization: Bearer <token>, or log in to the dashboard")
 			return
 		}
 		if !a.checkPost(w, r, p) {
@@ -91,6 +91,23 @@ func (a *Admin) apiGuard(h guarded) http.Handler {
 		}
 		h(w, r.WithContext(withPrincipal(r.Context(), p)), p)
 	})
+}
+
+// unauthorized answers 401 with a challenge. A request that sent an
+// Authorization header is told its token is wrong, not that it sent none:
+// the fix differs (check the token, not the script's header).
+func (a *Admin) unauthorized(w http.ResponseWriter, r *http.Request, missing string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="waitingroom"`)
+	msg := missing
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		scheme, _, _ := strings.Cut(auth, " ")
+		msg = "the token is not one of admin.tokens: check the value the client sends"
+		if !strings.EqualFold(scheme, "Bearer") {
+			msg = "unsupported authorization scheme " + strconv.Quote(clip(scheme)) + ": send Authorization: Bearer <token>"
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="waitingroom", error="invalid_token"`)
+	}
+	a.fail(w, r, http.StatusUnauthorized, msg)
 }
 
 // page authenticates a dashboard page: to the login page without
@@ -137,6 +154,7 @@ func (a *Admin) checkPost(w http.ResponseWriter, r *http.Request, p principal) b
 // clients asking for JSON, a small page otherwise.
 func (a *Admin) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	w.Header().Set("Cache-Control", "no-store")
+	msg = redact.Text(msg) // messages quote errors, which may quote URLs
 	if a.jsonClient(r) {
 		writeJSON(w, r, status, map[string]string{"error": msg})
 		return
@@ -315,8 +333,7 @@ func (a *Admin) apiReload(w http.ResponseWriter, r *http.Request, p principal) {
 func (a *Admin) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	if !a.opts.MetricsPublic {
 		if _, ok := a.authenticate(r); !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="waitingroom"`)
-			a.fail(w, r, http.StatusUnauthorized, "metrics need a token (Authorization: Bearer); set admin.metrics_public to serve them to anyone")
+			a.unauthorized(w, r, "metrics need a token (Authorization: Bearer <token>); set admin.metrics_public to serve them to anyone")
 			return
 		}
 	}

@@ -234,6 +234,7 @@ type principal struct {
 	kind    string // kindUser, kindToken, kindOpen
 	name    string // user or token name; "" when open
 	session string // session id (user or open-access browser sessions)
+	data    sessionData
 }
 
 const (
@@ -352,9 +353,10 @@ func newLoginLimiter(every time.Duration, burst int) *loginLimiter {
 	return &loginLimiter{every: every, burst: burst, clients: map[string]*rate.Limiter{}}
 }
 
-// allow takes one attempt for client; when refused it says how long to
-// wait.
-func (l *loginLimiter) allow(client string, now time.Time) (bool, time.Duration) {
+// take takes one attempt for client; when refused it says how long to
+// wait. undo gives the attempt back (when the password was never checked,
+// it must not count against the client).
+func (l *loginLimiter) take(client string, now time.Time) (ok bool, wait time.Duration, undo func()) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	lim, ok := l.clients[client]
@@ -368,9 +370,13 @@ func (l *loginLimiter) allow(client string, now time.Time) (bool, time.Duration)
 	r := lim.ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
-		return false, d
+		return false, d, nil
 	}
-	return true, 0
+	return true, 0, func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		r.CancelAt(now)
+	}
 }
 
 func (l *loginLimiter) prune(now time.Time) {
@@ -422,8 +428,8 @@ func (a *Admin) authenticate(r *http.Request) (p principal, ok bool) {
 			case d.User == "" && creds.open():
 				return principal{kind: kindOpen, session: d.ID}, true
 			case d.User != "":
-				if fp, known := creds.fingerprint(d.User); known && hmac.Equal([]byte(fp), []byte(d.FP)) {
-					return principal{kind: kindUser, name: d.User, session: d.ID}, true
+				if fp, known := creds.fingerprint(d.User); known && hmac.Equal([]byte(fp), []byte(d.FP)) && a.sessionLive(r.Context(), d) {
+					return principal{kind: kindUser, name: d.User, session: d.ID, data: d}, true
 				}
 			}
 		}
@@ -436,20 +442,35 @@ func (a *Admin) authenticate(r *http.Request) (p principal, ok bool) {
 
 // setSession sends the session cookie: HttpOnly (scripts cannot read it),
 // SameSite=Strict (other sites' requests do not carry it), Secure when the
-// dashboard is served over TLS.
+// browser reached the dashboard over TLS (see overTLS).
 func (a *Admin) setSession(w http.ResponseWriter, r *http.Request, d sessionData) {
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: a.sign.encode(d), Path: "/",
 		MaxAge: int(a.opts.SessionTTL / time.Second), HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: r.TLS != nil,
+		Secure: a.overTLS(r),
 	})
 }
 
 func (a *Admin) clearSession(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+		SameSite: http.SameSiteStrictMode, Secure: a.overTLS(r),
 	})
+}
+
+// overTLS reports whether the browser's connection is TLS: this one, or
+// the one a trusted proxy (trusted_proxies) terminated and says so with
+// X-Forwarded-Proto: https. Anyone else's X-Forwarded-Proto is ignored.
+// With several values the first is the client's own.
+func (a *Admin) overTLS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	if a.opts.TrustedProxy == nil || !a.opts.TrustedProxy(RemoteAddrIP(r)) {
+		return false
+	}
+	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+	return strings.EqualFold(strings.TrimSpace(proto), "https")
 }
 
 // csrfFor returns the CSRF token a page embeds for p. A browser with open

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/redact"
 )
 
 //go:embed templates/admin/*.html static/admin
@@ -210,7 +211,7 @@ func (a *Admin) hostPage(w http.ResponseWriter, r *http.Request, p principal) {
 	d.Host = a.hostView(r.Context(), h)
 	wakes, err := a.ctl.Wakes(r.Context(), h.Name, hostPageWakes)
 	if err != nil {
-		d.HistoryProblem = err.Error()
+		d.HistoryProblem = redact.Text(err.Error())
 	}
 	for _, wk := range wakes {
 		d.Wakes = append(d.Wakes, wakeOf(wk))
@@ -278,7 +279,8 @@ func (a *Admin) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	user := r.PostFormValue("user")
 	d := loginData{pageBase: pageBase{Title: "Log in", Static: adminStaticPrefix}, Next: next, User: user}
 	client := a.clientIP(r)
-	if ok, wait := a.limiter.allow(limitKey(client), time.Now()); !ok {
+	ok, wait, undo := a.limiter.take(limitKey(client), time.Now())
+	if !ok {
 		secs := int(wait/time.Second) + 1
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		a.log.Warn("admin login rate-limited", "client", TruncateIP(client), "user", user)
@@ -286,19 +288,40 @@ func (a *Admin) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		a.render(w, r, http.StatusTooManyRequests, "login", d)
 		return
 	}
-	if !creds.checkPassword(user, r.PostFormValue("password")) {
+	release, ok := a.gate.enter(r.Context())
+	if !ok {
+		undo() // no password was checked: the attempt does not count against the address
+		w.Header().Set("Retry-After", "1")
+		a.log.Warn("admin login refused: too many password checks at once", "client", TruncateIP(client), "user", user)
+		d.Error = "Too many logins are being checked right now. Try again in a second."
+		a.render(w, r, http.StatusServiceUnavailable, "login", d)
+		return
+	}
+	right := creds.checkPassword(user, r.PostFormValue("password"))
+	release()
+	if !right {
 		a.log.Warn("admin login failed", "client", TruncateIP(client), "user", user)
 		d.Error = "Wrong user name or password."
 		a.render(w, r, http.StatusUnauthorized, "login", d)
 		return
 	}
 	fp, _ := creds.fingerprint(user)
-	a.setSession(w, r, sessionData{User: user, ID: newSessionID(), Exp: a.ctl.Now().Add(a.opts.SessionTTL).Unix(), FP: fp})
+	sess := sessionData{User: user, ID: newSessionID(), Exp: a.ctl.Now().Add(a.opts.SessionTTL).Unix(), FP: fp}
+	a.recordSession(r.Context(), sess)
+	a.setSession(w, r, sess)
 	a.log.Info("admin login", "user", user, "client", TruncateIP(client))
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 func (a *Admin) logout(w http.ResponseWriter, r *http.Request, p principal) {
+	if p.kind == kindUser {
+		if err := a.revokeSession(r.Context(), p.data); err != nil {
+			a.log.Error("admin logout: the session could not be revoked in the store", "user", p.name, "err", err)
+			a.fail(w, r, http.StatusServiceUnavailable, "logging out failed: the session could not be ended on every replica ("+err.Error()+"); try again")
+			return
+		}
+		a.log.Info("admin logout", "user", p.name)
+	}
 	a.clearSession(w, r)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }

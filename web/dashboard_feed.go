@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/redact"
 )
 
 // logEntry is one line of the dashboard's event log, and the data of an
@@ -27,6 +28,7 @@ type logEntry struct {
 }
 
 func entryOf(e controller.Event) logEntry {
+	e.Reason = redact.Text(e.Reason)
 	le := logEntry{At: e.At.UTC(), Host: e.Host, From: e.From, State: e.To, Reason: e.Reason, Level: "info"}
 	if e.Duration > 0 {
 		le.DurationSeconds = e.Duration.Seconds()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/redact"
 )
 
 // hostJSON is one host as the dashboard and GET /api/hosts show it. The
@@ -75,21 +76,22 @@ type wakeJSON struct {
 func wakeOf(w controller.WakeRecord) *wakeJSON {
 	return &wakeJSON{
 		ID: w.ID, Requested: w.Requested.UTC(), Finished: w.Finished.UTC(),
-		DurationSeconds: w.Duration.Seconds(), Result: string(w.Result), Reason: w.Reason,
+		DurationSeconds: w.Duration.Seconds(), Result: string(w.Result), Reason: redact.Text(w.Reason),
 		Client: w.Client, Source: w.Source,
 	}
 }
 
-// targetText says which backend a host is, from its registry values.
+// targetText says which backend a host is, from its registry values,
+// with secrets hidden (a password in an argv or a URL).
 func targetText(t controller.Target) string {
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(t.Fields)) {
 		if v := t.Fields[k]; v != "" {
-			parts = append(parts, k+"="+v)
+			parts = append(parts, redact.Text(k+"="+v))
 		}
 	}
 	if start := t.Commands["start"]; len(start) > 0 {
-		parts = append(parts, "start: "+strings.Join(start, " "))
+		parts = append(parts, "start: "+strings.Join(redact.Args(start), " "))
 	}
 	return strings.Join(parts, " ")
 }
@@ -109,14 +111,14 @@ func (a *Admin) hostView(ctx context.Context, h controller.Host) hostJSON {
 	_, rec, err := a.ctl.Status(ctx, h.Name)
 	if err != nil {
 		v.State, v.StateWords = controller.StateUnknown, controller.StateUnknown.Words()
-		v.Problem = "state unavailable: " + err.Error()
+		v.Problem = "state unavailable: " + redact.Text(err.Error())
 		return v
 	}
 	if !rec.State.Valid() {
 		rec.State = controller.StateUnknown
 	}
 	now := a.ctl.Now()
-	v.State, v.StateWords, v.Reason, v.Version = rec.State, rec.State.Words(), rec.Reason, rec.Version
+	v.State, v.StateWords, v.Reason, v.Version = rec.State, rec.State.Words(), redact.Text(rec.Reason), rec.Version
 	if !rec.Changed.IsZero() {
 		v.Changed = rec.Changed.UTC()
 	}
@@ -138,7 +140,7 @@ func (a *Admin) hostView(ctx context.Context, h controller.Host) hostJSON {
 	}
 	wakes, werr := a.wakeCache.get(ctx, a.ctl, h.Name, now)
 	if werr != nil {
-		v.Problem = "wake history unavailable: " + werr.Error()
+		v.Problem = "wake history unavailable: " + redact.Text(werr.Error())
 	}
 	if len(wakes) > 0 {
 		v.LastWake = wakeOf(wakes[0])

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
@@ -42,13 +43,24 @@ func (p *Public) serveEvents(w http.ResponseWriter, r *http.Request, host string
 		p.refuse(w, r, http.StatusServiceUnavailable, "shutting down")
 		return
 	}
-	known, err := p.streamSet.serve(w, r, host, func(ctx context.Context) (eventJSON, bool) {
+	release, status, msg := p.streamCaps.acquire(p.clientIP(r))
+	if release == nil {
+		// Close the connection too: a refused client keeping it alive
+		// would still hold the file descriptor the cap protects.
+		w.Header().Set("Connection", "close")
+		w.Header().Set("Retry-After", strconv.Itoa(int(p.maxRetry/time.Second)))
+		p.refuse(w, r, status, msg)
+		return
+	}
+	known, err := p.streamSet.serve(w, r, host, release, func(ctx context.Context) (eventJSON, bool) {
 		return p.firstEvent(ctx, host)
 	})
 	switch {
 	case !known:
+		release()
 		p.refuse(w, r, http.StatusNotFound, "no site is registered for this host name")
 	case errors.Is(err, errNotHijackable):
+		defer release()
 		p.streamInHandler(w, r, host)
 	}
 }
@@ -104,7 +116,7 @@ func (p *Public) streamInHandler(w http.ResponseWriter, r *http.Request, host st
 			if !ok {
 				return
 			}
-			if !p.send(w, rc, &buf, publicEvent(e)) {
+			if !p.send(w, rc, &buf, p.streamSet.publicEvent(e)) {
 				return
 			}
 		case <-beat.C:
@@ -137,7 +149,7 @@ func (p *Public) firstEvent(ctx context.Context, host string) (eventJSON, bool) 
 		first.State, first.At = controller.StateUnknown, p.ctl.Now()
 	}
 	if first.State == controller.StateFailed {
-		first.Reason = rec.Reason
+		first.Reason = publicReason(p.streamSet.showReason, rec.Reason)
 	}
 	return first, true
 }

@@ -46,6 +46,8 @@ const StaticPrefix = "/.waitingroom/static/"
 //	RetryAtText   RetryAt as "15:04:05 UTC", or ""
 //	OverBudget    a wake budget refused the wake: nothing was started
 //	Budget        which budget ("host per day"), when OverBudget
+//	Blocked       this client may not wake the host for a while: it
+//	              followed the page's hidden honeypot link
 //	Problem       a temporary problem of waitingroom itself ("" when none),
 //	              e.g. the state store is unreachable; the page retries
 //	RetryAfter    seconds until the page reloads itself (also the
@@ -77,6 +79,7 @@ type PageData struct {
 	RetryAtText   string
 	OverBudget    bool
 	Budget        string
+	Blocked       bool
 	Problem       string
 	RetryAfter    int
 	Status        int

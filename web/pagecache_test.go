@@ -13,7 +13,7 @@ import (
 
 func newCachePublic(t *testing.T, f *fakeController, tmpl *template.Template) *Public {
 	t.Helper()
-	p, err := NewPublic(PublicOptions{Controller: f, Logger: discardLogger(), Template: tmpl})
+	p, err := NewPublic(PublicOptions{Controller: f, Logger: discardLogger(), Template: tmpl, ShowFailureReason: true})
 	if err != nil {
 		t.Fatalf("NewPublic: %v", err)
 	}

@@ -22,9 +22,12 @@ type Policy interface {
 	// Monitor reports whether c is an uptime monitor (or the request goes
 	// to a monitor path): it gets MonitorAnswer, no wake, no activity.
 	Monitor(r *http.Request, c controller.Client) bool
-	// Honeypot marks the client behind r: it followed a link no person
-	// sees, and may not wake anything for a while.
-	Honeypot(ctx context.Context, r *http.Request) error
+	// Honeypot marks the client behind r when r is its own navigation to
+	// host's invisible link (a link no person sees): it may not wake host
+	// for a while. marked is false when r is not such a navigation (an
+	// <img> on another site, a prefetch, no Fetch Metadata): nobody is
+	// marked.
+	Honeypot(ctx context.Context, r *http.Request, host string) (marked bool, err error)
 	// WakeToken signs a short-lived token for a click-to-wake button;
 	// VerifyWakeToken checks one for host.
 	WakeToken(host string) string

@@ -83,6 +83,19 @@ type PublicOptions struct {
 	// send HEAD, and every wake costs money. They still get the answer a
 	// GET would, without a body.
 	WakeOnHead bool
+	// MaxStreamsPerClient caps the open event streams of one client (an
+	// address, or an IPv6 /64): 429 past it (default
+	// DefaultMaxStreamsPerClient). MaxStreams caps them in total: 503 past
+	// it (default DefaultMaxStreams, from the open-file limit). Refused
+	// pages poll instead.
+	MaxStreamsPerClient int
+	MaxStreams          int
+	// ShowFailureReason shows anonymous visitors why a wake failed (the
+	// provider's words, secrets hidden) on the page, in its JSON and
+	// events. Default false: those words name internal addresses, URLs
+	// and the tail of a command's stderr, which operators read on the
+	// dashboard and in the logs (page.show_failure_reason).
+	ShowFailureReason bool
 
 	// MaxHeaderBytes caps the request line and headers (default 16 KiB,
 	// to which net/http adds 4 KiB of slack); net/http answers a larger
@@ -144,6 +157,7 @@ type Public struct {
 	streams    context.Context
 	endStreams context.CancelFunc
 	streamSet  *streamSet
+	streamCaps *streamCaps
 
 	lastProblemLog atomic.Int64 // unix nanoseconds; rate-limits problem logs
 }
@@ -209,6 +223,12 @@ func NewPublic(o PublicOptions) (*Public, error) {
 	}
 	p.streams, p.endStreams = context.WithCancel(base)
 	p.streamSet = newStreamSet(p.streams, p.ctl, p.log, p.heartbeat)
+	p.streamSet.showReason = o.ShowFailureReason
+	setDefault(&o.MaxStreamsPerClient, DefaultMaxStreamsPerClient)
+	if o.MaxStreams <= 0 {
+		o.MaxStreams = DefaultMaxStreams()
+	}
+	p.streamCaps = newStreamCaps(o.MaxStreamsPerClient, o.MaxStreams)
 	return p, nil
 }
 
@@ -487,11 +507,17 @@ func (p *Public) serveClickWake(w http.ResponseWriter, r *http.Request, host str
 // reading the page follows it; a client that does cannot wake anything
 // for a while.
 func (p *Public) serveHoneypot(w http.ResponseWriter, r *http.Request, host string) {
-	if p.policy != nil {
-		if err := p.policy.Honeypot(r.Context(), r); err != nil {
-			p.log.Warn("honeypot mark failed", "err", err)
-		} else {
-			p.log.Info("honeypot followed; client may not wake anything for a while", "host", host, "client", p.clientOf(r).String())
+	if _, known := p.ctl.Registry().Lookup(host); p.policy != nil && known {
+		c := p.clientOf(r)
+		switch marked, err := p.policy.Honeypot(r.Context(), r, host); {
+		case err != nil:
+			p.log.Warn("honeypot mark failed", "host", host, "err", err)
+		case marked:
+			p.log.Info("honeypot link followed by a visitor's own navigation; it may not wake this host for a while",
+				"host", host, "client", c.String(), "client_key", c.Key)
+		default:
+			p.log.Debug("honeypot link requested, but not by a navigation on this site; nobody marked", "host", host,
+				"sec_fetch_site", r.Header.Get("Sec-Fetch-Site"), "sec_fetch_dest", r.Header.Get("Sec-Fetch-Dest"))
 		}
 	}
 	p.refuse(w, r, http.StatusNotFound, "not found")
@@ -535,6 +561,8 @@ func (p *Public) pageData(ctx context.Context, host string, rec controller.Recor
 	var budget time.Duration
 	var be *controller.BudgetError
 	switch {
+	case errors.Is(err, controller.ErrClientBlocked):
+		d.Blocked = true
 	case err == nil, errors.Is(err, controller.ErrWakeRefused):
 		// A refused wake (a bot, a prefetch) still gets the honest state.
 	case errors.As(err, &be):
@@ -567,7 +595,7 @@ func (p *Public) pageData(ctx context.Context, host string, rec controller.Recor
 	case controller.StateFailed:
 		// Only a failure's reason is shown: other states' reasons name
 		// the client who woke the host.
-		d.Failed, d.Reason = true, rec.Reason
+		d.Failed, d.Reason = true, publicReason(p.streamSet.showReason, rec.Reason)
 		if !rec.RetryAt.IsZero() {
 			d.RetryAt = rec.RetryAt.UTC()
 			d.RetryAtText = d.RetryAt.Format("15:04:05 UTC")
@@ -603,6 +631,9 @@ func message(d *PageData, rec controller.Record, now time.Time) string {
 	switch {
 	case d.Problem != "":
 		return d.Problem + "; retrying in a moment."
+	case d.Blocked:
+		return "This browser, or another at the same address, opened a hidden link of this page that only automated " +
+			"programs follow, so it cannot wake " + d.Host + " for a while. " + d.Host + " is " + d.StateWords + "."
 	case d.OverBudget:
 		return d.Host + " has been woken too often lately (" + d.Budget +
 			" budget), so it stays asleep for now. Try again in " +
@@ -712,7 +743,9 @@ func (p *Public) writeState(w http.ResponseWriter, r *http.Request, d *PageData)
 // writeJSON sends v with an exact Content-Length; HEAD gets the headers.
 func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	var b bytes.Buffer
-	if err := json.NewEncoder(&b).Encode(v); err != nil {
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // "Bearer <token>" stays readable; JSON is never HTML here (nosniff)
+	if err := enc.Encode(v); err != nil {
 		http.Error(w, "encoding JSON failed", http.StatusInternalServerError)
 		return
 	}

@@ -163,14 +163,36 @@ func TestPublicAnswers(t *testing.T) {
 				f.set(controller.Record{Host: "app.example.com", State: controller.StateFailed,
 					Reason: "start: exit status 3", RetryAt: time.Date(2026, 3, 4, 10, 1, 30, 0, time.UTC)})
 			},
+			opts:       func(o *PublicOptions) { o.ShowFailureReason = true },
 			wantStatus: 503, wantWakes: 1, wantRetryAfter: "90",
 			wantBody: []string{"failed to start. It will try again at 10:01:30 UTC (in 1 min 30 s).", "<code id=\"wr-reason\">start: exit status 3</code>"},
+		},
+		{
+			name: "a failure's reason stays with operators by default", setup: func(f *fakeController) {
+				f.set(controller.Record{Host: "app.example.com", State: controller.StateFailed,
+					Reason:  "start: exit status 1: dial tcp 10.0.3.7:5432: connection refused; stderr: FATAL at /srv/app/db.go:12",
+					RetryAt: time.Date(2026, 3, 4, 10, 1, 30, 0, time.UTC)})
+			},
+			wantStatus: 503, wantWakes: 1, wantRetryAfter: "90",
+			wantBody: []string{"failed to start. It will try again at 10:01:30 UTC"},
+			notBody:  []string{"10.0.3.7", "stderr", "/srv/app", "wr-reason"},
+		},
+		{
+			name: "a shown reason hides secrets", setup: func(f *fakeController) {
+				f.set(controller.Record{Host: "app.example.com", State: controller.StateFailed,
+					Reason: `probe: Get "http://app:80/ready?token=s3cret": refused`})
+			},
+			opts:       func(o *PublicOptions) { o.ShowFailureReason = true },
+			wantStatus: 503, wantWakes: 1,
+			wantBody: []string{"token=REDACTED"},
+			notBody:  []string{"s3cret"},
 		},
 		{
 			name: "a failure's reason is escaped", setup: func(f *fakeController) {
 				f.set(controller.Record{Host: "app.example.com", State: controller.StateFailed,
 					Reason: `<script>alert("x")</script><img src=x onerror=alert(1)>`})
 			},
+			opts:       func(o *PublicOptions) { o.ShowFailureReason = true },
 			wantStatus: 503, wantWakes: 1,
 			wantBody: []string{"&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;img"},
 			notBody:  []string{"<script>alert", "<img src=x"},

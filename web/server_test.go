@@ -200,7 +200,7 @@ func (s *sseReader) want(st controller.State) eventJSON {
 func TestEventsFirstCurrentStateThenChanges(t *testing.T) {
 	f := newFakeController("app.example.com", "other.example.com")
 	f.set(controller.Record{Host: "app.example.com", State: controller.StateStarting, Changed: f.now})
-	p := newTestPublic(t, f, nil)
+	p := newTestPublic(t, f, func(o *PublicOptions) { o.ShowFailureReason = true })
 	ts := startServer(t, p)
 	s := openEvents(t, t.Context(), ts.URL, "app.example.com")
 	if s.res.Header.Get("Cache-Control") != "no-store" {

@@ -36,6 +36,8 @@ type streamSet struct {
 	log       *slog.Logger
 	heartbeat time.Duration
 	ctx       context.Context // ends every stream
+	// showReason: failures' reasons go to the pages (publicReason).
+	showReason bool
 
 	mu    sync.Mutex
 	hosts map[string]*hostStreams
@@ -77,7 +79,11 @@ var errStreamsEnded = errors.New("web: event streams ended")
 // serve takes the request's connection over and adds it to its host's
 // streams. Nothing is written on errNotHijackable; on ok=false the host is
 // not registered and nothing is written either.
-func (s *streamSet) serve(w http.ResponseWriter, r *http.Request, host string, first func(context.Context) (eventJSON, bool)) (ok bool, err error) {
+//
+// release frees the stream's slot in the caps (streamCaps): once the
+// connection is taken over, closing it calls release; before that (ok
+// false, or errNotHijackable) the caller still owns it.
+func (s *streamSet) serve(w http.ResponseWriter, r *http.Request, host string, release func(), first func(context.Context) (eventJSON, bool)) (ok bool, err error) {
 	if r.ProtoMajor != 1 {
 		return true, errNotHijackable // HTTP/2 and later multiplex: nothing to take over
 	}
@@ -101,13 +107,14 @@ func (s *streamSet) serve(w http.ResponseWriter, r *http.Request, host string, f
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // nginx and friends: do not buffer the stream
 	h.Set("X-Waitingroom-State", string(ev.State))
-	conn, brw, err := rc.Hijack()
+	raw, brw, err := rc.Hijack()
 	if err != nil {
 		for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering", "X-Waitingroom-State"} {
 			h.Del(k)
 		}
 		return true, errors.Join(errNotHijackable, err)
 	}
+	conn := net.Conn(&countedConn{Conn: raw, release: release})
 	// Whatever the client sent after its request is not ours to answer
 	// (EventSource sends nothing more): drop the buffers with brw.
 	_ = brw
@@ -225,7 +232,7 @@ func (s *streamSet) write(ctx context.Context, g *hostStreams, events <-chan con
 				if !ok {
 					return false
 				}
-				g.publish(s.log, publicEvent(e))
+				g.publish(s.log, s.publicEvent(e))
 			default:
 				return true
 			}
@@ -239,7 +246,7 @@ func (s *streamSet) write(ctx context.Context, g *hostStreams, events <-chan con
 			if !ok {
 				return
 			}
-			g.publish(s.log, publicEvent(e))
+			g.publish(s.log, s.publicEvent(e))
 		case <-g.kick:
 			if !drain() {
 				return
@@ -256,11 +263,11 @@ func (s *streamSet) write(ctx context.Context, g *hostStreams, events <-chan con
 }
 
 // publicEvent is what a waiting page may learn of e.
-func publicEvent(e controller.Event) eventJSON {
+func (s *streamSet) publicEvent(e controller.Event) eventJSON {
 	ev := eventJSON{Host: e.Host, State: e.To, From: e.From, At: e.At}
 	if e.To == controller.StateFailed {
 		// Only failures' reasons are public; others name clients.
-		ev.Reason = e.Reason
+		ev.Reason = publicReason(s.showReason, e.Reason)
 	}
 	return ev
 }
@@ -286,7 +293,7 @@ func (s *streamSet) heal(ctx context.Context, g *hostStreams) {
 	}
 	ev := eventJSON{Host: g.host, State: rec.State, From: last.State, At: rec.Changed}
 	if rec.State == controller.StateFailed {
-		ev.Reason = rec.Reason
+		ev.Reason = publicReason(s.showReason, rec.Reason)
 	}
 	g.publish(s.log, ev)
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -272,4 +273,70 @@ func TestEventStreamJoiningDuringStoreOutageGetsTheGroupsState(t *testing.T) {
 	b := openEvents(t, t.Context(), ts.URL, "app.example.com")
 	b.want(controller.StateUnknown)
 	b.want(controller.StateStarting)
+}
+
+// One client's streams past MaxStreamsPerClient get 429, everybody's past
+// MaxStreams 503, with the connection closed; a slot frees when its
+// stream ends.
+func TestEventStreamsAreCappedPerClientAndInTotal(t *testing.T) {
+	ctl := newFakeController("app.example.com")
+	p, err := NewPublic(PublicOptions{Controller: ctl, Logger: discardLogger(), MaxStreamsPerClient: 2, MaxStreams: 3,
+		ClientIP: func(r *http.Request) netip.Addr { return netip.MustParseAddr(r.Header.Get("X-Test-Client")) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	open := func(client string) (*http.Response, error) {
+		req, _ := http.NewRequest("GET", srv.URL+"/.waitingroom/events", nil)
+		req.Host = "app.example.com"
+		req.Header.Set("X-Test-Client", client)
+		return http.DefaultTransport.RoundTrip(req)
+	}
+	var opened []*http.Response
+	defer func() {
+		for _, r := range opened {
+			r.Body.Close()
+		}
+	}()
+	steps := []struct {
+		client string
+		want   int
+	}{
+		{"198.51.100.1", 200}, {"198.51.100.1", 200}, {"198.51.100.1", 429},
+		{"2001:db8::1", 200}, {"2001:db8::2", 503}, {"198.51.100.2", 503},
+	}
+	for i, st := range steps {
+		resp, err := open(st.client)
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if resp.StatusCode != st.want {
+			t.Fatalf("step %d (%s): %d, want %d", i, st.client, resp.StatusCode, st.want)
+		}
+		if st.want == 200 {
+			opened = append(opened, resp)
+			continue
+		}
+		if !resp.Close || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("step %d: refusal without Connection: close (%v) or Retry-After (%q)", i, resp.Close, resp.Header.Get("Retry-After"))
+		}
+		resp.Body.Close()
+	}
+	// The IPv6 client is counted by its /64: a second address there is
+	// the same client.
+	if _, n := p.streamCaps.counts(netip.MustParseAddr("2001:db8::99")); n != 1 {
+		t.Errorf("the /64 holds %d streams, want 1", n)
+	}
+	opened[0].Body.Close()
+	opened = opened[1:]
+	poll.Until(t, 5*time.Second, "the closed stream's slot to free", func() bool {
+		total, _ := p.streamCaps.counts(netip.Addr{})
+		return total == 2
+	})
+	resp, err := open("198.51.100.2")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("after a stream ended: %v %v", resp, err)
+	}
+	opened = append(opened, resp)
 }

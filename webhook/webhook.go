@@ -39,6 +39,7 @@ import (
 
 	"github.com/waitingroom/waitingroom/controller"
 	"github.com/waitingroom/waitingroom/internal/sleep"
+	"github.com/waitingroom/waitingroom/redact"
 )
 
 // Event kinds, as listed in a webhook's events: and sent in
@@ -281,7 +282,7 @@ func (n *Notifier) Notify(e controller.Event) {
 		return
 	}
 	p := Payload{
-		Event: kind, Host: e.Host, From: string(e.From), To: string(e.To), Reason: e.Reason, At: e.At,
+		Event: kind, Host: e.Host, From: string(e.From), To: string(e.To), Reason: redact.Text(e.Reason), At: e.At,
 	}
 	if kind == KindRunning && e.Duration > 0 {
 		p.DurationMS = e.Duration.Milliseconds()

@@ -50,10 +50,12 @@ func (a *app) newAdmin(cfg *config.Config, pol *policy, budgets *guard.Budgets) 
 	return web.NewAdmin(web.AdminOptions{
 		Controller:    a.ctrl,
 		Logger:        a.log,
+		Hosts:         cfg.File.Admin.Hosts,
 		Users:         users,
 		Tokens:        tokens,
 		SessionKey:    sessionKey,
 		ClientIP:      pol.ip.IP,
+		TrustedProxy:  pol.ip.Trusted,
 		Metrics:       metrics.Handler(a.promReg),
 		MetricsPublic: mp != nil && *mp,
 		Traefik:       a.liveTraefik(),

@@ -63,12 +63,12 @@ func (p *policy) Monitor(_ *http.Request, c controller.Client) bool {
 	return guard.Class(c.Class) == guard.ClassMonitor
 }
 
-func (p *policy) Honeypot(ctx context.Context, r *http.Request) error {
+func (p *policy) Honeypot(ctx context.Context, r *http.Request, host string) (bool, error) {
 	ip := p.ip.IP(r)
-	if !ip.IsValid() || guard.Class(p.classes.Classify(r)) == guard.ClassPrefetch {
-		return nil // a prefetch is the browser, not the person
+	if !ip.IsValid() || !guard.IsOwnNavigation(r) || guard.Class(p.classes.Classify(r)) == guard.ClassPrefetch {
+		return false, nil // another site's request, or a prefetch: the browser, not the person
 	}
-	return p.budgets.Honeypot(ctx, ip)
+	return true, p.budgets.Honeypot(ctx, host, ip)
 }
 
 func (p *policy) WakeToken(host string) string { return p.tokens.Issue(host) }

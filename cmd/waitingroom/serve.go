@@ -23,7 +23,9 @@ import (
 	"github.com/waitingroom/waitingroom/controller"
 	"github.com/waitingroom/waitingroom/guard"
 	"github.com/waitingroom/waitingroom/hold"
+	"github.com/waitingroom/waitingroom/internal/rlimit"
 	"github.com/waitingroom/waitingroom/metrics"
+	"github.com/waitingroom/waitingroom/redact"
 	"github.com/waitingroom/waitingroom/scheduler"
 	"github.com/waitingroom/waitingroom/web"
 	"github.com/waitingroom/waitingroom/webhook"
@@ -63,9 +65,9 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(redact.Handler(slog.NewTextHandler(w, opts))), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(redact.Handler(slog.NewJSONHandler(w, opts))), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
@@ -84,6 +86,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
+	}
+	// Before the stream caps are derived from it (web.DefaultMaxStreams).
+	if files, err := rlimit.Raise(); err != nil {
+		log.Warn("open-file limit not raised", "limit", files, "err", err)
+	} else {
+		log.Info("open-file limit", "files", files)
 	}
 	a, err := newApp(ctx, cfg, f.config, log)
 	if err != nil {
@@ -226,15 +234,19 @@ func (a *app) build(ctx context.Context, cfg *config.Config, st controller.Store
 		return err
 	}
 	a.public, err = web.NewPublic(web.PublicOptions{
-		Controller:     a.ctrl,
-		Logger:         log,
-		Template:       tmpl,
-		BaseContext:    a.baseCtx,
-		Policy:         pol,
-		Monitor:        web.MonitorAnswer{Status: cfg.File.Monitors.Status, Body: cfg.File.Monitors.Body},
-		Holder:         a.holder,
-		MaxHeaderBytes: cfg.File.Limits.MaxHeaderBytes,
-		MaxURLLength:   cfg.File.Limits.MaxURLLength,
+		Controller:          a.ctrl,
+		Logger:              log,
+		Template:            tmpl,
+		BaseContext:         a.baseCtx,
+		Policy:              pol,
+		ClientIP:            pol.ip.IP,
+		Monitor:             web.MonitorAnswer{Status: cfg.File.Monitors.Status, Body: cfg.File.Monitors.Body},
+		Holder:              a.holder,
+		MaxHeaderBytes:      cfg.File.Limits.MaxHeaderBytes,
+		MaxURLLength:        cfg.File.Limits.MaxURLLength,
+		MaxStreamsPerClient: cfg.File.Limits.MaxStreamsPerClient,
+		MaxStreams:          cfg.File.Limits.MaxStreams,
+		ShowFailureReason:   cfg.File.Page.ShowFailureReason,
 	})
 	if err != nil {
 		return err
