@@ -382,7 +382,28 @@ func (c *Controller) launch(host string, run func()) {
 			}
 			c.mu.Unlock()
 		}
+		// An engine event handed to the job (Observe) after its last look
+		// at the backend — while a finished wake records running and
+		// releases its lease — would be lost: the host is free now, so
+		// look again the way Observe would have.
+		select {
+		case <-j.nudge:
+			c.recheckAfterJob(host)
+		default:
+		}
 	}()
+}
+
+// recheckAfterJob checks a host whose job ended with an engine event it did
+// not act on.
+func (c *Controller) recheckAfterJob(host string) {
+	h, ok := c.registry.Lookup(host)
+	if !ok || c.life.Err() != nil {
+		return
+	}
+	if err := c.reconcileHost(c.life, h); err != nil {
+		c.log.Warn("checking a host after an engine event failed", "host", host, "err", err)
+	}
 }
 
 func (c *Controller) working(host string) bool {

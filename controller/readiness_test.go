@@ -446,3 +446,27 @@ func TestEngineEventInterruptsAHangingProbe(t *testing.T) {
 		t.Fatalf("failed %s after the event: the hanging probe was waited for", d)
 	}
 }
+
+// An engine event that arrives while a finished wake's job winds down (it
+// has recorded running but still holds the host, so Observe hands the event
+// to the job) is not lost: the container that died then is seen stopped
+// once the job ends, not at the next reconcile.
+func TestEngineEventWhileWakeWindsDownIsNotLost(t *testing.T) {
+	e, gated := gatedEnv(t, nil)
+	ctx := context.Background()
+	if _, err := e.ctrl.Wake(ctx, host, controller.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	gated.waitReached(t)
+	waitState(t, e.ctrl, host, controller.StateRunning)
+	e.prov.SetReason(`container "app" exited with code 137`)
+	e.prov.SetExited(true)
+	e.prov.SetState(controller.StateStopped)
+	st, _ := e.prov.Status(ctx, controller.Target{})
+	e.ctrl.Observe(ctx, host, st) // the engine's die event
+	close(gated.gate)
+	rec := waitState(t, e.ctrl, host, controller.StateStopped)
+	if want := `stopped outside waitingroom: container "app" exited with code 137`; rec.Reason != want {
+		t.Fatalf("reason %q, want %q", rec.Reason, want)
+	}
+}

@@ -123,7 +123,8 @@ func (c *Controller) resumeStop(ctx context.Context, h Host, rec Record) error {
 // stopped, killed or started by hand). A Status of running is judged by the
 // readiness rule first (ready_url). When this process is waking or stopping
 // the host, the event goes to that job instead: a wake checks the backend at
-// once, so a container that dies during its wake fails it within moments.
+// once, so a container that dies during its wake fails it within moments; a
+// job that ends with an event it did not act on checks the host then.
 func (c *Controller) Observe(ctx context.Context, host string, st Status) {
 	h, ok := c.registry.Lookup(host)
 	if !ok || c.nudge(host) {

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -223,15 +224,24 @@ hosts:
 // start_timeout.
 func TestExecDaemonDyingDuringWakeFailsTheWake(t *testing.T) {
 	d := newDemoHost(t, "dies.test", 10*time.Minute, "1m") // boots for 10 min: never ready here
-	w := proc.StartWaitingroom(t, bins, t.TempDir(), baseConfig+"hosts:"+d.yaml())
+	// The rule under test needs the wake to have seen the daemon up: the
+	// status command leaves a mark once it has told waitingroom "running"
+	// (a fixed sleep raced the wake's next look on a loaded machine).
+	seen := filepath.Join(t.TempDir(), "seen-up")
+	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	plain := fmt.Sprintf(`status: [%s, "status", "--pidfile", %s]`, q(bins.DemoBackend), q(d.pidfile()))
+	marking := fmt.Sprintf(`status: ["/bin/sh", "-c", %s, %s, %s, %s]`,
+		q(`"$0" status --pidfile "$1" && : >"$2"`), q(bins.DemoBackend), q(d.pidfile()), q(seen))
+	hostYAML := strings.Replace(d.yaml(), plain, marking, 1)
+	if hostYAML == d.yaml() {
+		t.Fatalf("no status command to replace in %s", d.yaml())
+	}
+	w := proc.StartWaitingroom(t, bins, t.TempDir(), baseConfig+"hosts:"+hostYAML)
 	wake(t, w, "dies.test")
-	proc.Eventually(t, 15*time.Second, d.processAlive, "daemon never started")
+	proc.Eventually(t, 15*time.Second, func() bool { _, err := os.Stat(seen); return err == nil }, "the wake never saw the daemon up")
 	if s, _ := hostStatus(t, w, "dies.test"); s != "starting" {
 		t.Fatalf("state %q while the daemon boots, want starting", s)
 	}
-	// Let the wake see it up (it checks every ≤200 ms): a precondition of
-	// the rule under test, not an assertion.
-	time.Sleep(500 * time.Millisecond)
 	began := time.Now()
 	if err := syscall.Kill(pidOf(t, d), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
