@@ -20,10 +20,15 @@ import (
 	"github.com/waitingroom/waitingroom/internal/testutil/proc"
 )
 
-// hostStatus is /.waitingroom/status of host: its state and reason.
+// hostStatus is a host's state and reason as operators see them (GET
+// /api/hosts/{host}); the public page keeps failure reasons to itself.
 func hostStatus(t *testing.T, w *proc.Waitingroom, host string) (state, reason string) {
 	t.Helper()
-	resp, err := w.Get(context.Background(), host, "/.waitingroom/status")
+	req, err := http.NewRequest(http.MethodGet, w.Admin+"/api/hosts/"+host, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
 	if err != nil {
 		return "error: " + err.Error(), ""
 	}
