@@ -109,8 +109,13 @@ func (hd *Holder) Resendable(r *http.Request) bool {
 //
 // When the backend does not answer, Handoff writes nothing, asks the
 // controller to re-read the host (Recheck, bounded) and returns
-// ErrBackendDown, so the caller can answer with the host's new state.
-// ErrNoAddress: the address is not known; nothing was written.
+// ErrBackendDown, so the caller can answer with the host's new state or
+// hold r: r (its body included) is untouched, and the backend never got it
+// or r's method is safe. A request the backend may have received (an
+// unsafe method, or any part of the body read, before the connection
+// broke) is never sent again: Handoff answers it itself with 502 and
+// returns nil. ErrNoAddress: the address is not known; nothing was
+// written.
 func (hd *Holder) Handoff(w http.ResponseWriter, r *http.Request, h controller.Host) error {
 	hs := hd.host(h.Name)
 	ctx := r.Context()
@@ -128,9 +133,16 @@ func (hd *Holder) Handoff(w http.ResponseWriter, r *http.Request, h controller.H
 	defer fwd.release()
 	hd.touch(ctx, hs)
 	out := r.WithContext(context.WithValue(ctx, forwardKey{}, fwd))
+	if r.Body != nil && r.Body != http.NoBody {
+		fwd.body = &readTracker{ReadCloser: r.Body}
+		out.Body = fwd.body
+	}
 	hd.proxy.ServeHTTP(w, out)
 	if fwd.err != nil {
 		hd.metrics.handoffs.WithLabelValues(h.Name, "backend_down").Inc()
+		if fwd.answered {
+			return nil
+		}
 		hd.warnRarely(hs, "backend of a running host did not answer; re-reading it", "backend", backend.Redacted(), "err", fwd.err)
 		hd.recheckBackend(ctx, hs.name)
 		return fmt.Errorf("%w: %w", ErrBackendDown, fwd.err)

@@ -3,12 +3,14 @@ package hold_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/waitingroom/waitingroom/controller"
@@ -152,3 +154,90 @@ func TestHandoffToABackendThatDoesNotAnswerWritesNothingAndRechecks(t *testing.T
 
 // stubController satisfies hold.Controller for tests that never reach it.
 type stubController struct{ hold.Controller }
+
+// frontHandingOff makes the env's front server do what the public listener
+// does for an API client of a running host: hand the request off, and hold
+// it (Serve) when the handoff reports that the backend did not answer.
+func frontHandingOff(e **env) func(*http.Server) {
+	return func(s *http.Server) {
+		s.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h, _ := (*e).ctl.Registry().Lookup(r.Host)
+			if err := (*e).holder.Handoff(w, r, h); err == nil || r.Context().Err() != nil {
+				return
+			}
+			(*e).holder.Serve(w, r, h, controller.Client{Display: "127.0.0.x", Class: "api"})
+		})
+	}
+}
+
+func TestFailedHandoffKeepsTheBodyForTheHold(t *testing.T) {
+	// The first address refuses the connection (a backend killed behind
+	// waitingroom's back); by the time the request is held, the backend
+	// answers again. The POST's body must reach it, once.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := &url.URL{Scheme: "http", Host: l.Addr().String()}
+	l.Close()
+	var e *env
+	var lookups atomic.Int64
+	e = newEnv(t, envOptions{
+		running: true, quietLogs: true, front: frontHandingOff(&e),
+		hold: hold.Options{Backend: func(controller.Host) (*url.URL, error) {
+			if lookups.Add(1) == 1 {
+				return dead, nil
+			}
+			return url.Parse(e.backend.URL)
+		}},
+	})
+	before := e.backendN.Load()
+	status, _, body, err := e.do(e.request(context.Background(), http.MethodPost, testHost, "/order", strings.NewReader("pay 10")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != http.StatusOK || string(body) != "pay 10" {
+		t.Errorf("answer %d %q; want the backend's echo of the body", status, body)
+	}
+	if n := e.backendN.Load() - before; n != 1 {
+		t.Errorf("the backend saw the POST %d times, want 1", n)
+	}
+}
+
+func TestHandoffThatMayHaveReachedTheBackendIsNeverSentAgain(t *testing.T) {
+	// The backend reads the request and drops the connection without an
+	// answer: it may have acted on it. A failed handoff must not let the
+	// caller hold the request and send it again.
+	var e *env
+	e = newEnv(t, envOptions{
+		running: true, quietLogs: true, front: frontHandingOff(&e),
+		backend: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.ReadAll(r.Body)
+			c, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				_ = c.Close()
+			}
+		}),
+	})
+	for _, tc := range []struct {
+		name string
+		body io.Reader
+	}{
+		{"POST without a body", nil},
+		{"POST with a body", strings.NewReader("pay 10")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.backendN.Load()
+			status, _, body, err := e.do(e.request(context.Background(), http.MethodPost, testHost, "/order", tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := e.backendN.Load() - before; n != 1 {
+				t.Errorf("the backend saw the POST %d times, want 1", n)
+			}
+			if status != http.StatusBadGateway || decodeRefusal(t, body).Reason != hold.ReasonBackendError {
+				t.Errorf("answer %d %q; want 502 backend_error", status, body)
+			}
+		})
+	}
+}
