@@ -241,3 +241,34 @@ func TestHandoffThatMayHaveReachedTheBackendIsNeverSentAgain(t *testing.T) {
 		})
 	}
 }
+
+func TestRechecksOfABackendThatDoesNotAnswerAreRateLimited(t *testing.T) {
+	// The provider says running, the backend refuses every connection: a
+	// flood of requests must not become a flood of provider calls (a cloud
+	// API with a quota).
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := &url.URL{Scheme: "http", Host: l.Addr().String()}
+	l.Close()
+	e := newEnv(t, envOptions{
+		noReadyURL: true, running: true, quietLogs: true,
+		hold: hold.Options{Backend: func(controller.Host) (*url.URL, error) { return dead, nil }},
+	})
+	h, _ := e.ctl.Registry().Lookup(testHost)
+	calls := e.prov.StatusCalls()
+	err = e.holder.Handoff(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "http://"+testHost+"/", nil), h)
+	if !errors.Is(err, hold.ErrBackendDown) {
+		t.Fatalf("Handoff = %v, want ErrBackendDown", err)
+	}
+	// What every further request for the host does meanwhile (a POST not
+	// resent, a handoff that fails).
+	const n = 20
+	for range n {
+		e.holder.Recheck(context.Background(), testHost)
+	}
+	if got := e.prov.StatusCalls() - calls; got < 1 || got > 2 {
+		t.Errorf("%d requests that found the backend gone re-read it %d times; want 1 (at most one per second)", n+1, got)
+	}
+}
