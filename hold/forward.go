@@ -176,6 +176,7 @@ func (hd *Holder) rewrite(pr *httputil.ProxyRequest) {
 	info := pr.In.Context().Value(forwardKey{}).(*forwardInfo)
 	pr.SetURL(info.backend)
 	pr.Out.Host = pr.In.Host
+	pr.Out.Header.Add(HopHeader, hd.hop+" "+info.hs.name)
 
 	peer := peerAddr(pr.In)
 	if !peer.IsValid() || !hd.isTrusted(peer) {

@@ -44,6 +44,38 @@ const recheckTimeout = 3 * time.Second
 // the controller was asked to re-read the host's backend.
 var ErrBackendDown = errors.New("backend did not answer")
 
+// ErrLoop is returned by Handoff when r is a request this Holder forwarded
+// for the same host: the host's backend address leads back to
+// waitingroom. Nothing was written.
+var ErrLoop = errors.New("backend address leads back to waitingroom")
+
+// HopHeader marks every request the Holder forwards with its own random
+// mark and the host, so that a request that comes back (a backend address
+// that is waitingroom itself, or a proxy that routes the host back to it)
+// is answered 508 instead of being forwarded again and again until every
+// forward slot of the host is taken.
+const HopHeader = "X-Waitingroom-Hop"
+
+// looped reports whether r is a request this Holder forwarded for hs.
+func (hd *Holder) looped(r *http.Request, hs *hostState) bool {
+	mark := hd.hop + " " + hs.name
+	for _, v := range r.Header.Values(HopHeader) {
+		if v == mark {
+			return true
+		}
+	}
+	return false
+}
+
+const loopWarning = "a forwarded request came back to waitingroom: the host's backend address leads to waitingroom, not to the backend"
+
+// refuseLoop answers a request that came back to waitingroom.
+func (hd *Holder) refuseLoop(w http.ResponseWriter, r *http.Request, hs *hostState) {
+	hd.warnRarely(hs, loopWarning)
+	hd.refuse(w, r, hs, http.StatusLoopDetected, ReasonLoop, controller.StateRunning, hd.retryAfter,
+		hs.name+"'s backend address leads back to waitingroom")
+}
+
 // ErrNoAddress is returned by Handoff when the running backend's address
 // is not known yet; nothing was written.
 var ErrNoAddress = errors.New("backend address unknown")
@@ -118,6 +150,10 @@ func (hd *Holder) Resendable(r *http.Request) bool {
 // written.
 func (hd *Holder) Handoff(w http.ResponseWriter, r *http.Request, h controller.Host) error {
 	hs := hd.host(h.Name)
+	if hd.looped(r, hs) {
+		hd.warnRarely(hs, loopWarning)
+		return ErrLoop
+	}
 	ctx := r.Context()
 	backend, err := hd.backend(h)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
 	"github.com/waitingroom/waitingroom/hold"
@@ -270,5 +271,28 @@ func TestRechecksOfABackendThatDoesNotAnswerAreRateLimited(t *testing.T) {
 	}
 	if got := e.prov.StatusCalls() - calls; got < 1 || got > 2 {
 		t.Errorf("%d requests that found the backend gone re-read it %d times; want 1 (at most one per second)", n+1, got)
+	}
+}
+
+func TestBackendAddressLeadingBackToWaitingroomIsALoopNotAHang(t *testing.T) {
+	// A host whose backend address is waitingroom itself (or a proxy that
+	// sends the host back to it, e.g. a ready_url on the public name):
+	// each forward would come back and be forwarded again, until every
+	// forward slot is taken and every request for the host hangs.
+	var e *env
+	e = newEnv(t, envOptions{
+		running: true, quietLogs: true, front: frontHandingOff(&e),
+		hold: hold.Options{Backend: func(controller.Host) (*url.URL, error) { return url.Parse(e.front.URL) }},
+	})
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		status, _, body, err := e.do(e.request(ctx, method, testHost, "/", nil))
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: %v; want an answer, not a hang", method, err)
+		}
+		if status != http.StatusLoopDetected || decodeRefusal(t, body).Reason != hold.ReasonLoop {
+			t.Errorf("%s: %d %q; want 508 loop", method, status, body)
+		}
 	}
 }
