@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -125,12 +124,7 @@ func TestHandoffPassesTheAppsOwnErrorsThrough(t *testing.T) {
 }
 
 func TestHandoffToABackendThatDoesNotAnswerWritesNothingAndRechecks(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := &url.URL{Scheme: "http", Host: l.Addr().String()}
-	l.Close()
+	dead := deadURL(t)
 	e := newEnv(t, envOptions{
 		noReadyURL: true, running: true, quietLogs: true,
 		hold: hold.Options{Backend: func(controller.Host) (*url.URL, error) { return dead, nil }},
@@ -138,7 +132,7 @@ func TestHandoffToABackendThatDoesNotAnswerWritesNothingAndRechecks(t *testing.T
 	calls := e.prov.StatusCalls()
 	h, _ := e.ctl.Registry().Lookup(testHost)
 	w := httptest.NewRecorder()
-	err = e.holder.Handoff(w, httptest.NewRequest(http.MethodGet, "http://"+testHost+"/", nil), h)
+	err := e.holder.Handoff(w, httptest.NewRequest(http.MethodGet, "http://"+testHost+"/", nil), h)
 	if !errors.Is(err, hold.ErrBackendDown) {
 		t.Fatalf("Handoff = %v, want ErrBackendDown", err)
 	}
@@ -175,12 +169,7 @@ func TestFailedHandoffKeepsTheBodyForTheHold(t *testing.T) {
 	// The first address refuses the connection (a backend killed behind
 	// waitingroom's back); by the time the request is held, the backend
 	// answers again. The POST's body must reach it, once.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := &url.URL{Scheme: "http", Host: l.Addr().String()}
-	l.Close()
+	dead := deadURL(t)
 	var e *env
 	var lookups atomic.Int64
 	e = newEnv(t, envOptions{
@@ -247,19 +236,14 @@ func TestRechecksOfABackendThatDoesNotAnswerAreRateLimited(t *testing.T) {
 	// The provider says running, the backend refuses every connection: a
 	// flood of requests must not become a flood of provider calls (a cloud
 	// API with a quota).
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := &url.URL{Scheme: "http", Host: l.Addr().String()}
-	l.Close()
+	dead := deadURL(t)
 	e := newEnv(t, envOptions{
 		noReadyURL: true, running: true, quietLogs: true,
 		hold: hold.Options{Backend: func(controller.Host) (*url.URL, error) { return dead, nil }},
 	})
 	h, _ := e.ctl.Registry().Lookup(testHost)
 	calls := e.prov.StatusCalls()
-	err = e.holder.Handoff(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "http://"+testHost+"/", nil), h)
+	err := e.holder.Handoff(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "http://"+testHost+"/", nil), h)
 	if !errors.Is(err, hold.ErrBackendDown) {
 		t.Fatalf("Handoff = %v, want ErrBackendDown", err)
 	}
