@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -38,9 +39,37 @@ type forwardInfo struct {
 	hs       *hostState
 	released bool
 	// handoff: the caller answers a backend that did not answer itself
-	// (Handoff); the proxy then only records err and writes nothing.
-	handoff bool
-	err     error
+	// (Handoff); the proxy then only records err and writes nothing,
+	// unless the request may have reached the backend and must not be
+	// sent again (answered).
+	handoff  bool
+	err      error
+	answered bool
+	body     *readTracker // the handed-off request's body; nil when it has none
+}
+
+// readTracker notes whether any of a request's body was read, that is,
+// may have been sent to the backend.
+type readTracker struct {
+	io.ReadCloser
+	read atomic.Bool
+}
+
+func (t *readTracker) Read(p []byte) (int, error) {
+	t.read.Store(true)
+	return t.ReadCloser.Read(p)
+}
+
+// mayResend reports whether a handed-off request that failed with err may
+// still be held and sent again: its body is untouched, and either the
+// backend never got it (the connection was not made) or sending it twice
+// is harmless (a safe method).
+func (f *forwardInfo) mayResend(r *http.Request, err error) bool {
+	if f.body != nil && f.body.read.Load() {
+		return false
+	}
+	var op *net.OpError
+	return SafeMethod(r.Method) || (errors.As(err, &op) && op.Op == "dial")
 }
 
 // release gives the host's forward slot back. It happens when the
@@ -147,6 +176,7 @@ func (hd *Holder) rewrite(pr *httputil.ProxyRequest) {
 	info := pr.In.Context().Value(forwardKey{}).(*forwardInfo)
 	pr.SetURL(info.backend)
 	pr.Out.Host = pr.In.Host
+	pr.Out.Header.Add(HopHeader, hd.hop+" "+info.hs.name)
 
 	peer := peerAddr(pr.In)
 	if !peer.IsValid() || !hd.isTrusted(peer) {
@@ -207,7 +237,11 @@ func (hd *Holder) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	info := r.Context().Value(forwardKey{}).(*forwardInfo)
 	if info.handoff {
 		info.err = err
-		return
+		if info.mayResend(r, err) {
+			return
+		}
+		// The backend may have received it: answered here, never resent.
+		info.answered = true
 	}
 	hd.warnRarely(info.hs, "forwarding held requests failed", "backend", info.backend.Redacted(), "err", err)
 	// The host is recorded running, yet its backend does not answer.

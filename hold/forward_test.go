@@ -315,12 +315,7 @@ func TestRefusedConnectionRightAfterReadyIsRetried(t *testing.T) {
 }
 
 func TestBackendThatNeverAnswersGets502(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := &url.URL{Scheme: "http", Host: l.Addr().String()}
-	l.Close()
+	dead := deadURL(t)
 	e := newEnv(t, envOptions{
 		noReadyURL: true, running: true, quietLogs: true,
 		hold: hold.Options{Backend: func(controller.Host) (*url.URL, error) { return dead, nil }},

@@ -44,6 +44,38 @@ const recheckTimeout = 3 * time.Second
 // the controller was asked to re-read the host's backend.
 var ErrBackendDown = errors.New("backend did not answer")
 
+// ErrLoop is returned by Handoff when r is a request this Holder forwarded
+// for the same host: the host's backend address leads back to
+// waitingroom. Nothing was written.
+var ErrLoop = errors.New("backend address leads back to waitingroom")
+
+// HopHeader marks every request the Holder forwards with its own random
+// mark and the host, so that a request that comes back (a backend address
+// that is waitingroom itself, or a proxy that routes the host back to it)
+// is answered 508 instead of being forwarded again and again until every
+// forward slot of the host is taken.
+const HopHeader = "X-Waitingroom-Hop"
+
+// looped reports whether r is a request this Holder forwarded for hs.
+func (hd *Holder) looped(r *http.Request, hs *hostState) bool {
+	mark := hd.hop + " " + hs.name
+	for _, v := range r.Header.Values(HopHeader) {
+		if v == mark {
+			return true
+		}
+	}
+	return false
+}
+
+const loopWarning = "a forwarded request came back to waitingroom: the host's backend address leads to waitingroom, not to the backend"
+
+// refuseLoop answers a request that came back to waitingroom.
+func (hd *Holder) refuseLoop(w http.ResponseWriter, r *http.Request, hs *hostState) {
+	hd.warnRarely(hs, loopWarning)
+	hd.refuse(w, r, hs, http.StatusLoopDetected, ReasonLoop, controller.StateRunning, hd.retryAfter,
+		hs.name+"'s backend address leads back to waitingroom")
+}
+
 // ErrNoAddress is returned by Handoff when the running backend's address
 // is not known yet; nothing was written.
 var ErrNoAddress = errors.New("backend address unknown")
@@ -109,10 +141,19 @@ func (hd *Holder) Resendable(r *http.Request) bool {
 //
 // When the backend does not answer, Handoff writes nothing, asks the
 // controller to re-read the host (Recheck, bounded) and returns
-// ErrBackendDown, so the caller can answer with the host's new state.
-// ErrNoAddress: the address is not known; nothing was written.
+// ErrBackendDown, so the caller can answer with the host's new state or
+// hold r: r (its body included) is untouched, and the backend never got it
+// or r's method is safe. A request the backend may have received (an
+// unsafe method, or any part of the body read, before the connection
+// broke) is never sent again: Handoff answers it itself with 502 and
+// returns nil. ErrNoAddress: the address is not known; nothing was
+// written.
 func (hd *Holder) Handoff(w http.ResponseWriter, r *http.Request, h controller.Host) error {
 	hs := hd.host(h.Name)
+	if hd.looped(r, hs) {
+		hd.warnRarely(hs, loopWarning)
+		return ErrLoop
+	}
 	ctx := r.Context()
 	backend, err := hd.backend(h)
 	if err != nil {
@@ -128,9 +169,16 @@ func (hd *Holder) Handoff(w http.ResponseWriter, r *http.Request, h controller.H
 	defer fwd.release()
 	hd.touch(ctx, hs)
 	out := r.WithContext(context.WithValue(ctx, forwardKey{}, fwd))
+	if r.Body != nil && r.Body != http.NoBody {
+		fwd.body = &readTracker{ReadCloser: r.Body}
+		out.Body = fwd.body
+	}
 	hd.proxy.ServeHTTP(w, out)
 	if fwd.err != nil {
 		hd.metrics.handoffs.WithLabelValues(h.Name, "backend_down").Inc()
+		if fwd.answered {
+			return nil
+		}
 		hd.warnRarely(hs, "backend of a running host did not answer; re-reading it", "backend", backend.Redacted(), "err", fwd.err)
 		hd.recheckBackend(ctx, hs.name)
 		return fmt.Errorf("%w: %w", ErrBackendDown, fwd.err)
@@ -139,10 +187,22 @@ func (hd *Holder) Handoff(w http.ResponseWriter, r *http.Request, h controller.H
 	return nil
 }
 
+// recheckEvery rate-limits rechecks per host: each is a provider call (a
+// cloud API with a quota), and while a backend recorded running does not
+// answer, every request for it would ask for one.
+const recheckEvery = time.Second
+
 // recheckBackend asks the controller to re-read host's backend, waiting at most
 // recheckTimeout (even when the client has gone: the next visitor needs
-// the answer).
+// the answer). Within recheckEvery of the last one it does nothing: the
+// request is answered with the state as it is.
 func (hd *Holder) recheckBackend(ctx context.Context, host string) {
+	hs := hd.host(host)
+	now := time.Now().UnixNano()
+	last := hs.lastRecheck.Load()
+	if now-last < int64(recheckEvery) || !hs.lastRecheck.CompareAndSwap(last, now) {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recheckTimeout)
 	defer cancel()
 	if err := hd.ctl.Recheck(ctx, host); err != nil {

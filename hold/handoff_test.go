@@ -3,13 +3,15 @@ package hold_test
 import (
 	"context"
 	"errors"
-	"net"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
 	"github.com/waitingroom/waitingroom/hold"
@@ -122,12 +124,7 @@ func TestHandoffPassesTheAppsOwnErrorsThrough(t *testing.T) {
 }
 
 func TestHandoffToABackendThatDoesNotAnswerWritesNothingAndRechecks(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := &url.URL{Scheme: "http", Host: l.Addr().String()}
-	l.Close()
+	dead := deadURL(t)
 	e := newEnv(t, envOptions{
 		noReadyURL: true, running: true, quietLogs: true,
 		hold: hold.Options{Backend: func(controller.Host) (*url.URL, error) { return dead, nil }},
@@ -135,7 +132,7 @@ func TestHandoffToABackendThatDoesNotAnswerWritesNothingAndRechecks(t *testing.T
 	calls := e.prov.StatusCalls()
 	h, _ := e.ctl.Registry().Lookup(testHost)
 	w := httptest.NewRecorder()
-	err = e.holder.Handoff(w, httptest.NewRequest(http.MethodGet, "http://"+testHost+"/", nil), h)
+	err := e.holder.Handoff(w, httptest.NewRequest(http.MethodGet, "http://"+testHost+"/", nil), h)
 	if !errors.Is(err, hold.ErrBackendDown) {
 		t.Fatalf("Handoff = %v, want ErrBackendDown", err)
 	}
@@ -152,3 +149,134 @@ func TestHandoffToABackendThatDoesNotAnswerWritesNothingAndRechecks(t *testing.T
 
 // stubController satisfies hold.Controller for tests that never reach it.
 type stubController struct{ hold.Controller }
+
+// frontHandingOff makes the env's front server do what the public listener
+// does for an API client of a running host: hand the request off, and hold
+// it (Serve) when the handoff reports that the backend did not answer.
+func frontHandingOff(e **env) func(*http.Server) {
+	return func(s *http.Server) {
+		s.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h, _ := (*e).ctl.Registry().Lookup(r.Host)
+			if err := (*e).holder.Handoff(w, r, h); err == nil || r.Context().Err() != nil {
+				return
+			}
+			(*e).holder.Serve(w, r, h, controller.Client{Display: "127.0.0.x", Class: "api"})
+		})
+	}
+}
+
+func TestFailedHandoffKeepsTheBodyForTheHold(t *testing.T) {
+	// The first address refuses the connection (a backend killed behind
+	// waitingroom's back); by the time the request is held, the backend
+	// answers again. The POST's body must reach it, once.
+	dead := deadURL(t)
+	var e *env
+	var lookups atomic.Int64
+	e = newEnv(t, envOptions{
+		running: true, quietLogs: true, front: frontHandingOff(&e),
+		hold: hold.Options{Backend: func(controller.Host) (*url.URL, error) {
+			if lookups.Add(1) == 1 {
+				return dead, nil
+			}
+			return url.Parse(e.backend.URL)
+		}},
+	})
+	before := e.backendN.Load()
+	status, _, body, err := e.do(e.request(context.Background(), http.MethodPost, testHost, "/order", strings.NewReader("pay 10")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != http.StatusOK || string(body) != "pay 10" {
+		t.Errorf("answer %d %q; want the backend's echo of the body", status, body)
+	}
+	if n := e.backendN.Load() - before; n != 1 {
+		t.Errorf("the backend saw the POST %d times, want 1", n)
+	}
+}
+
+func TestHandoffThatMayHaveReachedTheBackendIsNeverSentAgain(t *testing.T) {
+	// The backend reads the request and drops the connection without an
+	// answer: it may have acted on it. A failed handoff must not let the
+	// caller hold the request and send it again.
+	var e *env
+	e = newEnv(t, envOptions{
+		running: true, quietLogs: true, front: frontHandingOff(&e),
+		backend: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.ReadAll(r.Body)
+			c, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				_ = c.Close()
+			}
+		}),
+	})
+	for _, tc := range []struct {
+		name string
+		body io.Reader
+	}{
+		{"POST without a body", nil},
+		{"POST with a body", strings.NewReader("pay 10")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.backendN.Load()
+			status, _, body, err := e.do(e.request(context.Background(), http.MethodPost, testHost, "/order", tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := e.backendN.Load() - before; n != 1 {
+				t.Errorf("the backend saw the POST %d times, want 1", n)
+			}
+			if status != http.StatusBadGateway || decodeRefusal(t, body).Reason != hold.ReasonBackendError {
+				t.Errorf("answer %d %q; want 502 backend_error", status, body)
+			}
+		})
+	}
+}
+
+func TestRechecksOfABackendThatDoesNotAnswerAreRateLimited(t *testing.T) {
+	// The provider says running, the backend refuses every connection: a
+	// flood of requests must not become a flood of provider calls (a cloud
+	// API with a quota).
+	dead := deadURL(t)
+	e := newEnv(t, envOptions{
+		noReadyURL: true, running: true, quietLogs: true,
+		hold: hold.Options{Backend: func(controller.Host) (*url.URL, error) { return dead, nil }},
+	})
+	h, _ := e.ctl.Registry().Lookup(testHost)
+	calls := e.prov.StatusCalls()
+	err := e.holder.Handoff(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "http://"+testHost+"/", nil), h)
+	if !errors.Is(err, hold.ErrBackendDown) {
+		t.Fatalf("Handoff = %v, want ErrBackendDown", err)
+	}
+	// What every further request for the host does meanwhile (a POST not
+	// resent, a handoff that fails).
+	const n = 20
+	for range n {
+		e.holder.Recheck(context.Background(), testHost)
+	}
+	if got := e.prov.StatusCalls() - calls; got < 1 || got > 2 {
+		t.Errorf("%d requests that found the backend gone re-read it %d times; want 1 (at most one per second)", n+1, got)
+	}
+}
+
+func TestBackendAddressLeadingBackToWaitingroomIsALoopNotAHang(t *testing.T) {
+	// A host whose backend address is waitingroom itself (or a proxy that
+	// sends the host back to it, e.g. a ready_url on the public name):
+	// each forward would come back and be forwarded again, until every
+	// forward slot is taken and every request for the host hangs.
+	var e *env
+	e = newEnv(t, envOptions{
+		running: true, quietLogs: true, front: frontHandingOff(&e),
+		hold: hold.Options{Backend: func(controller.Host) (*url.URL, error) { return url.Parse(e.front.URL) }},
+	})
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		status, _, body, err := e.do(e.request(ctx, method, testHost, "/", nil))
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: %v; want an answer, not a hang", method, err)
+		}
+		if status != http.StatusLoopDetected || decodeRefusal(t, body).Reason != hold.ReasonLoop {
+			t.Errorf("%s: %d %q; want 508 loop", method, status, body)
+		}
+	}
+}

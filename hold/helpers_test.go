@@ -6,8 +6,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -387,3 +389,15 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 var errBoom = errors.New("boom: no such container")
+
+// deadURL is the address of a port nothing listens on: connections to it
+// are refused, like those to a backend that was killed.
+func deadURL(tb testing.TB) *url.URL {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return &url.URL{Scheme: "http", Host: l.Addr().String()}
+}

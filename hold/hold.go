@@ -2,6 +2,7 @@ package hold
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -64,6 +65,7 @@ const (
 	ReasonUnavailable  = "unavailable"    // the state store or the provider cannot be reached
 	ReasonShutdown     = "shutdown"       // the Holder is closing
 	ReasonNotResent    = "not_resent"     // an unsafe request for a running host: it may have reached the backend already
+	ReasonLoop         = "loop"           // the host's backend address led the request back to waitingroom: 508
 )
 
 // maxRewakes bounds how often one held request wakes a host that went back
@@ -138,6 +140,9 @@ type Holder struct {
 	retryAfter   time.Duration
 	recheck      time.Duration
 	metrics      *metrics
+	// hop marks the requests this Holder forwards (HopHeader), so one that
+	// comes back is recognised as a loop.
+	hop string
 
 	total     *semaphore.Weighted
 	heldTotal atomic.Int64
@@ -160,8 +165,10 @@ type hostState struct {
 	forward   chan struct{} // a buffered channel as a semaphore that select can wait on
 	lastTouch atomic.Int64  // unix nanoseconds
 	lastWarn  atomic.Int64  // unix nanoseconds; rate-limits warnings
-	heldGauge prometheus.Gauge
-	waitHist  prometheus.Observer
+	// lastRecheck (unix nanoseconds) rate-limits rechecks of the backend.
+	lastRecheck atomic.Int64
+	heldGauge   prometheus.Gauge
+	waitHist    prometheus.Observer
 
 	mu  sync.Mutex
 	cur *watch // the watch new waiters join; nil when none runs
@@ -186,7 +193,7 @@ func New(o Options) (*Holder, error) {
 		maxBody: o.MaxBodyBytes, maxForward: o.MaxForwardPerHost,
 		trusted: o.TrustedProxies, transport: o.Transport, log: o.Logger,
 		retryAfter: o.RetryAfter, recheck: o.Recheck,
-		hosts: map[string]*hostState{},
+		hosts: map[string]*hostState{}, hop: rand.Text(),
 	}
 	if hd.maxPerHost == 0 {
 		hd.maxPerHost = DefaultMaxPerHost
@@ -371,6 +378,10 @@ func (hd *Holder) Serve(w http.ResponseWriter, r *http.Request, h controller.Hos
 	if hd.life.Err() != nil {
 		hd.refuse(w, r, hs, http.StatusServiceUnavailable, ReasonShutdown, controller.StateUnknown, hd.retryAfter,
 			"waitingroom is shutting down; retry shortly")
+		return
+	}
+	if hd.looped(r, hs) {
+		hd.refuseLoop(w, r, hs)
 		return
 	}
 	client.Source = "hold"
