@@ -187,22 +187,10 @@ func (hd *Holder) Handoff(w http.ResponseWriter, r *http.Request, h controller.H
 	return nil
 }
 
-// recheckEvery rate-limits rechecks per host: each is a provider call (a
-// cloud API with a quota), and while a backend recorded running does not
-// answer, every request for it would ask for one.
-const recheckEvery = time.Second
-
 // recheckBackend asks the controller to re-read host's backend, waiting at most
 // recheckTimeout (even when the client has gone: the next visitor needs
-// the answer). Within recheckEvery of the last one it does nothing: the
-// request is answered with the state as it is.
+// the answer).
 func (hd *Holder) recheckBackend(ctx context.Context, host string) {
-	hs := hd.host(host)
-	now := time.Now().UnixNano()
-	last := hs.lastRecheck.Load()
-	if now-last < int64(recheckEvery) || !hs.lastRecheck.CompareAndSwap(last, now) {
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recheckTimeout)
 	defer cancel()
 	if err := hd.ctl.Recheck(ctx, host); err != nil {

@@ -254,7 +254,7 @@ func TestRechecksOfABackendThatDoesNotAnswerAreRateLimited(t *testing.T) {
 		e.holder.Recheck(context.Background(), testHost)
 	}
 	if got := e.prov.StatusCalls() - calls; got < 1 || got > 2 {
-		t.Errorf("%d requests that found the backend gone re-read it %d times; want 1 (at most one per second)", n+1, got)
+		t.Errorf("%d requests that found the backend gone re-read it %d times; want 1 (the controller allows one per host per second)", n+1, got)
 	}
 }
 

@@ -165,10 +165,8 @@ type hostState struct {
 	forward   chan struct{} // a buffered channel as a semaphore that select can wait on
 	lastTouch atomic.Int64  // unix nanoseconds
 	lastWarn  atomic.Int64  // unix nanoseconds; rate-limits warnings
-	// lastRecheck (unix nanoseconds) rate-limits rechecks of the backend.
-	lastRecheck atomic.Int64
-	heldGauge   prometheus.Gauge
-	waitHist    prometheus.Observer
+	heldGauge prometheus.Gauge
+	waitHist  prometheus.Observer
 
 	mu  sync.Mutex
 	cur *watch // the watch new waiters join; nil when none runs
