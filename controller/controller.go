@@ -95,6 +95,9 @@ type Controller struct {
 	mu     sync.Mutex
 	active map[string]*job // host → the wake or stop this process works on
 
+	eventsMu sync.Mutex
+	events   map[string]**Status // host → the newest engine event waiting for ObserveEvent's worker
+
 	statusMu sync.Mutex
 	statuses map[string]Status // last Status a provider reported, per host
 
@@ -144,7 +147,7 @@ func New(o Options) *Controller {
 		onWake: o.OnWake, onEvent: o.OnEvent,
 		hub: newHub(), estimates: newEstimates(), relayReady: make(chan struct{}),
 		life: life, cancel: cancel,
-		active: map[string]*job{}, statuses: map[string]Status{},
+		active: map[string]*job{}, statuses: map[string]Status{}, events: map[string]**Status{},
 		recheckEvery: o.RecheckInterval, rechecked: map[string]time.Time{},
 	}
 }

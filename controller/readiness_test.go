@@ -470,3 +470,39 @@ func TestEngineEventWhileWakeWindsDownIsNotLost(t *testing.T) {
 		t.Fatalf("reason %q, want %q", rec.Reason, want)
 	}
 }
+
+// An engine's event stream hands every event to ObserveEvent: it must
+// return at once while the host's readiness probe hangs, or one host's slow
+// backend would hold up the events of every other host on that stream. The
+// event is still applied, and a burst of them collapses to the newest.
+func TestObserveEventDoesNotHoldUpTheEventStream(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(free)
+	e := newEnv(t, withReadyURL(srv.URL+"/healthz"), func(o *controller.Options, _ *controller.Host) {
+		o.ProbeTimeout = 5 * time.Second
+	})
+	e.prov.SetState(controller.StateRunning)
+	returned := make(chan struct{})
+	go func() {
+		defer close(returned)
+		for range 100 {
+			e.ctrl.ObserveEvent(host, controller.Status{State: controller.StateRunning})
+		}
+	}()
+	select {
+	case <-returned:
+	case <-time.After(3 * time.Second): // blocked: each call would wait out a 5 s probe
+		t.Fatal("ObserveEvent waited for the host's readiness probe")
+	}
+	free()
+	waitState(t, e.ctrl, host, controller.StateRunning)
+}

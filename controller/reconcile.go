@@ -134,6 +134,42 @@ func (c *Controller) Observe(ctx context.Context, host string, st Status) {
 	c.apply(ctx, h, c.judge(ctx, h, st, nil))
 }
 
+// ObserveEvent is Observe for engine event streams: it returns at once, so
+// one host's readiness probe (up to a second, more when a backend that does
+// not answer is looked at twice) never holds up the events of other hosts on
+// the same stream. A host's events are applied one at a time, in order; while
+// one is applied only the newest waiting status is kept, since an older one
+// is stale by then.
+func (c *Controller) ObserveEvent(host string, st Status) {
+	c.eventsMu.Lock()
+	if pending, busy := c.events[host]; busy {
+		*pending = &st
+		c.eventsMu.Unlock()
+		return
+	}
+	if c.life.Err() != nil {
+		c.eventsMu.Unlock()
+		return
+	}
+	pending := new(*Status)
+	c.events[host] = pending
+	c.wg.Add(1)
+	c.eventsMu.Unlock()
+	go func() {
+		defer c.wg.Done()
+		for next := &st; next != nil; {
+			c.Observe(c.life, host, *next)
+			c.eventsMu.Lock()
+			next, *pending = *pending, nil
+			if next == nil || c.life.Err() != nil {
+				next = nil
+				delete(c.events, host)
+			}
+			c.eventsMu.Unlock()
+		}
+	}()
+}
+
 // confirmDelay is how long apply waits before checking a running backend
 // that did not answer once more: one slow answer must not take a healthy
 // host out of running.

@@ -178,7 +178,7 @@ func (s *providerSet) watch(ctx context.Context, ctrl *controller.Controller) er
 			go func() {
 				defer wg.Done()
 				err := w.Watch(ctx, targets, func(t controller.Target, st controller.Status) {
-					ctrl.Observe(ctx, t.Host, st)
+					ctrl.ObserveEvent(t.Host, st)
 				})
 				if err != nil && ctx.Err() == nil {
 					s.log.Error("provider event stream ended", "provider", name, "err", err)
