@@ -29,7 +29,9 @@ const Placeholder = "REDACTED"
 const secretName = `[A-Za-z0-9_.\-]*(?i:pass|pwd|secret|token|key|auth|credential|signature|sig|session|cookie)[A-Za-z0-9_.\-]*`
 
 var (
-	userinfo   = regexp.MustCompile(`(?i)\b([a-z][a-z0-9+.\-]*://[^\s/@:]*):[^\s/@]*@`)
+	// userinfo runs to the authority's last @ (url.Parse's reading) or
+	// further: a password holding a raw @, ? or # is hidden whole.
+	userinfo   = regexp.MustCompile(`(?i)\b([a-z][a-z0-9+.\-]*://[^\s/:]*):[^\s/]*@`)
 	keyValue   = regexp.MustCompile(`(` + secretName + `)=[^\s&;,"'<>]+`)
 	credential = regexp.MustCompile(`(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/\-]+=*`)
 	flagOnly   = regexp.MustCompile(`^-{1,2}` + secretName + `$`)
