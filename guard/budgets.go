@@ -338,14 +338,16 @@ func (b *Budgets) Honeypot(ctx context.Context, host string, addr netip.Addr) er
 
 // IsOwnNavigation reports whether r is the visitor's own top-level
 // navigation within the site, by the Fetch Metadata headers every current
-// browser sends: Sec-Fetch-Site same-origin (a link on the site's own page)
-// or none (typed, bookmarked), Sec-Fetch-Mode navigate, Sec-Fetch-Dest
-// document. An <img src>, <script> or fetch from another site says
-// cross-site and no-cors/image; a request without the headers (an older
-// browser, a script) proves nothing, so it is not treated as one either.
+// browser sends: Sec-Fetch-Site same-origin (a link on the site's own page),
+// Sec-Fetch-Mode navigate, Sec-Fetch-Dest document. An <img src>, <script>
+// or fetch from another site says cross-site and no-cors/image; a request
+// without the headers (an older browser, a script) proves nothing, so it is
+// not treated as one either. Nor is Sec-Fetch-Site none: besides a typed
+// URL or a bookmark (which nobody uses for a link no person sees), browsers
+// send it for a link opened from outside the browser, so anyone could mail
+// or message the link and lock its reader out.
 func IsOwnNavigation(r *http.Request) bool {
-	site := r.Header.Get("Sec-Fetch-Site")
-	return (site == "same-origin" || site == "none") &&
+	return r.Header.Get("Sec-Fetch-Site") == "same-origin" &&
 		r.Header.Get("Sec-Fetch-Mode") == "navigate" && r.Header.Get("Sec-Fetch-Dest") == "document"
 }
 

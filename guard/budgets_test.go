@@ -261,7 +261,7 @@ func TestIsOwnNavigation(t *testing.T) {
 		want             bool
 	}{
 		{"a link on the site's own page", "same-origin", "navigate", "document", true},
-		{"typed or bookmarked", "none", "navigate", "document", true},
+		{"opened from outside the browser (a mailed or messaged link), typed or bookmarked", "none", "navigate", "document", false},
 		{"<img src> on another site", "cross-site", "no-cors", "image", false},
 		{"a link on another site", "cross-site", "navigate", "document", false},
 		{"<img src> on the same site", "same-origin", "no-cors", "image", false},

@@ -5,12 +5,14 @@
 // It hides
 //   - the password of a URL's user:password@ (the user name stays);
 //   - values of parameters whose name says they are secret, in query
-//     strings, key=value pairs and --flag=value arguments: names containing
-//     pass, pwd, secret, token, key, auth, credential, signature, sig,
-//     session or cookie ("?token=…", "PGPASSWORD=…", "--api-key=…");
+//     strings, key=value pairs (quoted values too), JSON members and
+//     --flag=value arguments: names containing pass, pwd, secret, token,
+//     key, auth, credential, signature, sig, session or cookie
+//     ("?token=…", `PGPASSWORD="…"`, `"api_key": "…"`, "--api-key=…");
 //   - credentials after "Bearer" or "Basic";
-//   - in an argv (Args), the argument after a secret-named flag given
-//     alone ("--password", "hunter2").
+//   - the word after a secret-named flag: "--password hunter2" in a
+//     command line (sh -c), and in an argv (Args) the argument after one
+//     given alone ("--password", "hunter2").
 //
 // It errs on the side of hiding: "monkey=banana" loses its banana. It
 // cannot know a secret that looks like anything else (a password as a bare
@@ -29,13 +31,23 @@ const Placeholder = "REDACTED"
 const secretName = `[A-Za-z0-9_.\-]*(?i:pass|pwd|secret|token|key|auth|credential|signature|sig|session|cookie)[A-Za-z0-9_.\-]*`
 
 var (
-	userinfo   = regexp.MustCompile(`(?i)\b([a-z][a-z0-9+.\-]*://[^\s/@:]*):[^\s/@]*@`)
-	keyValue   = regexp.MustCompile(`(` + secretName + `)=[^\s&;,"'<>]+`)
+	// userinfo runs to the authority's last @ (url.Parse's reading) or
+	// further: a password holding a raw @, ? or # is hidden whole.
+	userinfo = regexp.MustCompile(`(?i)\b([a-z][a-z0-9+.\-]*://[^\s/:]*):[^\s/]*@`)
+	// keyValue: name=value, name="value" or name='value' (a shell's
+	// PGPASSWORD="…").
+	keyValue = regexp.MustCompile(`(` + secretName + `)=(?:"[^"]*"|'[^']*'|[^\s&;,"'<>]+)`)
+	// jsonValue: "name": "value", as in a JSON body quoted by an error.
+	jsonValue = regexp.MustCompile(`("` + secretName + `"\s*:\s*)"(?:[^"\\]|\\.)*"`)
+	// flagValue: --name value inside one string (a command line given to
+	// sh -c, or quoted by an error); Args handles the argv form.
+	flagValue  = regexp.MustCompile(`((?:^|\s)-{1,2}` + secretName + `)\s+(?:"[^"]*"|'[^']*'|[^\s"'\-]\S*)`)
 	credential = regexp.MustCompile(`(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/\-]+=*`)
 	flagOnly   = regexp.MustCompile(`^-{1,2}` + secretName + `$`)
-	// quick rejects text that cannot hold anything to hide, without
-	// running the expressions (most log lines).
-	quick = []string{"@", "=", "earer", "asic", "EARER", "ASIC"}
+	// quick and secretWord reject text that cannot hold anything to hide,
+	// without running the expressions (most log lines).
+	quick      = []string{"@", "=", "earer", "asic", "EARER", "ASIC"}
+	secretWord = regexp.MustCompile(`(?i:pass|pwd|secret|token|key|auth|credential|sig|session|cookie)`)
 )
 
 // Text hides the secrets in free text: an error message, a log line, a
@@ -46,6 +58,8 @@ func Text(s string) string {
 	}
 	s = userinfo.ReplaceAllString(s, "${1}:"+Placeholder+"@")
 	s = keyValue.ReplaceAllString(s, "${1}="+Placeholder)
+	s = jsonValue.ReplaceAllString(s, `${1}"`+Placeholder+`"`)
+	s = flagValue.ReplaceAllString(s, "${1} "+Placeholder)
 	s = credential.ReplaceAllString(s, "${1} "+Placeholder)
 	return s
 }
@@ -56,7 +70,7 @@ func mayHold(s string) bool {
 			return true
 		}
 	}
-	return false
+	return secretWord.MatchString(s)
 }
 
 // Args hides the secrets in a command's argv, returning a copy: each

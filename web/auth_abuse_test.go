@@ -10,32 +10,38 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
 )
 
 // The gate lets slots checks run, queue more wait (at most wait), and
 // refuses the rest at once.
 func TestLoginGateBoundsConcurrentChecks(t *testing.T) {
-	g := newLoginGate(1, 1, 50*time.Millisecond)
+	// A wait far longer than the test: an attempt that waited at all
+	// would show, with no timing threshold a loaded machine could cross.
+	const wait = time.Minute
+	g := newLoginGate(1, 1, wait)
 	ctx := context.Background()
 	release, ok := g.enter(ctx)
 	if !ok {
 		t.Fatal("first attempt refused")
 	}
+	queued, giveUp := context.WithCancel(ctx)
+	defer giveUp()
 	waited := make(chan bool)
 	go func() {
-		_, ok := g.enter(ctx) // queued, then times out: the slot stays taken
+		_, ok := g.enter(queued) // queued until it gives up: the slot stays taken
 		waited <- ok
 	}()
-	for g.waiting.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	poll.Until(t, 5*time.Second, "the second attempt to queue", func() bool { return g.waiting.Load() == 1 })
 	start := time.Now()
 	if _, ok := g.enter(ctx); ok {
 		t.Fatal("an attempt beyond the queue got in")
 	}
-	if d := time.Since(start); d > 20*time.Millisecond {
+	if d := time.Since(start); d >= wait {
 		t.Errorf("an attempt beyond the queue waited %s; it should be refused at once", d)
 	}
+	giveUp()
 	if ok := <-waited; ok {
 		t.Fatal("the queued attempt got in while the slot was taken")
 	}
