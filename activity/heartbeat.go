@@ -15,6 +15,7 @@ import (
 
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/hostname"
 )
 
 // SourceHeartbeat is the activity source heartbeats record.
@@ -231,7 +232,7 @@ func hostFromPath(r *http.Request) (string, bool) {
 			return "", false
 		}
 	}
-	name, err := config.CheckHostname(raw)
+	name, err := hostname.Check(raw)
 	if err != nil {
 		return "", false
 	}

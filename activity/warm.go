@@ -23,10 +23,6 @@ import (
 // SourceWarm is controller.Client.Source of wakes made by warm windows.
 const SourceWarm = "warm"
 
-// ParseWindow parses a warm window, "CRON for DURATION"; see package
-// window, which config uses to validate without importing this package.
-func ParseWindow(s string) (window.Window, error) { return window.Parse(s) }
-
 // Waker wakes a host; *controller.Controller implements it.
 type Waker interface {
 	Wake(ctx context.Context, host string, cl controller.Client) (controller.Record, error)

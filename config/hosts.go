@@ -1,7 +1,6 @@
 package config
 
 import (
-	"maps"
 	"slices"
 	"time"
 
@@ -125,9 +124,4 @@ func (c *Config) Hosts() []controller.Host {
 		})
 	}
 	return out
-}
-
-// ProviderNames returns the names of the configured providers, sorted.
-func (c *Config) ProviderNames() []string {
-	return slices.Sorted(maps.Keys(c.File.Providers))
 }

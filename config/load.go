@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/waitingroom/waitingroom/internal/hostname"
 )
 
 // Config is a validated configuration file with every default applied.
@@ -26,7 +28,23 @@ type Config struct {
 	// unchanged file are skipped by comparing it.
 	Digest string
 
-	empty bool // the file has no settings at all (empty, or comments only)
+	empty bool           // the file has no settings at all (empty, or comments only)
+	lines map[string]int // lines of the settings outside hosts: (for Where)
+}
+
+// Empty reports whether the file has no settings at all (empty, or
+// comments only): every default, no host. Commands refuse it, since it is
+// almost always the wrong file.
+func (c *Config) Empty() bool { return c.empty }
+
+// Where names the place of a setting for an error message: "FILE:LINE"
+// when the file sets it (key as written, "admin.listen"), else "FILE
+// (default)" for a value the file leaves to its default.
+func (c *Config) Where(key string) string {
+	if l, ok := c.lines[key]; ok {
+		return c.Path + ":" + strconv.Itoa(l)
+	}
+	return c.Path + " (" + key + " not set: the default)"
 }
 
 // Defaults that are not zero values. Documented in types.go and the README.
@@ -85,7 +103,13 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	applyDefaults(&f, lines)
 	sum := sha256.Sum256(data)
-	return &Config{File: f, Path: name, LoadedAt: time.Now(), Digest: hex.EncodeToString(sum[:]), empty: len(lines) == 0}, nil
+	settings := map[string]int{}
+	for k, l := range lines {
+		if !strings.HasPrefix(k, "hosts") { // hosts are most of a large file and need no Where
+			settings[k] = l
+		}
+	}
+	return &Config{File: f, Path: name, LoadedAt: time.Now(), Digest: hex.EncodeToString(sum[:]), empty: len(lines) == 0, lines: settings}, nil
 }
 
 // applyDefaults fills what the operator left out. Presence is judged by
@@ -128,7 +152,7 @@ func applyDefaults(f *File, lines map[string]int) {
 		f.TrustedProxies = DefaultTrustedProxies()
 	}
 	setInt(&f.Limits.MaxHeaderBytes, 16<<10)
-	setInt(&f.Limits.MaxHostLength, maxHostname)
+	setInt(&f.Limits.MaxHostLength, hostname.MaxLength)
 	setInt(&f.Limits.MaxURLLength, 8<<10)
 	setDur(&f.Budgets.HoneypotBlock, 24*time.Hour)
 	setInt(&f.Monitors.Status, 200)
@@ -162,7 +186,7 @@ func applyDefaults(f *File, lines map[string]int) {
 	for i := range f.Hosts {
 		h := &f.Hosts[i]
 		path := fmt.Sprintf("hosts[%d]", i)
-		h.Host, _ = CheckHostname(h.Host) // validated: cannot fail
+		h.Host, _ = hostname.Check(h.Host) // validated: cannot fail
 		p := f.Providers[h.Provider]
 		setDur(&h.IdleTimeout, f.Defaults.IdleTimeout.D())
 		setDur(&h.StartTimeout, f.Defaults.StartTimeout.D())

@@ -84,7 +84,6 @@ type eventFeed struct {
 	mu     sync.Mutex
 	ring   []logEntry // oldest first once full: next is the oldest
 	next   int
-	full   bool
 	byHost map[string][]transition
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"html/template"
 	"io"
@@ -39,26 +38,22 @@ type serveFlags struct {
 	logLevel  string
 }
 
-func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
+// parseServeFlags parses serve's flags; when it fails it has said why on
+// stderr and returns the exit code (0 for -h).
+func parseServeFlags(args []string, stderr io.Writer) (serveFlags, int, bool) {
 	var f serveFlags
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("serve", "[--config FILE] [--log-format text|json] [--log-level LEVEL]", stderr)
 	fs.StringVar(&f.config, "config", "waitingroom.yaml", "configuration file")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	if err := fs.Parse(args); err != nil {
-		return f, err
-	}
-	if fs.NArg() > 0 {
-		return f, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	return f, nil
+	code, ok := parseFlags(fs, args, stderr)
+	return f, code, ok
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
@@ -71,16 +66,16 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) int {
-	f, err := parseServeFlags(args, stderr)
-	if err != nil {
-		return 2
+	f, code, ok := parseServeFlags(args, stderr)
+	if !ok {
+		return code
 	}
 	log, err := newLogger(stderr, f.logFormat, f.logLevel)
 	if err != nil {
 		fmt.Fprintln(stderr, "waitingroom:", err)
 		return 2
 	}
-	cfg, err := config.Load(f.config)
+	cfg, err := openConfig(f.config)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -330,14 +325,14 @@ func (a *app) rediscover(ctx context.Context) error {
 func (a *app) run(ctx context.Context, path string) error {
 	defer a.store.Close()
 	cfg := a.cfg
-	publicLn, err := net.Listen("tcp", cfg.File.Listen)
+	publicLn, err := listen(cfg, "listen", cfg.File.Listen)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.File.Listen, err)
+		return err
 	}
-	adminLn, err := net.Listen("tcp", cfg.File.Admin.Listen)
+	adminLn, err := listen(cfg, "admin.listen", cfg.File.Admin.Listen)
 	if err != nil {
 		publicLn.Close()
-		return fmt.Errorf("admin listen %s: %w", cfg.File.Admin.Listen, err)
+		return err
 	}
 
 	var wg sync.WaitGroup
@@ -364,6 +359,7 @@ func (a *app) run(ctx context.Context, path string) error {
 	watcher := a.watcher
 	goRun("config watcher", watcher.Run)
 	goRun("provider watchers", func(ctx context.Context) error { return a.provs.watch(ctx, a.ctrl) })
+	goRun("label discovery", a.rediscover)
 	a.sched.Start()
 	if err := a.act.warm.Start(); err != nil {
 		a.log.Error("warm windows not scheduled", "err", err)
@@ -447,6 +443,20 @@ func (a *app) run(ctx context.Context, path string) error {
 	a.provs.close()
 	a.log.Info("stopped")
 	return runErr
+}
+
+// listen opens a listener; its error names the setting and its line, so
+// a port in use points at the line to change.
+func listen(cfg *config.Config, key, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		hint := ""
+		if errors.Is(err, syscall.EADDRINUSE) {
+			hint = " (another process, perhaps another waitingroom, uses it: stop it or change the port)"
+		}
+		return nil, fmt.Errorf("%s: %s %q: %w%s", cfg.Where(key), key, addr, err, hint)
+	}
+	return ln, nil
 }
 
 func storeKind(cfg *config.Config) string {
