@@ -17,12 +17,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
 	"github.com/waitingroom/waitingroom/guard"
 	"github.com/waitingroom/waitingroom/hold"
 	"github.com/waitingroom/waitingroom/metrics"
+	"github.com/waitingroom/waitingroom/providers"
 	"github.com/waitingroom/waitingroom/scheduler"
 	"github.com/waitingroom/waitingroom/web"
 	"github.com/waitingroom/waitingroom/webhook"
@@ -31,6 +33,10 @@ import (
 // shutdownGrace bounds how long a stopping process waits for requests and
 // in-flight wakes before cutting them off.
 const shutdownGrace = 10 * time.Second
+
+// rediscoverEvery is how often hosts registered by provider labels are
+// re-read (a new labelled container is served within it).
+const rediscoverEvery = 15 * time.Second
 
 type serveFlags struct {
 	config    string
@@ -105,7 +111,7 @@ type app struct {
 	log      *slog.Logger
 	store    controller.Store
 	ctrl     *controller.Controller
-	provs    *providerSet
+	provs    *providers.Set
 	public   *web.Public
 	admin    *web.Admin
 	sched    *scheduler.Scheduler
@@ -118,12 +124,15 @@ type app struct {
 	hooks    *webhook.Notifier
 	cfgMu    sync.Mutex
 	cfg      *config.Config
+	// reconcile asks the run loop for a reconcile now (after a reload:
+	// new hosts start unknown); it holds at most one request.
+	reconcile chan struct{}
 	baseCtx  context.Context // cancelled first at shutdown: ends SSE streams
 	cancelFn context.CancelFunc
 }
 
 func newApp(ctx context.Context, cfg *config.Config, path string, log *slog.Logger) (*app, error) {
-	a := &app{log: log, cfg: cfg}
+	a := &app{log: log, cfg: cfg, reconcile: make(chan struct{}, 1)}
 	a.watcher = config.NewWatcher(path, log, a.apply)
 	a.watcher.SetCurrent(cfg)
 	st, err := openStore(ctx, cfg, log)
@@ -133,7 +142,7 @@ func newApp(ctx context.Context, cfg *config.Config, path string, log *slog.Logg
 	if err := a.build(ctx, cfg, st); err != nil {
 		st.Close()
 		if a.provs != nil {
-			a.provs.close()
+			a.provs.Close()
 		}
 		return nil, err
 	}
@@ -152,12 +161,11 @@ func (a *app) build(ctx context.Context, cfg *config.Config, st controller.Store
 	st = metrics.WrapStore(st, a.metrics)
 	a.store = st
 	a.provs = newProviderSet(log)
-	providers, err := a.provs.build(ctx, cfg)
+	built, err := a.provs.Apply(ctx, providerSpecs(cfg))
 	if err != nil {
 		return err
 	}
-	providers = a.instrument(providers)
-	registry := controller.NewRegistry(a.hosts(ctx, cfg), providers)
+	registry := controller.NewRegistry(a.hosts(ctx, cfg), a.instrument(built))
 	key, err := loadHashKey(cfg)
 	if err != nil {
 		return fmt.Errorf("privacy.hash_key_file: %w", err)
@@ -230,6 +238,7 @@ func (a *app) build(ctx context.Context, cfg *config.Config, st controller.Store
 		Holder:         a.holder,
 		MaxHeaderBytes: cfg.File.Limits.MaxHeaderBytes,
 		MaxURLLength:   cfg.File.Limits.MaxURLLength,
+		MaxHostLength:  cfg.File.Limits.MaxHostLength,
 	})
 	if err != nil {
 		return err
@@ -264,24 +273,26 @@ func pageTemplate(cfg *config.Config) (*template.Template, error) {
 // hosts is the registry of a config: its own hosts plus any discovered by
 // providers (Docker labels), the file winning conflicts.
 func (a *app) hosts(ctx context.Context, cfg *config.Config) []controller.Host {
-	return a.provs.discover(ctx, cfg, cfg.Hosts())
+	return a.provs.Discover(ctx, cfg.Hosts(), func(h controller.Host) controller.Host { return withDefaults(cfg, h) })
 }
 
 // apply swaps in a reloaded configuration. Wakes in progress keep running:
 // they hold the Host they started with, and the registry swap is atomic.
 func (a *app) apply(cfg *config.Config) {
-	providers, err := a.provs.build(context.Background(), cfg)
+	built, err := a.provs.Apply(context.Background(), providerSpecs(cfg))
 	if err != nil {
 		a.log.Error("reload: providers not rebuilt; keeping the previous configuration", "err", err)
 		return
 	}
-	providers = a.instrument(providers)
 	if users, tokens, err := adminCredentials(cfg); err != nil {
 		a.log.Error("reload: admin users and tokens unchanged", "err", err)
 	} else {
 		a.admin.SetCredentials(users, tokens)
 	}
-	a.ctrl.Registry().Replace(a.hosts(context.Background(), cfg), providers)
+	a.ctrl.Registry().Replace(a.hosts(context.Background(), cfg), a.instrument(built))
+	// Out of the registry now: providers whose settings changed end their
+	// event streams and close their clients.
+	a.provs.Retire()
 	if err := a.sched.SetIntervals(cfg.File.Scheduler.SweepInterval.D(), cfg.File.Scheduler.ReconcileInterval.D()); err != nil {
 		a.log.Warn("reload: scheduler intervals unchanged", "err", err)
 	}
@@ -292,34 +303,48 @@ func (a *app) apply(cfg *config.Config) {
 	a.log.Info("configuration reloaded", "file", cfg.Path, "hosts", a.ctrl.Registry().Len())
 	releaseMemory()
 	// New hosts start unknown: learn their real state now, not at the next
-	// periodic reconcile.
-	go func() {
-		if err := a.ctrl.Reconcile(a.baseCtx); err != nil {
-			a.log.Warn("reconcile after reload", "err", err)
-		}
-	}()
+	// periodic reconcile (the run loop owns it).
+	select {
+	case a.reconcile <- struct{}{}:
+	default: // one is pending already
+	}
 }
 
-// rediscover refreshes hosts registered by provider labels, so a container
-// created with waitingroom.* labels is served without a reload.
-func (a *app) rediscover(ctx context.Context) error {
-	t := time.NewTicker(15 * time.Second)
-	defer t.Stop()
+// reconcileOnRequest runs the reconciles apply asks for, until ctx ends.
+func (a *app) reconcileOnRequest(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-a.reconcile:
 		}
-		a.cfgMu.Lock()
-		cfg := a.cfg
-		a.cfgMu.Unlock()
-		if !labelDiscovery(cfg) {
-			continue
+		if err := a.ctrl.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("reconcile after reload", "err", err)
 		}
-		reg := a.ctrl.Registry()
-		reg.Replace(a.hosts(ctx, cfg), reg.Providers())
 	}
+}
+
+// refreshDiscovered re-reads the hosts providers register from labels,
+// so a container created with waitingroom.* labels is served without a
+// reload.
+func (a *app) refreshDiscovered(ctx context.Context) {
+	a.cfgMu.Lock()
+	cfg := a.cfg
+	a.cfgMu.Unlock()
+	reg := a.ctrl.Registry()
+	reg.Replace(a.hosts(ctx, cfg), reg.Providers())
+}
+
+// targetsOf is the registry's current targets of one provider: what its
+// event stream follows.
+func (a *app) targetsOf(provider string) []controller.Target {
+	var ts []controller.Target
+	for _, h := range a.ctrl.Registry().Hosts() {
+		if h.Provider == provider {
+			ts = append(ts, h.Target)
+		}
+	}
+	return ts
 }
 
 func (a *app) run(ctx context.Context, path string) error {
@@ -335,17 +360,19 @@ func (a *app) run(ctx context.Context, path string) error {
 		return err
 	}
 
-	var wg sync.WaitGroup
+	// Every background task belongs to this group: shutdown cancels bg
+	// and waits for all of them. A task that fails is logged and does not
+	// take the process down (the listeners keep serving).
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
+	var group errgroup.Group
 	goRun := func(name string, fn func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		group.Go(func() error {
 			if err := fn(bg); err != nil && !errors.Is(err, context.Canceled) {
 				a.log.Error(name+" stopped", "err", err)
 			}
-		}()
+			return nil
+		})
 	}
 
 	goRun("event relay", a.ctrl.Run)
@@ -358,8 +385,11 @@ func (a *app) run(ctx context.Context, path string) error {
 	}
 	watcher := a.watcher
 	goRun("config watcher", watcher.Run)
-	goRun("provider watchers", func(ctx context.Context) error { return a.provs.watch(ctx, a.ctrl) })
-	goRun("label discovery", a.rediscover)
+	goRun("provider watchers", func(ctx context.Context) error { return a.provs.Watch(ctx, a.targetsOf, a.ctrl) })
+	goRun("label discovery", func(ctx context.Context) error {
+		return a.provs.Rediscover(ctx, rediscoverEvery, a.refreshDiscovered)
+	})
+	goRun("reconcile after reload", a.reconcileOnRequest)
 	a.sched.Start()
 	if err := a.act.warm.Start(); err != nil {
 		a.log.Error("warm windows not scheduled", "err", err)
@@ -375,18 +405,18 @@ func (a *app) run(ctx context.Context, path string) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go func() {
+	goRun("SIGHUP reload", func(ctx context.Context) error {
 		for {
 			select {
-			case <-bg.Done():
-				return
+			case <-ctx.Done():
+				return nil
 			case <-hup:
 				if err := watcher.Reload(); err != nil {
 					a.log.Error("reload on SIGHUP rejected; keeping the previous configuration", "errors", err.Error())
 				}
 			}
 		}
-	}()
+	})
 
 	publicSrv := a.public.Server(cfg.File.Listen)
 	adminSrv := a.admin.Server(cfg.File.Admin.Listen)
@@ -439,8 +469,8 @@ func (a *app) run(ctx context.Context, path string) error {
 	}
 	a.ctrl.Shutdown(sctx)
 	stopBG()
-	wg.Wait()
-	a.provs.close()
+	_ = group.Wait() // tasks log their own errors
+	a.provs.Close()
 	a.log.Info("stopped")
 	return runErr
 }
