@@ -108,27 +108,27 @@ func releaseMemory() { debug.FreeOSMemory() }
 
 // app is the wired process: every component, built from one config.
 type app struct {
-	log      *slog.Logger
-	store    controller.Store
-	ctrl     *controller.Controller
-	provs    *providers.Set
-	public   *web.Public
-	admin    *web.Admin
-	sched    *scheduler.Scheduler
-	holder   *hold.Holder
-	watcher  *config.Watcher
-	metrics  *metrics.Metrics
-	promReg  *prometheus.Registry
-	act      *activitySources
-	busy     *busySet
-	hooks    *webhook.Notifier
-	cfgMu    sync.Mutex
-	cfg      *config.Config
+	log     *slog.Logger
+	store   controller.Store
+	ctrl    *controller.Controller
+	provs   *providers.Set
+	public  *web.Public
+	admin   *web.Admin
+	sched   *scheduler.Scheduler
+	holder  *hold.Holder
+	watcher *config.Watcher
+	metrics *metrics.Metrics
+	promReg *prometheus.Registry
+	act     *activitySources
+	busy    *busySet
+	hooks   *webhook.Notifier
+	cfgMu   sync.Mutex
+	cfg     *config.Config
 	// reconcile asks the run loop for a reconcile now (after a reload:
 	// new hosts start unknown); it holds at most one request.
 	reconcile chan struct{}
-	baseCtx  context.Context // cancelled first at shutdown: ends SSE streams
-	cancelFn context.CancelFunc
+	baseCtx   context.Context // cancelled first at shutdown: ends SSE streams
+	cancelFn  context.CancelFunc
 }
 
 func newApp(ctx context.Context, cfg *config.Config, path string, log *slog.Logger) (*app, error) {
