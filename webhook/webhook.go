@@ -91,11 +91,17 @@ type Target struct {
 	Events []string
 	// Timeout bounds one request (default 5s).
 	Timeout time.Duration
-	// Retries is how many times a failed request is retried (0: one
-	// attempt only). 5xx, 408, 429 and network errors are retried; other
-	// answers are final.
+	// Retries is how many times a failed request is retried (0:
+	// DefaultRetries; NoRetries: one attempt only). 5xx, 408, 429 and
+	// network errors are retried; other answers are final.
 	Retries int
 }
+
+// Retries of a Target.
+const (
+	DefaultRetries = 3
+	NoRetries      = -1
+)
 
 // Options configure a Notifier.
 type Options struct {
@@ -211,7 +217,12 @@ func New(o Options) (*Notifier, error) {
 		if tt.Timeout <= 0 {
 			tt.Timeout = 5 * time.Second
 		}
-		tt.Retries = max(0, tt.Retries)
+		switch {
+		case tt.Retries == 0:
+			tt.Retries = DefaultRetries
+		case tt.Retries < 0:
+			tt.Retries = 0
+		}
 		if len(t.Events) > 0 {
 			tt.events = map[string]bool{}
 			for _, k := range t.Events {

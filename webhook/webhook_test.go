@@ -242,7 +242,8 @@ func TestDownReceiverIsRetriedBoundedTimes(t *testing.T) {
 		{"500 is retried", http.StatusInternalServerError, 2, 3},
 		{"429 is retried", http.StatusTooManyRequests, 1, 2},
 		{"400 is final", http.StatusBadRequest, 3, 1},
-		{"no retries", http.StatusBadGateway, 0, 1},
+		{"no retries", http.StatusBadGateway, webhook.NoRetries, 1},
+		{"default retries", http.StatusBadGateway, 0, webhook.DefaultRetries + 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
