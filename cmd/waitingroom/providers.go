@@ -87,5 +87,15 @@ func withDefaults(cfg *config.Config, h controller.Host) controller.Host {
 	if h.MaxWakesPerHour == 0 {
 		h.MaxWakesPerHour = cfg.File.Budgets.MaxWakesPerHour
 	}
+	if _, ok := h.Extra[config.ExtraHoldTimeout]; !ok {
+		// Without it a held request would wait config.DefaultHoldTimeout,
+		// not defaults.hold_timeout.
+		extra := make(map[string]any, len(h.Extra)+1)
+		for k, v := range h.Extra {
+			extra[k] = v
+		}
+		extra[config.ExtraHoldTimeout] = d.HoldTimeout.D()
+		h.Extra = extra
+	}
 	return h
 }
