@@ -66,6 +66,42 @@ func HoldTimeoutOf(h controller.Host) time.Duration {
 	return DefaultHoldTimeout
 }
 
+// HostDefaults gives a host registered elsewhere (Docker labels) what the
+// file's hosts get from defaults: an idle timeout of zero would never be
+// swept. It is the one place a non-file host's defaults come from.
+func (c *Config) HostDefaults(h controller.Host) controller.Host {
+	d := c.File.Defaults
+	if h.IdleTimeout <= 0 {
+		h.IdleTimeout = d.IdleTimeout.D()
+	}
+	if h.StartTimeout <= 0 {
+		h.StartTimeout = d.StartTimeout.D()
+	}
+	if h.Wait == "" {
+		h.Wait = d.Wait
+	}
+	if h.WakeMode == "" {
+		h.WakeMode = DefaultWake
+	}
+	if h.MaxWakesPerDay == 0 {
+		h.MaxWakesPerDay = c.File.Budgets.MaxWakesPerDay
+	}
+	if h.MaxWakesPerHour == 0 {
+		h.MaxWakesPerHour = c.File.Budgets.MaxWakesPerHour
+	}
+	if _, ok := h.Extra[ExtraHoldTimeout]; !ok {
+		// Without it a held request would wait DefaultHoldTimeout,
+		// not defaults.hold_timeout.
+		extra := make(map[string]any, len(h.Extra)+1)
+		for k, v := range h.Extra {
+			extra[k] = v
+		}
+		extra[ExtraHoldTimeout] = d.HoldTimeout.D()
+		h.Extra = extra
+	}
+	return h
+}
+
 // Hosts builds the registry's hosts, in file order. Every call returns
 // fresh values: callers may keep or change them without affecting c.
 func (c *Config) Hosts() []controller.Host {

@@ -26,7 +26,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -38,6 +37,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/backoff"
 	"github.com/waitingroom/waitingroom/internal/sleep"
 )
 
@@ -418,12 +418,7 @@ func (n *Notifier) deliver(ctx context.Context, t *target, d delivery) {
 // backoff is the wait before retry n: exponential, capped, with jitter in
 // its upper half so receivers coming back are not hit in lockstep.
 func (n *Notifier) backoff(retry int) time.Duration {
-	d := n.backoffBase
-	for i := 1; i < retry && d < n.backoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, n.backoffMax)
-	return d/2 + mrand.N(d/2+1)
+	return backoff.Policy{Base: n.backoffBase, Max: n.backoffMax}.Jittered(retry)
 }
 
 type retryAfterError struct {

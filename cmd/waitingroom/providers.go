@@ -64,38 +64,3 @@ func newProvider(ctx context.Context, name string, pc config.Provider, log *slog
 	}
 	return nil, fmt.Errorf("unknown provider type %q", typ)
 }
-
-// withDefaults gives a host registered by labels what the file's hosts get
-// from defaults: an idle timeout of zero would never be swept.
-func withDefaults(cfg *config.Config, h controller.Host) controller.Host {
-	d := cfg.File.Defaults
-	if h.IdleTimeout <= 0 {
-		h.IdleTimeout = d.IdleTimeout.D()
-	}
-	if h.StartTimeout <= 0 {
-		h.StartTimeout = d.StartTimeout.D()
-	}
-	if h.Wait == "" {
-		h.Wait = d.Wait
-	}
-	if h.WakeMode == "" {
-		h.WakeMode = config.DefaultWake
-	}
-	if h.MaxWakesPerDay == 0 {
-		h.MaxWakesPerDay = cfg.File.Budgets.MaxWakesPerDay
-	}
-	if h.MaxWakesPerHour == 0 {
-		h.MaxWakesPerHour = cfg.File.Budgets.MaxWakesPerHour
-	}
-	if _, ok := h.Extra[config.ExtraHoldTimeout]; !ok {
-		// Without it a held request would wait config.DefaultHoldTimeout,
-		// not defaults.hold_timeout.
-		extra := make(map[string]any, len(h.Extra)+1)
-		for k, v := range h.Extra {
-			extra[k] = v
-		}
-		extra[config.ExtraHoldTimeout] = d.HoldTimeout.D()
-		h.Extra = extra
-	}
-	return h
-}

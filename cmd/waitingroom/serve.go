@@ -174,14 +174,13 @@ func (a *app) build(ctx context.Context, cfg *config.Config, st controller.Store
 	bo := guard.BudgetOptionsFrom(cfg.File.Budgets)
 	bo.Hasher, bo.Logger = guard.NewHasher(key, clock), log
 	budgets := guard.NewBudgets(st, bo, clock)
-	var gate controller.WakeGate = budgets
 	var onEvent func(controller.Event)
 	if a.hooks, err = newWebhooks(cfg, log); err != nil {
 		return err
 	} else if a.hooks != nil {
-		gate, onEvent = a.hooks.WrapGate(budgets), a.hooks.Notify
+		onEvent = a.hooks.Notify
 	}
-	gate = metrics.WrapGate(gate, a.metrics)
+	gate := wakeGate(budgets, a.hooks, a.metrics)
 	m := a.metrics
 	events := func(e controller.Event) {
 		if onEvent != nil {
@@ -259,6 +258,17 @@ func (a *app) build(ctx context.Context, cfg *config.Config, st controller.Store
 	return nil
 }
 
+// wakeGate is the chain every wake passes: the budgets decide; around them
+// the webhooks and then the metrics observe each refusal (both only look
+// at the answer, so each sees every refusal the budgets make).
+func wakeGate(budgets controller.WakeGate, hooks *webhook.Notifier, m *metrics.Metrics) controller.WakeGate {
+	gate := budgets
+	if hooks != nil {
+		gate = hooks.WrapGate(gate)
+	}
+	return metrics.WrapGate(gate, m)
+}
+
 func pageTemplate(cfg *config.Config) (*template.Template, error) {
 	if cfg.File.Page.Template == "" {
 		return nil, nil
@@ -273,7 +283,7 @@ func pageTemplate(cfg *config.Config) (*template.Template, error) {
 // hosts is the registry of a config: its own hosts plus any discovered by
 // providers (Docker labels), the file winning conflicts.
 func (a *app) hosts(ctx context.Context, cfg *config.Config) []controller.Host {
-	return a.provs.Discover(ctx, cfg.Hosts(), func(h controller.Host) controller.Host { return withDefaults(cfg, h) })
+	return a.provs.Discover(ctx, cfg.Hosts(), cfg.HostDefaults)
 }
 
 // apply swaps in a reloaded configuration. Wakes in progress keep running:

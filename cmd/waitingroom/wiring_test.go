@@ -1,15 +1,20 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/metrics"
+	"github.com/waitingroom/waitingroom/webhook"
 )
 
 // limits.max_host_length reaches the public listener: it was parsed,
@@ -48,30 +53,61 @@ func TestMaxHostLengthReachesTheListener(t *testing.T) {
 	}
 }
 
-// A host registered by labels gets the file's defaults, as the file's
-// hosts do; defaults.hold_timeout was missed (TestEveryConfigField...
-// found it).
-func TestLabelHostsGetTheFileDefaults(t *testing.T) {
-	cfg, err := config.Parse("wr.yaml", []byte("defaults:\n  idle_timeout: 7m\n  start_timeout: 2m\n  hold_timeout: 9s\n  wait: page\nbudgets:\n  max_wakes_per_day: 5\n  max_wakes_per_hour: 2\nproviders:\n  docker: {labels: true}\n"))
+type refuseAll struct{}
+
+func (refuseAll) AllowWake(context.Context, controller.Host, controller.Client) error {
+	return &controller.BudgetError{Budget: "host_day"}
+}
+
+// Every refusal of the budgets reaches both observers of the gate chain,
+// with or without webhooks, and is still returned to the controller.
+func TestWakeGateChainReportsEveryRefusal(t *testing.T) {
+	tests := []struct {
+		name     string
+		webhooks bool
+	}{{"budgets and metrics", false}, {"budgets, webhooks and metrics", true}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			m, err := metrics.New(reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var hooks *webhook.Notifier
+			if tt.webhooks {
+				if hooks, err = webhook.New(webhook.Options{Targets: []webhook.Target{{URL: "http://127.0.0.1:1/hook"}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err = wakeGate(refuseAll{}, hooks, m).AllowWake(t.Context(), controller.Host{Name: "a.example.com"}, controller.Client{})
+			var be *controller.BudgetError
+			if !errors.As(err, &be) {
+				t.Fatalf("AllowWake = %v, want the budget error", err)
+			}
+			if got := counter(t, reg, "waitingroom_budget_rejections_total"); got != 1 {
+				t.Errorf("metrics counted %v refusals, want 1", got)
+			}
+			if tt.webhooks && hooks.Stats().Queued != 1 {
+				t.Errorf("webhooks queued %d notifications, want 1", hooks.Stats().Queued)
+			}
+		})
+	}
+}
+
+// counter sums a counter's series in reg.
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := withDefaults(cfg, controller.Host{Name: "label.example.com", Provider: "docker"})
-	tests := []struct {
-		name      string
-		got, want any
-	}{
-		{"idle_timeout", h.IdleTimeout, 7 * time.Minute},
-		{"start_timeout", h.StartTimeout, 2 * time.Minute},
-		{"hold_timeout", config.HoldTimeoutOf(h), 9 * time.Second},
-		{"wait", h.Wait, "page"},
-		{"wake", h.WakeMode, config.DefaultWake},
-		{"max_wakes_per_day", h.MaxWakesPerDay, 5},
-		{"max_wakes_per_hour", h.MaxWakesPerHour, 2},
-	}
-	for _, tt := range tests {
-		if tt.got != tt.want {
-			t.Errorf("%s = %v, want %v", tt.name, tt.got, tt.want)
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
 		}
 	}
+	return sum
 }

@@ -22,6 +22,7 @@ var allowed = []struct {
 	{"internal/hostname", nil},
 	{"internal/httpurl", nil},
 	{"internal/sleep", nil},
+	{"internal/backoff", nil},
 	{"internal/archtest", nil},
 	{"config", []string{"controller", "activity/window", "internal"}},
 	{"providers", []string{"controller", "internal"}},
