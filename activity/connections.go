@@ -260,6 +260,14 @@ func (c *Connections) pid(ctx context.Context, h controller.Host) (int, error) {
 		return 0, fmt.Errorf("host %s: %w", h.Name, ErrNotVisible)
 	}
 	pider, ok := p.(PIDer)
+	for !ok { // through decorators (metrics.WrapProvider)
+		w, isWrapper := p.(interface{ Unwrap() controller.Provider })
+		if !isWrapper {
+			break
+		}
+		p = w.Unwrap()
+		pider, ok = p.(PIDer)
+	}
 	if !ok {
 		return 0, fmt.Errorf("host %s: provider %q cannot say which process runs the backend: %w", h.Name, h.Provider, ErrNotVisible)
 	}

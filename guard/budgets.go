@@ -76,6 +76,14 @@ func BudgetOptionsFrom(b config.Budgets) BudgetOptions {
 	}
 }
 
+// BudgetStore is what Budgets needs of the store: its counters, leases
+// (the honeypot's blocks) and the records' list (concurrent starts).
+type BudgetStore interface {
+	controller.Counters
+	controller.Leases
+	List(ctx context.Context) ([]controller.Record, error)
+}
+
 // Budgets is the controller.WakeGate that caps wakes: per host per day and
 // per hour, per client and per client network per hour, concurrent starts
 // cluster-wide, and honeypot visitors. Every counter lives in the Store, so
@@ -93,7 +101,7 @@ func BudgetOptionsFrom(b config.Budgets) BudgetOptions {
 // The store being unreachable refuses the wake with that error (not a
 // BudgetError): a wake costs money, so budgets fail closed.
 type Budgets struct {
-	store  controller.Store
+	store  BudgetStore
 	opts   BudgetOptions
 	clock  controller.Clock
 	log    *slog.Logger
@@ -104,7 +112,7 @@ var _ controller.WakeGate = (*Budgets)(nil)
 
 // NewBudgets returns Budgets counting in store. A nil clock is the system
 // clock; it must be the store's clock (the store cuts the windows).
-func NewBudgets(store controller.Store, opts BudgetOptions, clock controller.Clock) *Budgets {
+func NewBudgets(store BudgetStore, opts BudgetOptions, clock controller.Clock) *Budgets {
 	if clock == nil {
 		clock = controller.SystemClock{}
 	}

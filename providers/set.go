@@ -144,15 +144,6 @@ func (s *Set) closeProvider(why string, e entry) {
 	}
 }
 
-// Provider returns the provider built for name, as built (undecorated), so
-// its optional interfaces (activity.PIDer) are visible.
-func (s *Set) Provider(name string) (controller.Provider, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, ok := s.built[name]
-	return e.p, ok
-}
-
 // Labels reports whether any provider registers hosts from labels.
 func (s *Set) Labels() bool {
 	s.mu.Lock()

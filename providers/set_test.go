@@ -128,7 +128,11 @@ func TestApplyFailureChangesNothing(t *testing.T) {
 		t.Fatal("Apply succeeded with a provider that cannot be built")
 	}
 	s.Retire()
-	if p, _ := s.Provider("a"); p != before["a"] || before["a"].(*fakeProvider).closed.Load() {
+	again, err := s.Apply(t.Context(), map[string]Spec{"a": {Settings: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again["a"] != before["a"] || before["a"].(*fakeProvider).closed.Load() {
 		t.Error("a failed Apply replaced or closed the running provider")
 	}
 	if !b.built[1].closed.Load() {

@@ -66,7 +66,7 @@ func (a *app) buildActivity(cfg *config.Config, busy *busySet) error {
 	}
 	keep := activity.NewKeepAwake(activity.KeepAwakeOptions{Status: ctrl.LastStatus, Logger: a.log})
 	conns := activity.NewConnections(activity.ConnectionsOptions{
-		Provider: a.provs.Provider,
+		Provider: ctrl.Registry().Provider, // decorated; PIDer is found through Unwrap
 		Status:   ctrl.LastStatus,
 		Logger:   a.log,
 	})
