@@ -10,7 +10,6 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/clientclass"
 )
 
 // Controller is what the Holder needs of the domain. *controller.Controller
@@ -248,26 +248,8 @@ func (hd *Holder) ShouldHold(r *http.Request, h controller.Host) bool {
 	case "hold":
 		return true
 	default:
-		return !acceptsHTML(r)
+		return !clientclass.AcceptsHTML(r.Header.Values("Accept"))
 	}
-}
-
-func acceptsHTML(r *http.Request) bool {
-	for _, v := range r.Header.Values("Accept") {
-		if containsFold(v, "text/html") {
-			return true
-		}
-	}
-	return false
-}
-
-func containsFold(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(sub)], sub) {
-			return true
-		}
-	}
-	return false
 }
 
 // Held is the number of requests held for host right now.

@@ -23,6 +23,7 @@ var allowed = []struct {
 	{"internal/httpurl", nil},
 	{"internal/sleep", nil},
 	{"internal/backoff", nil},
+	{"internal/clientclass", nil},
 	{"internal/archtest", nil},
 	{"config", []string{"controller", "activity/window", "internal"}},
 	{"providers", []string{"controller", "internal"}},
