@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/waitingroom/waitingroom/hold"
 	"github.com/waitingroom/waitingroom/internal/hostname"
 )
 
@@ -53,7 +54,7 @@ const (
 	DefaultAdminListen       = "127.0.0.1:8081"
 	DefaultIdleTimeout       = 30 * time.Minute
 	DefaultStartTimeout      = 5 * time.Minute
-	DefaultHoldTimeout       = 60 * time.Second
+	DefaultHoldTimeout       = hold.DefaultTimeout
 	DefaultWait              = "auto"
 	DefaultWake              = "auto"
 	DefaultSleep             = "stop"

@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/semaphore"
 
-	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
 	"github.com/waitingroom/waitingroom/internal/clientclass"
 )
@@ -407,7 +406,7 @@ func (hd *Holder) Serve(w http.ResponseWriter, r *http.Request, h controller.Hos
 	var deadline *time.Timer
 	expired := func() <-chan time.Time {
 		if deadline == nil {
-			deadline = time.NewTimer(config.HoldTimeoutOf(h) - time.Since(start))
+			deadline = time.NewTimer(TimeoutOf(h) - time.Since(start))
 		}
 		return deadline.C
 	}
@@ -520,7 +519,7 @@ func (hd *Holder) refuseFailed(w http.ResponseWriter, r *http.Request, hs *hostS
 }
 
 func (hd *Holder) refuseTimeout(w http.ResponseWriter, r *http.Request, hs *hostState, h controller.Host, st controller.State) {
-	msg := fmt.Sprintf("%s was not ready within %s; retry shortly", h.Name, config.HoldTimeoutOf(h))
+	msg := fmt.Sprintf("%s was not ready within %s; retry shortly", h.Name, TimeoutOf(h))
 	hd.refuse(w, r, hs, http.StatusServiceUnavailable, ReasonTimeout, st, hd.retryAfter, msg)
 }
 
