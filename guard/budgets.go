@@ -9,7 +9,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
 )
 
@@ -64,16 +63,6 @@ type BudgetOptions struct {
 	// DefaultExemptSources; empty non-nil: nobody is exempt.
 	ExemptSources []string
 	Logger        *slog.Logger // default slog.Default()
-}
-
-// BudgetOptionsFrom maps the budgets setting onto BudgetOptions; Hasher and
-// Logger are left for the caller.
-func BudgetOptionsFrom(b config.Budgets) BudgetOptions {
-	return BudgetOptions{
-		HostPerDay: b.MaxWakesPerDay, HostPerHour: b.MaxWakesPerHour,
-		ClientPerHour: b.ClientWakesPerHour, PrefixPerHour: b.PrefixWakesPerHour,
-		MaxConcurrentStarts: b.MaxConcurrentStarts, HoneypotBlock: b.HoneypotBlock.D(),
-	}
 }
 
 // BudgetStore is what Budgets needs of the store: its counters, leases

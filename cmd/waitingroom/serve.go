@@ -171,7 +171,7 @@ func (a *app) build(ctx context.Context, cfg *config.Config, st controller.Store
 		return fmt.Errorf("privacy.hash_key_file: %w", err)
 	}
 	clock := controller.SystemClock{}
-	bo := guard.BudgetOptionsFrom(cfg.File.Budgets)
+	bo := budgetOptions(cfg.File.Budgets)
 	bo.Hasher, bo.Logger = guard.NewHasher(key, clock), log
 	budgets := guard.NewBudgets(st, bo, clock)
 	var onEvent func(controller.Event)
@@ -256,6 +256,16 @@ func (a *app) build(ctx context.Context, cfg *config.Config, st controller.Store
 		return err
 	}
 	return nil
+}
+
+// budgetOptions maps the budgets: section onto guard's options; the
+// hasher and logger are set by the caller.
+func budgetOptions(b config.Budgets) guard.BudgetOptions {
+	return guard.BudgetOptions{
+		HostPerDay: b.MaxWakesPerDay, HostPerHour: b.MaxWakesPerHour,
+		ClientPerHour: b.ClientWakesPerHour, PrefixPerHour: b.PrefixWakesPerHour,
+		MaxConcurrentStarts: b.MaxConcurrentStarts, HoneypotBlock: b.HoneypotBlock.D(),
+	}
 }
 
 // wakeGate is the chain every wake passes: the budgets decide; around them
