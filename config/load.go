@@ -13,6 +13,8 @@ import (
 
 	"github.com/waitingroom/waitingroom/hold"
 	"github.com/waitingroom/waitingroom/internal/hostname"
+	"github.com/waitingroom/waitingroom/scheduler"
+	"github.com/waitingroom/waitingroom/traefik"
 )
 
 // Config is a validated configuration file with every default applied.
@@ -58,8 +60,8 @@ const (
 	DefaultWait              = "auto"
 	DefaultWake              = "auto"
 	DefaultSleep             = "stop"
-	DefaultSweepInterval     = time.Minute
-	DefaultReconcileInterval = time.Minute
+	DefaultSweepInterval     = scheduler.DefaultSweepInterval
+	DefaultReconcileInterval = scheduler.DefaultReconcileInterval
 	DefaultTimeZone          = "UTC"
 )
 
@@ -213,18 +215,13 @@ func applyDefaults(f *File, lines map[string]int) {
 // ":8080" and "0.0.0.0:8080" → http://127.0.0.1:8080, "[::]:8080" →
 // http://[::1]:8080; "" for port 0.
 func urlFromListen(listen string) string {
-	host, portStr, err := net.SplitHostPort(listen)
+	_, portStr, err := net.SplitHostPort(listen)
 	port, perr := strconv.Atoi(portStr)
 	if err != nil || perr != nil || port <= 0 {
 		return "" // port 0: known only once listening; the caller derives it then
 	}
-	switch host {
-	case "", "0.0.0.0":
-		host = "127.0.0.1"
-	case "::":
-		host = "::1"
-	}
-	return "http://" + net.JoinHostPort(host, strconv.Itoa(port))
+	u, _ := traefik.DefaultWaitingroomURL(listen) // the one derivation; listen parsed above
+	return u
 }
 
 // origin is scheme://host[:port] of an http(s) URL (placeholders kept), or

@@ -28,7 +28,9 @@ var allowed = []struct {
 	// config builds each feature's per-host settings, in the types the
 	// features own (traefik.HostOptions, activity.HostSettings, hold's
 	// timeout): it imports them, they never import config.
-	{"config", []string{"controller", "activity", "activity/window", "hold", "traefik", "internal"}},
+	// It takes the defaults its consumers own (scheduler intervals, the
+	// derived waitingroom_url) from them rather than copying them.
+	{"config", []string{"controller", "activity", "activity/window", "hold", "traefik", "scheduler", "internal"}},
 	{"providers", []string{"controller", "internal"}},
 	{"providers/...", []string{"controller", "providers", "internal"}},
 	{"store/...", []string{"controller", "internal"}},
