@@ -19,7 +19,7 @@ import (
 // AdminController is what the admin listener needs of the domain.
 // *controller.Controller implements it.
 type AdminController interface {
-	Store() controller.Store
+	Health(ctx context.Context, timeout time.Duration) controller.Health
 	Registry() *controller.Registry
 	Status(ctx context.Context, host string) (controller.Host, controller.Record, error)
 	Wake(ctx context.Context, host string, c controller.Client) (controller.Record, error)
@@ -288,59 +288,9 @@ func (a *Admin) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Admin) check(ctx context.Context) readiness {
-	checks := map[string]func(context.Context) error{} // "" is the store
-	res := readiness{Ready: true}
-	fail := func(name string, msg string) {
-		res.Ready = false
-		if name == "" {
-			res.Store = msg
-			return
-		}
-		if res.Providers == nil {
-			res.Providers = map[string]string{}
-		}
-		res.Providers[name] = msg
+	h := a.ctl.Health(ctx, a.checkTO)
+	if !h.Ready {
+		a.log.Debug("not ready", "store", h.Store, "providers", h.Providers)
 	}
-	if st := a.ctl.Store(); st != nil {
-		checks[""] = st.Ping
-	} else {
-		fail("", "no store configured")
-	}
-	for name, p := range a.ctl.Registry().Providers() {
-		if c, ok := p.(controller.Checker); ok {
-			checks[name] = c.Check
-		}
-	}
-
-	type result struct {
-		name string
-		err  error
-	}
-	cctx, cancel := context.WithTimeout(ctx, a.checkTO)
-	defer cancel()
-	results := make(chan result, len(checks)) // buffered: a late check never blocks
-	for name, check := range checks {
-		go func() { results <- result{name, check(cctx)} }()
-	}
-	// A check that ignores its context must not hold /readyz up.
-	late := time.NewTimer(a.checkTO + 100*time.Millisecond)
-	defer late.Stop()
-	for len(checks) > 0 {
-		select {
-		case r := <-results:
-			delete(checks, r.name)
-			if r.err != nil {
-				fail(r.name, r.err.Error())
-			}
-		case <-late.C:
-			for name := range checks {
-				fail(name, "no answer within "+a.checkTO.String())
-			}
-			clear(checks)
-		}
-	}
-	if !res.Ready {
-		a.log.Debug("not ready", "store", res.Store, "providers", res.Providers)
-	}
-	return res
+	return readiness{Ready: h.Ready, Store: h.Store, Providers: h.Providers}
 }
