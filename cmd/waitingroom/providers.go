@@ -34,16 +34,14 @@ func newProviderSet(log *slog.Logger) *providers.Set {
 	})
 }
 
-func newProvider(ctx context.Context, name string, pc config.Provider, log *slog.Logger) (controller.Provider, error) {
-	typ := pc.Type
-	if typ == "" {
-		typ = name
-	}
-	log = log.With("provider", name)
-	switch typ {
-	case "exec":
+// kinds is the one table of provider kinds: config's type name and how to
+// build one from its settings. config.ProviderTypes must name exactly these
+// (TestEveryProviderTypeHasAKind).
+var kinds = map[string]func(ctx context.Context, name string, pc config.Provider, log *slog.Logger) (controller.Provider, error){
+	config.TypeExec: func(_ context.Context, _ string, pc config.Provider, log *slog.Logger) (controller.Provider, error) {
 		return exec.New(exec.Options{Timeout: pc.Timeout.D(), Logger: log}), nil
-	case "docker":
+	},
+	config.TypeDocker: func(_ context.Context, name string, pc config.Provider, log *slog.Logger) (controller.Provider, error) {
 		return docker.New(docker.Options{
 			Name:        name,
 			Host:        pc.Host,
@@ -53,7 +51,8 @@ func newProvider(ctx context.Context, name string, pc config.Provider, log *slog
 			Network:     pc.Network,
 			Logger:      log,
 		})
-	case "gce":
+	},
+	config.TypeGCE: func(ctx context.Context, _ string, pc config.Provider, log *slog.Logger) (controller.Provider, error) {
 		return gce.New(ctx, gce.Options{
 			Project:         pc.Project,
 			CredentialsFile: pc.CredentialsFile,
@@ -61,6 +60,17 @@ func newProvider(ctx context.Context, name string, pc config.Provider, log *slog
 			Sleep:           pc.Sleep,
 			Logger:          log,
 		})
+	},
+}
+
+func newProvider(ctx context.Context, name string, pc config.Provider, log *slog.Logger) (controller.Provider, error) {
+	typ := pc.Type
+	if typ == "" {
+		typ = name
 	}
-	return nil, fmt.Errorf("unknown provider type %q", typ)
+	build, ok := kinds[typ]
+	if !ok {
+		return nil, fmt.Errorf("unknown provider type %q", typ)
+	}
+	return build(ctx, name, pc, log.With("provider", name))
 }

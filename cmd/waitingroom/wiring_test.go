@@ -111,3 +111,20 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return sum
 }
+
+// The kinds table and config's provider types are the same list: a type
+// config accepts always builds, and a kind is never unreachable.
+func TestEveryProviderTypeHasAKind(t *testing.T) {
+	types := config.ProviderTypes()
+	for _, typ := range types {
+		if kinds[typ] == nil {
+			t.Errorf("config accepts provider type %q, which no kind builds", typ)
+		}
+	}
+	if len(kinds) != len(types) {
+		t.Errorf("%d kinds for %d provider types (%v)", len(kinds), len(types), types)
+	}
+	if _, err := newProvider(t.Context(), "x", config.Provider{Type: "nope"}, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil {
+		t.Error("an unknown type built a provider")
+	}
+}
