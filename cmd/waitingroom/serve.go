@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -324,6 +325,11 @@ func (a *app) apply(cfg *config.Config) {
 	releaseMemory()
 	// New hosts start unknown: learn their real state now, not at the next
 	// periodic reconcile (the run loop owns it).
+	a.requestReconcile()
+}
+
+// requestReconcile asks the run loop for a reconcile now.
+func (a *app) requestReconcile() {
 	select {
 	case a.reconcile <- struct{}{}:
 	default: // one is pending already
@@ -352,7 +358,21 @@ func (a *app) refreshDiscovered(ctx context.Context) {
 	cfg := a.cfg
 	a.cfgMu.Unlock()
 	reg := a.ctrl.Registry()
-	reg.Replace(a.hosts(ctx, cfg), reg.Providers())
+	before := hostNames(reg.Hosts())
+	hosts := a.hosts(ctx, cfg)
+	reg.Replace(hosts, reg.Providers())
+	if !slices.Equal(before, hostNames(hosts)) {
+		a.requestReconcile() // new hosts start unknown
+	}
+}
+
+func hostNames(hs []controller.Host) []string {
+	names := make([]string, len(hs))
+	for i, h := range hs {
+		names[i] = h.Name
+	}
+	slices.Sort(names)
+	return names
 }
 
 // targetsOf is the registry's current targets of one provider: what its
