@@ -123,6 +123,7 @@ type app struct {
 	act     *activitySources
 	busy    *busySet
 	hooks   *webhook.Notifier
+	regMu   sync.Mutex // serialises registry replacements (reload, label rediscovery)
 	cfgMu   sync.Mutex
 	cfg     *config.Config
 	// reconcile asks the run loop for a reconcile now (after a reload:
@@ -310,16 +311,18 @@ func (a *app) apply(cfg *config.Config) {
 	} else {
 		a.admin.SetCredentials(users, tokens)
 	}
+	a.regMu.Lock()
 	a.ctrl.Registry().Replace(a.hosts(context.Background(), cfg), a.instrument(built))
+	a.cfgMu.Lock()
+	a.cfg = cfg
+	a.cfgMu.Unlock()
+	a.regMu.Unlock()
 	// Out of the registry now: providers whose settings changed end their
 	// event streams and close their clients.
 	a.provs.Retire()
 	if err := a.sched.SetIntervals(cfg.File.Scheduler.SweepInterval.D(), cfg.File.Scheduler.ReconcileInterval.D()); err != nil {
 		a.log.Warn("reload: scheduler intervals unchanged", "err", err)
 	}
-	a.cfgMu.Lock()
-	a.cfg = cfg
-	a.cfgMu.Unlock()
 	a.reloadActivity()
 	a.log.Info("configuration reloaded", "file", cfg.Path, "hosts", a.ctrl.Registry().Len())
 	releaseMemory()
@@ -354,6 +357,10 @@ func (a *app) reconcileOnRequest(ctx context.Context) error {
 // so a container created with waitingroom.* labels is served without a
 // reload.
 func (a *app) refreshDiscovered(ctx context.Context) {
+	// Serialised with apply: a refresh built from the previous
+	// configuration must not replace a reloaded registry.
+	a.regMu.Lock()
+	defer a.regMu.Unlock()
 	a.cfgMu.Lock()
 	cfg := a.cfg
 	a.cfgMu.Unlock()
