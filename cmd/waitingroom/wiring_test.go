@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,7 +14,11 @@ import (
 
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/guard"
+	"github.com/waitingroom/waitingroom/hold"
 	"github.com/waitingroom/waitingroom/metrics"
+	"github.com/waitingroom/waitingroom/scheduler"
+	"github.com/waitingroom/waitingroom/web"
 	"github.com/waitingroom/waitingroom/webhook"
 )
 
@@ -126,5 +131,37 @@ func TestEveryProviderTypeHasAKind(t *testing.T) {
 	}
 	if _, err := newProvider(t.Context(), "x", config.Provider{Type: "nope"}, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil {
 		t.Error("an unknown type built a provider")
+	}
+}
+
+// The file's defaults are the ones the consuming packages apply to a zero
+// option: a default changed in one place and not the other would make the
+// configuration say one thing and the process do another.
+func TestConfigDefaultsAgreeWithTheirConsumers(t *testing.T) {
+	cfg, err := config.Parse("wr.yaml", []byte("providers:\n  local: {type: exec}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := cfg.File
+	tests := []struct {
+		setting   string
+		file, pkg any
+	}{
+		{"limits.max_header_bytes", f.Limits.MaxHeaderBytes, web.DefaultMaxHeaderBytes},
+		{"limits.max_url_length", f.Limits.MaxURLLength, web.DefaultMaxURLLength},
+		{"limits.max_host_length", f.Limits.MaxHostLength, web.MaxHostLength},
+		{"hold.max_per_host", f.Hold.MaxPerHost, hold.DefaultMaxPerHost},
+		{"hold.max_total", f.Hold.MaxTotal, hold.DefaultMaxTotal},
+		{"hold.max_body_bytes", f.Hold.MaxBodyBytes, hold.DefaultMaxBodyBytes},
+		{"hold.max_forward_per_host", f.Hold.MaxForwardPerHost, hold.DefaultMaxForwardPerHost},
+		{"defaults.hold_timeout", f.Defaults.HoldTimeout.D(), hold.DefaultTimeout},
+		{"budgets.honeypot_block", f.Budgets.HoneypotBlock.D(), guard.DefaultHoneypotBlock},
+		{"scheduler.sweep_interval", f.Scheduler.SweepInterval.D(), scheduler.DefaultSweepInterval},
+		{"scheduler.reconcile_interval", f.Scheduler.ReconcileInterval.D(), scheduler.DefaultReconcileInterval},
+	}
+	for _, tt := range tests {
+		if fmt.Sprint(tt.file) != fmt.Sprint(tt.pkg) {
+			t.Errorf("%s: the file's default is %v, its consumer's %v", tt.setting, tt.file, tt.pkg)
+		}
 	}
 }
