@@ -50,7 +50,7 @@ func (c *Config) Where(key string) string {
 	return c.Path + " (" + key + " not set: the default)"
 }
 
-// Defaults that are not zero values. Documented in types.go and the README.
+// Defaults that are not zero values. Documented in types.go and docs/configuration.md.
 const (
 	DefaultListen            = ":8080"
 	DefaultAdminListen       = "127.0.0.1:8081"

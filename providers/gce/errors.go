@@ -150,7 +150,7 @@ func describe(r ref, call string, err error) error {
 		if call == "poll" {
 			resource = fmt.Sprintf("projects/%s/zones/%s/operations", r.project, r.zone)
 		}
-		msg := fmt.Sprintf("GCE permission denied: the credentials lack %s on %s: grant the service account a role that includes it (see the README's least-privilege role)",
+		msg := fmt.Sprintf("GCE permission denied: the credentials lack %s on %s: grant the service account a role that includes it (see docs/providers.md, least-privilege role)",
 			perm, resource)
 		if !strings.Contains(apiMsg, perm) {
 			// The API names something else (an organisation policy, a
