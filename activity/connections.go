@@ -17,8 +17,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/traefik"
 )
 
 // PIDer is implemented by providers whose backends run in their own network
@@ -177,7 +177,7 @@ func (c *Connections) Count(ctx context.Context, h controller.Host) (int, string
 // backend finds the address and port real traffic goes to: the host's
 // Traefik url, else its ready_url.
 func (c *Connections) backend(h controller.Host) (string, uint16, error) {
-	raw := config.TraefikOf(h).URL
+	raw := traefik.HostOptionsOf(h).URL
 	if raw == "" {
 		raw = h.ReadyURL
 	}
@@ -260,6 +260,14 @@ func (c *Connections) pid(ctx context.Context, h controller.Host) (int, error) {
 		return 0, fmt.Errorf("host %s: %w", h.Name, ErrNotVisible)
 	}
 	pider, ok := p.(PIDer)
+	for !ok { // through decorators (metrics.WrapProvider)
+		w, isWrapper := p.(interface{ Unwrap() controller.Provider })
+		if !isWrapper {
+			break
+		}
+		p = w.Unwrap()
+		pider, ok = p.(PIDer)
+	}
 	if !ok {
 		return 0, fmt.Errorf("host %s: provider %q cannot say which process runs the backend: %w", h.Name, h.Provider, ErrNotVisible)
 	}

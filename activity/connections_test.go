@@ -288,3 +288,41 @@ func TestStreamLongerThanIdleTimeoutKeepsHostAwake(t *testing.T) {
 		t.Fatalf("test server is not on loopback: %s", h.ReadyURL)
 	}
 }
+
+// unwrapper decorates a provider as metrics.WrapProvider does: only the
+// Provider methods and Unwrap.
+type unwrapper struct{ p controller.Provider }
+
+func (u unwrapper) Start(ctx context.Context, t controller.Target) error { return u.p.Start(ctx, t) }
+func (u unwrapper) Stop(ctx context.Context, t controller.Target) error  { return u.p.Stop(ctx, t) }
+func (u unwrapper) Status(ctx context.Context, t controller.Target) (controller.Status, error) {
+	return u.p.Status(ctx, t)
+}
+func (u unwrapper) Unwrap() controller.Provider { return u.p }
+
+// A PIDer behind decorators is still found, so the registry's (wrapped)
+// providers serve and no unwrapped copy has to be kept beside them.
+func TestConnectionsSeePIDerThroughDecorators(t *testing.T) {
+	needProcNet(t)
+	port := holdingServer(t)
+	dial(t, port)
+	h := testHost("app.example.com", time.Minute, config.ActivityOptions{})
+	h.Extra[config.ExtraTraefik] = config.TraefikOptions{URL: "http://app:" + port}
+	pid := os.Getpid()
+	tests := []struct {
+		name string
+		p    controller.Provider
+	}{
+		{"one decorator", unwrapper{&pidProvider{pid: pid}}},
+		{"two decorators", unwrapper{unwrapper{&pidProvider{pid: pid}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := activity.NewConnections(activity.ConnectionsOptions{
+				CacheFor: 100 * time.Millisecond, Logger: quietLogger(),
+				Provider: func(string) (controller.Provider, bool) { return tt.p, true },
+			})
+			waitBusy(t, c, h, true)
+		})
+	}
+}

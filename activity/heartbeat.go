@@ -13,8 +13,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/hostname"
 )
 
 // SourceHeartbeat is the activity source heartbeats record.
@@ -96,7 +96,7 @@ func (h *Heartbeat) Reload(hosts []controller.Host) error {
 	next := make(map[string][]byte, len(hosts))
 	var errs []error
 	for _, host := range hosts {
-		o := config.ActivityOf(host)
+		o := SettingsOf(host)
 		token, err := h.token(o)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("host %s: %w", host.Name, err))
@@ -121,7 +121,7 @@ func (h *Heartbeat) Reload(hosts []controller.Host) error {
 var disabledDigest = []byte{}
 
 // token reads the host's token; nil without one configured.
-func (h *Heartbeat) token(o config.ActivityOptions) ([]byte, error) {
+func (h *Heartbeat) token(o HostSettings) ([]byte, error) {
 	var raw []byte
 	switch {
 	case o.TouchTokenFile != "":
@@ -147,7 +147,7 @@ func (h *Heartbeat) token(o config.ActivityOptions) ([]byte, error) {
 	return tok, nil
 }
 
-func tokenOrigin(o config.ActivityOptions) string {
+func tokenOrigin(o HostSettings) string {
 	if o.TouchTokenFile != "" {
 		return "touch_token_file " + o.TouchTokenFile
 	}
@@ -231,7 +231,7 @@ func hostFromPath(r *http.Request) (string, bool) {
 			return "", false
 		}
 	}
-	name, err := config.CheckHostname(raw)
+	name, err := hostname.Check(raw)
 	if err != nil {
 		return "", false
 	}

@@ -12,7 +12,6 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
-	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
 )
 
@@ -91,7 +90,7 @@ func NewKeepAwake(o KeepAwakeOptions) *KeepAwake {
 
 // Busy probes the host's keep_awake_while URL (or reuses a recent answer).
 func (k *KeepAwake) Busy(ctx context.Context, h controller.Host, _ time.Time) (bool, string) {
-	raw := config.ActivityOf(h).KeepAwakeWhile
+	raw := SettingsOf(h).KeepAwakeWhile
 	if raw == "" {
 		return false, ""
 	}

@@ -16,16 +16,11 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/waitingroom/waitingroom/activity/window"
-	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
 )
 
 // SourceWarm is controller.Client.Source of wakes made by warm windows.
 const SourceWarm = "warm"
-
-// ParseWindow parses a warm window, "CRON for DURATION"; see package
-// window, which config uses to validate without importing this package.
-func ParseWindow(s string) (window.Window, error) { return window.Parse(s) }
 
 // Waker wakes a host; *controller.Controller implements it.
 type Waker interface {
@@ -162,7 +157,7 @@ func (w *Warm) syncLocked() (added []warmKey, err error) {
 	want := map[warmKey]warmJob{}
 	var errs []error
 	for _, h := range w.hosts() {
-		o := config.ActivityOf(h)
+		o := SettingsOf(h)
 		if len(o.Warm) == 0 {
 			continue
 		}
@@ -274,7 +269,7 @@ func (w *Warm) Shutdown() error {
 // NextWake is when the host's next window opens (zero: it has none), for
 // the dashboard.
 func (w *Warm) NextWake(h controller.Host, now time.Time) time.Time {
-	o := config.ActivityOf(h)
+	o := SettingsOf(h)
 	loc, err := w.cache.location(o.TimeZone)
 	if err != nil {
 		return time.Time{}
@@ -294,7 +289,7 @@ func (w *Warm) NextWake(h controller.Host, now time.Time) time.Time {
 
 // Busy reports a host busy while one of its warm windows is open.
 func (w *Warm) Busy(_ context.Context, h controller.Host, now time.Time) (bool, string) {
-	o := config.ActivityOf(h)
+	o := SettingsOf(h)
 	if len(o.Warm) == 0 {
 		return false, ""
 	}

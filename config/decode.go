@@ -111,6 +111,12 @@ func decodeFile(p *problems, data []byte) (f File, lines map[string]int, failed 
 // syntax reports a YAML syntax error with the line the parser gives.
 func (d *decoder) syntax(err error, data []byte) {
 	msg := err.Error()
+	if line, why, ok := indentProblem(data); ok {
+		// Most syntax errors in a hand-written file are indentation; the
+		// parser would name the start of the block, in its own words.
+		d.p.addCause(line, err, "bad indentation: %s", why)
+		return
+	}
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		if parserError(m[2]) {

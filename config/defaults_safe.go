@@ -25,14 +25,3 @@ func DefaultBudgets() map[string]int {
 		"max_concurrent_starts": 10,
 	}
 }
-
-// Defaults of hold: (held requests buffer their bodies). Their product
-// bounds that memory at 64 MiB: 256 held requests of at most 256 KiB
-// (the issue-15 measurement: 400 held 1 MiB POSTs took RSS from 51 to
-// 470 MB). A body over 256 KiB gets 413 while its host wakes; raise
-// max_body_bytes and lower max_total together.
-const (
-	DefaultHoldMaxPerHost   = 64
-	DefaultHoldMaxTotal     = 256
-	DefaultHoldMaxBodyBytes = 256 << 10
-)

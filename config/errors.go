@@ -106,8 +106,6 @@ func (p *problems) addCause(line int, cause error, format string, args ...any) {
 	}
 }
 
-func (p *problems) empty() bool { return len(p.list) == 0 }
-
 // err returns the collected problems sorted by line (stable, so problems on
 // one line keep the order they were found in), or nil.
 func (p *problems) err() error {

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/waitingroom/waitingroom/internal/hostname"
 )
 
 // FuzzParse: whatever the bytes, Parse returns a configuration or an
@@ -76,7 +78,7 @@ func FuzzParse(f *testing.F) {
 		}
 		seen := map[string]bool{}
 		for _, h := range hosts {
-			if canon, err := CheckHostname(h.Name); err != nil || canon != h.Name || seen[h.Name] {
+			if canon, err := hostname.Check(h.Name); err != nil || canon != h.Name || seen[h.Name] {
 				t.Fatalf("host %q accepted: canonical %q, err %v, duplicate %v", h.Name, canon, err, seen[h.Name])
 			}
 			seen[h.Name] = true

@@ -1,70 +1,80 @@
 package config
 
 import (
-	"maps"
 	"slices"
 	"time"
 
+	"github.com/waitingroom/waitingroom/activity"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/hold"
+	"github.com/waitingroom/waitingroom/traefik"
 )
 
-// Keys of controller.Host.Extra that Config.Hosts sets. Read them with
-// TraefikOf, ActivityOf and HoldTimeoutOf rather than by key; other
-// registration sources (Docker labels) may set them too, with the same
-// value types.
+// Keys of controller.Host.Extra that Config.Hosts sets, with the value
+// types of the packages that read them (traefik, activity, hold: each owns
+// its per-host settings and their accessor). The names here are aliases,
+// kept for the wiring and the tests.
 const (
-	// ExtraTraefik holds a TraefikOptions value.
-	ExtraTraefik = "config.traefik"
-	// ExtraActivity holds an ActivityOptions value.
-	ExtraActivity = "config.activity"
+	// ExtraTraefik holds a traefik.HostOptions value.
+	ExtraTraefik = traefik.ExtraHostOptions
+	// ExtraActivity holds an activity.HostSettings value.
+	ExtraActivity = activity.ExtraSettings
 	// ExtraHoldTimeout holds a time.Duration: how long a held request waits.
-	ExtraHoldTimeout = "config.hold_timeout"
+	ExtraHoldTimeout = hold.ExtraTimeout
 )
 
 // TraefikOptions are a host's settings for the generated Traefik
-// configuration. Empty lists mean the global traefik: settings.
-type TraefikOptions struct {
-	// URL is where Traefik sends real traffic (placeholders such as
-	// {internal_ip} are filled from the provider's live status). Default:
-	// the origin of ready_url.
-	URL          string
-	EntryPoints  []string
-	CertResolver string
-	Middlewares  []string
-}
+// configuration (traefik.HostOptions).
+type TraefikOptions = traefik.HostOptions
 
-// ActivityOptions are a host's settings for activity and planning.
-type ActivityOptions struct {
-	// Warm lists windows as written: "CRON for DURATION" (shape checked).
-	Warm []string
-	// TimeZone is the IANA name the warm windows are read in (default UTC).
-	TimeZone string
-	// KeepAwakeWhile is a URL; while it answers 2xx the host is busy.
-	KeepAwakeWhile string
-	// TouchTokenFile or TouchTokenEnv hold the host's heartbeat token.
-	TouchTokenFile string
-	TouchTokenEnv  string
-}
+// ActivityOptions are a host's settings for activity and planning
+// (activity.HostSettings).
+type ActivityOptions = activity.HostSettings
 
 // TraefikOf returns a host's Traefik options (zero when it has none).
-func TraefikOf(h controller.Host) TraefikOptions {
-	o, _ := h.Extra[ExtraTraefik].(TraefikOptions)
-	return o
-}
+func TraefikOf(h controller.Host) TraefikOptions { return traefik.HostOptionsOf(h) }
 
 // ActivityOf returns a host's activity options (zero when it has none).
-func ActivityOf(h controller.Host) ActivityOptions {
-	o, _ := h.Extra[ExtraActivity].(ActivityOptions)
-	return o
-}
+func ActivityOf(h controller.Host) ActivityOptions { return activity.SettingsOf(h) }
 
 // HoldTimeoutOf returns how long a held request for the host waits for the
 // backend, DefaultHoldTimeout when the host does not say.
-func HoldTimeoutOf(h controller.Host) time.Duration {
-	if d, ok := h.Extra[ExtraHoldTimeout].(time.Duration); ok && d > 0 {
-		return d
+func HoldTimeoutOf(h controller.Host) time.Duration { return hold.TimeoutOf(h) }
+
+// HostDefaults gives a host registered elsewhere (Docker labels) what the
+// file's hosts get from defaults: an idle timeout of zero would never be
+// swept. It is the one place a non-file host's defaults come from.
+func (c *Config) HostDefaults(h controller.Host) controller.Host {
+	d := c.File.Defaults
+	if h.IdleTimeout <= 0 {
+		h.IdleTimeout = d.IdleTimeout.D()
 	}
-	return DefaultHoldTimeout
+	if h.StartTimeout <= 0 {
+		h.StartTimeout = d.StartTimeout.D()
+	}
+	if h.Wait == "" {
+		h.Wait = d.Wait
+	}
+	if h.WakeMode == "" {
+		h.WakeMode = DefaultWake
+	}
+	if h.MaxWakesPerDay == 0 {
+		h.MaxWakesPerDay = c.File.Budgets.MaxWakesPerDay
+	}
+	if h.MaxWakesPerHour == 0 {
+		h.MaxWakesPerHour = c.File.Budgets.MaxWakesPerHour
+	}
+	if _, ok := h.Extra[ExtraHoldTimeout]; !ok {
+		// Without it a held request would wait DefaultHoldTimeout,
+		// not defaults.hold_timeout.
+		extra := make(map[string]any, len(h.Extra)+1)
+		for k, v := range h.Extra {
+			extra[k] = v
+		}
+		extra[ExtraHoldTimeout] = d.HoldTimeout.D()
+		h.Extra = extra
+	}
+	return h
 }
 
 // Hosts builds the registry's hosts, in file order. Every call returns
@@ -125,9 +135,4 @@ func (c *Config) Hosts() []controller.Host {
 		})
 	}
 	return out
-}
-
-// ProviderNames returns the names of the configured providers, sorted.
-func (c *Config) ProviderNames() []string {
-	return slices.Sorted(maps.Keys(c.File.Providers))
 }

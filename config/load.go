@@ -10,6 +10,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/waitingroom/waitingroom/hold"
+	"github.com/waitingroom/waitingroom/internal/hostname"
+	"github.com/waitingroom/waitingroom/scheduler"
+	"github.com/waitingroom/waitingroom/traefik"
 )
 
 // Config is a validated configuration file with every default applied.
@@ -26,21 +31,37 @@ type Config struct {
 	// unchanged file are skipped by comparing it.
 	Digest string
 
-	empty bool // the file has no settings at all (empty, or comments only)
+	empty bool           // the file has no settings at all (empty, or comments only)
+	lines map[string]int // lines of the settings outside hosts: (for Where)
 }
 
-// Defaults that are not zero values. Documented in types.go and the README.
+// Empty reports whether the file has no settings at all (empty, or
+// comments only): every default, no host. Commands refuse it, since it is
+// almost always the wrong file.
+func (c *Config) Empty() bool { return c.empty }
+
+// Where names the place of a setting for an error message: "FILE:LINE"
+// when the file sets it (key as written, "admin.listen"), else "FILE
+// (default)" for a value the file leaves to its default.
+func (c *Config) Where(key string) string {
+	if l, ok := c.lines[key]; ok {
+		return c.Path + ":" + strconv.Itoa(l)
+	}
+	return c.Path + " (" + key + " not set: the default)"
+}
+
+// Defaults that are not zero values. Documented in types.go and docs/configuration.md.
 const (
 	DefaultListen            = ":8080"
 	DefaultAdminListen       = "127.0.0.1:8081"
 	DefaultIdleTimeout       = 30 * time.Minute
 	DefaultStartTimeout      = 5 * time.Minute
-	DefaultHoldTimeout       = 60 * time.Second
+	DefaultHoldTimeout       = hold.DefaultTimeout
 	DefaultWait              = "auto"
 	DefaultWake              = "auto"
 	DefaultSleep             = "stop"
-	DefaultSweepInterval     = time.Minute
-	DefaultReconcileInterval = time.Minute
+	DefaultSweepInterval     = scheduler.DefaultSweepInterval
+	DefaultReconcileInterval = scheduler.DefaultReconcileInterval
 	DefaultTimeZone          = "UTC"
 )
 
@@ -85,7 +106,13 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	applyDefaults(&f, lines)
 	sum := sha256.Sum256(data)
-	return &Config{File: f, Path: name, LoadedAt: time.Now(), Digest: hex.EncodeToString(sum[:]), empty: len(lines) == 0}, nil
+	settings := map[string]int{}
+	for k, l := range lines {
+		if !strings.HasPrefix(k, "hosts") { // hosts are most of a large file and need no Where
+			settings[k] = l
+		}
+	}
+	return &Config{File: f, Path: name, LoadedAt: time.Now(), Digest: hex.EncodeToString(sum[:]), empty: len(lines) == 0, lines: settings}, nil
 }
 
 // applyDefaults fills what the operator left out. Presence is judged by
@@ -132,7 +159,7 @@ func applyDefaults(f *File, lines map[string]int) {
 		f.TrustedProxies = DefaultTrustedProxies()
 	}
 	setInt(&f.Limits.MaxHeaderBytes, 16<<10)
-	setInt(&f.Limits.MaxHostLength, maxHostname)
+	setInt(&f.Limits.MaxHostLength, hostname.MaxLength)
 	setInt(&f.Limits.MaxURLLength, 8<<10)
 	setDur(&f.Budgets.HoneypotBlock, 24*time.Hour)
 	// Wake budgets are on unless set to 0 explicitly (docs/SECURITY.md
@@ -152,9 +179,9 @@ func applyDefaults(f *File, lines map[string]int) {
 	}
 	// Held bodies are buffered: max_total × max_body_bytes bounds their
 	// memory (64 MiB with these defaults).
-	setInt(&f.Hold.MaxPerHost, DefaultHoldMaxPerHost)
-	setInt(&f.Hold.MaxTotal, DefaultHoldMaxTotal)
-	setInt(&f.Hold.MaxBodyBytes, DefaultHoldMaxBodyBytes)
+	setInt(&f.Hold.MaxPerHost, hold.DefaultMaxPerHost)
+	setInt(&f.Hold.MaxTotal, hold.DefaultMaxTotal)
+	setInt(&f.Hold.MaxBodyBytes, hold.DefaultMaxBodyBytes)
 	setInt(&f.Hold.MaxForwardPerHost, 64)
 
 	for name, p := range f.Providers {
@@ -179,7 +206,7 @@ func applyDefaults(f *File, lines map[string]int) {
 	for i := range f.Hosts {
 		h := &f.Hosts[i]
 		path := fmt.Sprintf("hosts[%d]", i)
-		h.Host, _ = CheckHostname(h.Host) // validated: cannot fail
+		h.Host, _ = hostname.Check(h.Host) // validated: cannot fail
 		p := f.Providers[h.Provider]
 		setDur(&h.IdleTimeout, f.Defaults.IdleTimeout.D())
 		setDur(&h.StartTimeout, f.Defaults.StartTimeout.D())
@@ -205,18 +232,13 @@ func applyDefaults(f *File, lines map[string]int) {
 // ":8080" and "0.0.0.0:8080" → http://127.0.0.1:8080, "[::]:8080" →
 // http://[::1]:8080; "" for port 0.
 func urlFromListen(listen string) string {
-	host, portStr, err := net.SplitHostPort(listen)
+	_, portStr, err := net.SplitHostPort(listen)
 	port, perr := strconv.Atoi(portStr)
 	if err != nil || perr != nil || port <= 0 {
 		return "" // port 0: known only once listening; the caller derives it then
 	}
-	switch host {
-	case "", "0.0.0.0":
-		host = "127.0.0.1"
-	case "::":
-		host = "::1"
-	}
-	return "http://" + net.JoinHostPort(host, strconv.Itoa(port))
+	u, _ := traefik.DefaultWaitingroomURL(listen) // the one derivation; listen parsed above
+	return u
 }
 
 // origin is scheme://host[:port] of an http(s) URL (placeholders kept), or

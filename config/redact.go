@@ -9,7 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/waitingroom/waitingroom/redact"
+	"github.com/waitingroom/waitingroom/internal/redact"
 )
 
 // RedactedValue is the placeholder shown instead of a secret.

@@ -15,6 +15,8 @@ import (
 	_ "time/tzdata" // timezones validate (and warm windows run) in a FROM scratch image too
 
 	"github.com/waitingroom/waitingroom/activity/window"
+	"github.com/waitingroom/waitingroom/internal/hostname"
+	"github.com/waitingroom/waitingroom/internal/httpurl"
 )
 
 // Provider types this build knows.
@@ -73,8 +75,6 @@ func wakeModes() []string { return []string{"auto", "click"} }
 func fallbackModes() []string {
 	return []string{"failover-errors", "errors-middleware", "health-check-only"}
 }
-
-var placeholderRE = regexp.MustCompile(`\{[^{}]*\}`)
 
 // validator checks a decoded File, reporting at the line of each setting.
 type validator struct {
@@ -178,7 +178,7 @@ func (v *validator) listen(path, addr string) {
 	if _, err := netip.ParseAddr(host); err == nil {
 		return
 	}
-	if _, err := CheckHostname(host); err != nil {
+	if _, err := hostname.Check(host); err != nil {
 		v.add(path, "%s %q: %q is neither an IP address nor a hostname", path, addr, host)
 	}
 }
@@ -189,7 +189,7 @@ func (v *validator) admin() {
 			"anyone could stop hosts; add admin.users (see `waitingroom hash-password`) or admin.tokens, or listen on 127.0.0.1", addr)
 	}
 	for i, h := range v.f.Admin.Hosts {
-		if _, err := CheckHostname(h); err != nil {
+		if _, err := hostname.Check(h); err != nil {
 			v.add(fmt.Sprintf("admin.hosts[%d]", i), "admin.hosts item %d %q: %v (IP addresses and localhost are always answered)", i+1, h, err)
 		}
 	}
@@ -271,7 +271,7 @@ func (v *validator) redisURL() {
 	const want = "redis://host:6379/0, rediss://host:6380/0 or unix:///path/to/redis.sock"
 	switch {
 	case err != nil:
-		v.add("store.redis_url", "store.redis_url is not a URL (%s); write it like %s", urlErr(err), want)
+		v.add("store.redis_url", "store.redis_url is not a URL (%s); write it like %s", httpurl.Reason(err), want)
 	case u.Scheme == "redis" || u.Scheme == "rediss":
 		if u.Host == "" {
 			v.add("store.redis_url", "store.redis_url has no host; write it like %s", want)
@@ -294,15 +294,6 @@ func (v *validator) redisURL() {
 	default:
 		v.add("store.redis_url", "store.redis_url: scheme %q is not redis, rediss or unix; write it like %s", u.Scheme, want)
 	}
-}
-
-// urlErr is the reason url.Parse gives, without repeating the URL (which
-// may hold a password).
-func urlErr(err error) string {
-	if ue, ok := err.(*url.Error); ok {
-		return ue.Err.Error()
-	}
-	return err.Error()
 }
 
 // positiveDurations refuses an explicit 0 where 0 would break things (an
@@ -367,12 +358,12 @@ func (v *validator) oneOf(path, key, value string, allowed []string) {
 func (v *validator) traefik() {
 	t := v.f.Traefik
 	if t.WaitingroomURL != "" {
-		if err := checkHTTPURL(t.WaitingroomURL, false); err != nil {
+		if err := httpurl.Check(t.WaitingroomURL, false); err != nil {
 			v.add("traefik.waitingroom_url", "traefik.waitingroom_url: %v", err)
 		}
 	}
 	if t.MetricsURL != "" {
-		if err := checkHTTPURL(t.MetricsURL, false); err != nil {
+		if err := httpurl.Check(t.MetricsURL, false); err != nil {
 			v.add("traefik.metrics_url", "traefik.metrics_url: %v", err)
 		}
 	}
@@ -398,7 +389,7 @@ func (v *validator) webhook(i int, w Webhook) {
 	case w.URL == "":
 		v.add(path, "webhook %d has no url", i+1)
 	default:
-		if err := checkHTTPURL(w.URL, false); err != nil {
+		if err := httpurl.Check(w.URL, false); err != nil {
 			v.add(path+".url", "webhook %d: url: %v", i+1, err)
 		}
 	}
@@ -455,7 +446,7 @@ func (v *validator) providers() {
 			}
 		}
 		if p.Endpoint != "" {
-			if err := checkHTTPURL(p.Endpoint, false); err != nil {
+			if err := httpurl.Check(p.Endpoint, false); err != nil {
 				v.add(path+".endpoint", "provider %q: endpoint: %v", name, err)
 			}
 		}
@@ -482,7 +473,7 @@ func (v *validator) hosts() {
 		if h.Host == "" {
 			label = fmt.Sprintf("host %d", i+1)
 			v.add(path, "hosts item %d has no host: (the hostname clients use, e.g. app.example.com)", i+1)
-		} else if canon, err := CheckHostname(h.Host); err != nil {
+		} else if canon, err := hostname.Check(h.Host); err != nil {
 			v.add(path+".host", "host %q: %v", h.Host, err)
 		} else {
 			if first, dup := seen[canon]; dup {
@@ -518,7 +509,7 @@ func (v *validator) hosts() {
 			if u.value == "" {
 				continue
 			}
-			if err := checkHTTPURL(u.value, true); err != nil {
+			if err := httpurl.Check(u.value, true); err != nil {
 				v.add(path+"."+u.key, "%s: %s: %v", label, u.key, err)
 			}
 		}
@@ -615,47 +606,6 @@ func (v *validator) target(path, label, typ string, h *Host) {
 	if h.Sleep != "" && !slices.Contains(sleepModes(typ), h.Sleep) {
 		v.add(path+".sleep", "%s: sleep %q is not possible with %s (choose %s)", label, h.Sleep, typ, orList(sleepModes(typ)))
 	}
-}
-
-// checkHTTPURL accepts absolute http(s) URLs with a host. With
-// placeholders, {internal_ip} and {external_ip} may stand for the host,
-// filled from the provider's live status at probe time.
-func checkHTTPURL(s string, placeholders bool) error {
-	if strings.ContainsAny(s, " \t\r\n") {
-		return fmt.Errorf("%q contains a space", s)
-	}
-	check := s
-	if ph := placeholderRE.FindAllString(s, -1); len(ph) > 0 {
-		if !placeholders {
-			return fmt.Errorf("%q: placeholders like %s are not allowed here", s, ph[0])
-		}
-		for _, p := range ph {
-			if p != "{internal_ip}" && p != "{external_ip}" {
-				return fmt.Errorf("%q: unknown placeholder %s (known: {internal_ip}, {external_ip})", s, p)
-			}
-		}
-		_, rest, _ := strings.Cut(s, "://")
-		if i := strings.IndexAny(rest, "/?#"); i >= 0 && placeholderRE.MatchString(rest[i:]) {
-			return fmt.Errorf("%q: placeholders are allowed only in the host part", s)
-		}
-		check = strings.NewReplacer("{internal_ip}", "192.0.2.1", "{external_ip}", "192.0.2.2").Replace(s)
-	}
-	u, err := url.Parse(check)
-	if err != nil {
-		return fmt.Errorf("%q is not a URL: %s", s, urlErr(err))
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("%q is not an http:// or https:// URL", s)
-	}
-	if u.Host == "" || u.Hostname() == "" {
-		return fmt.Errorf("%q has no host", s)
-	}
-	if port := u.Port(); port != "" {
-		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-			return fmt.Errorf("%q: port %q is not a number from 1 to 65535", s, port)
-		}
-	}
-	return nil
 }
 
 // checkWarm checks a warm window, "CRON for DURATION", with the parser

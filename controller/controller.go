@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/waitingroom/waitingroom/internal/backoff"
 	"github.com/waitingroom/waitingroom/internal/sleep"
 	"golang.org/x/sync/singleflight"
 )
@@ -167,18 +167,20 @@ func (c *Controller) Now() time.Time { return c.clock.Now() }
 // Run relays the store's events to this process's subscribers until ctx is
 // done, resubscribing when the store's stream breaks (Redis restarted).
 func (c *Controller) Run(ctx context.Context) error {
-	backoff := 100 * time.Millisecond
+	resubscribe := backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second}
+	failures := 0
 	for ctx.Err() == nil {
 		sub, err := c.store.Subscribe(ctx)
 		if err != nil {
-			c.log.Warn("event subscription failed; retrying", "err", err, "in", backoff)
-			if sleep.For(ctx, backoff) != nil {
+			failures++
+			wait := resubscribe.Delay(failures)
+			c.log.Warn("event subscription failed; retrying", "err", err, "in", wait)
+			if sleep.For(ctx, wait) != nil {
 				break
 			}
-			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
-		backoff = 100 * time.Millisecond
+		failures = 0
 		// Events may have been missed while unsubscribed: nothing cached
 		// before is trusted.
 		c.estimates.reset()
@@ -432,7 +434,7 @@ func (c *Controller) nudge(host string) bool {
 }
 
 // nudges is the channel nudge signals for the host's job (nil without one).
-func (c *Controller) nudges(host string) <-chan struct{} {
+func (c *Controller) nudges(host string) chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if j, ok := c.active[host]; ok {
@@ -583,13 +585,8 @@ func (c *Controller) finishWake(ctx context.Context, h Host, started Record, cl 
 }
 
 func (c *Controller) backoff(failures int) time.Duration {
-	d := c.retryMin
-	for i := 1; i < failures && d < c.retryMax; i++ {
-		d *= 2
-	}
-	d = min(d, c.retryMax)
-	// Full jitter on the upper half keeps replicas from retrying in step.
-	return d/2 + rand.N(d/2+1)
+	// Jitter on the upper half keeps replicas from retrying in step.
+	return backoff.Policy{Base: c.retryMin, Max: c.retryMax}.Jittered(failures)
 }
 
 // LastStatus is the last Status a provider reported for host in this

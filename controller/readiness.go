@@ -164,10 +164,10 @@ func (c *Controller) probeURL(ctx context.Context, u string) (ready bool, why st
 // backend then seen stopped after it ran — the provider says it exited, or
 // it was seen up earlier in this wait — fails the wake at once rather than
 // at start_timeout.
-func (c *Controller) waitReady(ctx context.Context, h Host, p Provider, nudge <-chan struct{}) error {
+func (c *Controller) waitReady(ctx context.Context, h Host, p Provider, nudge chan struct{}) error {
 	ctx, stop := context.WithCancel(ctx)
-	defer stop()
 	in := newInterrupter(ctx, nudge)
+	defer in.release(stop)
 	interval := 50 * time.Millisecond
 	const maxInterval = 200 * time.Millisecond
 	var (
@@ -223,7 +223,9 @@ func (c *Controller) waitReady(ctx context.Context, h Host, p Provider, nudge <-
 // interrupter turns nudges into an immediate new look at the backend: it
 // cancels the probe in flight and wakes the wait between probes.
 type interrupter struct {
-	wake chan struct{}
+	wake  chan struct{}
+	nudge chan struct{}
+	done  chan struct{} // closed when the follower goroutine has returned
 
 	mu      sync.Mutex
 	pending bool               // a nudge arrived since the last take
@@ -231,10 +233,13 @@ type interrupter struct {
 }
 
 // newInterrupter follows nudge until ctx ends (a nil nudge never fires).
-func newInterrupter(ctx context.Context, nudge <-chan struct{}) *interrupter {
-	in := &interrupter{wake: make(chan struct{}, 1)}
-	if nudge != nil {
+func newInterrupter(ctx context.Context, nudge chan struct{}) *interrupter {
+	in := &interrupter{wake: make(chan struct{}, 1), nudge: nudge, done: make(chan struct{})}
+	if nudge == nil {
+		close(in.done)
+	} else {
 		go func() {
+			defer close(in.done)
 			for {
 				select {
 				case <-ctx.Done():
@@ -255,6 +260,21 @@ func newInterrupter(ctx context.Context, nudge <-chan struct{}) *interrupter {
 		}()
 	}
 	return in
+}
+
+// release ends the interrupter once the wait is over (stop cancels its
+// context) and hands a nudge that arrived after the wait's last look back
+// to the job's channel: the event is news the wait never acted on, and the
+// job looks again when it ends (launch) instead of losing it.
+func (in *interrupter) release(stop context.CancelFunc) {
+	stop()
+	<-in.done
+	if in.take() {
+		select {
+		case in.nudge <- struct{}{}:
+		default: // one pending nudge is enough
+		}
+	}
 }
 
 // take reports whether a nudge arrived since the last take.

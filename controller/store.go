@@ -6,10 +6,13 @@ import (
 	"time"
 )
 
-// Store keeps host state, activity and wake history, and carries state
-// change events between replicas. store/memory and store/redis implement it
-// and pass the same contract suite (store/storetest).
-type Store interface {
+// The store's roles. A consumer takes the roles it uses (guard's budgets:
+// Counters, Leases and Records' List; the scheduler: Leases), so a fake
+// implements only those; Store is all of them, what an implementation
+// provides and the controller uses.
+
+// Records hold each host's state record, changed by compare-and-set.
+type Records interface {
 	// Get returns the host's record; a host never stored has State
 	// StateUnknown and Version 0, and no error.
 	Get(ctx context.Context, host string) (Record, error)
@@ -20,37 +23,63 @@ type Store interface {
 	// with its new version, is returned and ok is true. Activity fields of
 	// next are ignored: only Touch writes them.
 	CompareAndSwap(ctx context.Context, expectedVersion uint64, next Record) (stored Record, ok bool, err error)
-	// Touch records activity, keeping the newest of what is stored and a.
-	Touch(ctx context.Context, host string, a Activity) error
 	// Delete forgets a host (it was removed from the registry).
 	Delete(ctx context.Context, host string) error
+}
 
+// ActivityLog records when a host was last used.
+type ActivityLog interface {
+	// Touch records activity, keeping the newest of what is stored and a.
+	Touch(ctx context.Context, host string, a Activity) error
+}
+
+// WakeHistory keeps each host's recent wakes.
+type WakeHistory interface {
 	// AddWake appends to the host's wake history, keeping the newest
 	// entries (at least 100).
 	AddWake(ctx context.Context, w WakeRecord) error
 	// Wakes returns up to limit entries of the host's history, newest first.
 	Wakes(ctx context.Context, host string, limit int) ([]WakeRecord, error)
+}
 
+// Counters count in fixed windows: budgets and rate limits.
+type Counters interface {
 	// Incr adds one to the counter key in the fixed window of the given
 	// length that contains now, returning the new count and when the
 	// window ends. Budgets and rate limits are built on it.
 	Incr(ctx context.Context, key string, window time.Duration) (count int64, resets time.Time, err error)
 	// Count reads a counter without changing it.
 	Count(ctx context.Context, key string, window time.Duration) (int64, error)
+}
 
+// Leases are named, expiring locks shared by replicas.
+type Leases interface {
 	// AcquireLease takes the named lease for owner, or renews it when owner
 	// already holds it. It fails (false, nil) while another owner holds it.
 	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
 	// ReleaseLease gives the lease up if owner holds it.
 	ReleaseLease(ctx context.Context, name, owner string) error
+}
 
+// EventBus carries state changes to every replica.
+type EventBus interface {
 	// Publish sends an event to every subscriber, on every replica.
 	Publish(ctx context.Context, e Event) error
 	// Subscribe delivers published events until ctx is done; the channel
 	// is closed then. A slow subscriber may miss events, never blocks
 	// publishers.
 	Subscribe(ctx context.Context) (<-chan Event, error)
+}
 
+// Store is every role, as one implementation (memory, Redis) provides
+// them; store/storetest is the contract of each.
+type Store interface {
+	Records
+	ActivityLog
+	WakeHistory
+	Counters
+	Leases
+	EventBus
 	// Ping reports whether the store is reachable (/readyz).
 	Ping(ctx context.Context) error
 	Close() error

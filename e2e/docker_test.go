@@ -74,3 +74,31 @@ hosts:
 		t.Fatalf("container still running after the idle stop: %v", err)
 	}
 }
+
+// A container created with waitingroom.* labels after the process started
+// is served without a reload (label rediscovery, every 15 s), with the
+// file's defaults; before, labels were read only at start and on reload.
+func TestLabelledContainerIsDiscoveredWithoutReload(t *testing.T) {
+	cli, images := dockerImages.Images(t)
+	netName := dockertest.Network(t, cli)
+	cfg := fmt.Sprintf(`
+listen: "%%PUBLIC%%"
+admin:
+  listen: "%%ADMIN%%"
+providers:
+  docker:
+    network: %s
+    labels: true
+`, netName)
+	w := proc.StartWaitingroom(t, bins, t.TempDir(), cfg)
+	host := dockertest.Name("labelled") + ".test"
+	if got := status(t, w, host); got != "" {
+		t.Fatalf("status of a host nobody registered yet: %q", got)
+	}
+	began := time.Now()
+	dockertest.Create(t, cli, dockertest.Spec{Image: images.Health, Network: netName,
+		Labels: map[string]string{"waitingroom.host": host}})
+	// The rediscovery interval (15 s) and the first reconcile after it.
+	proc.Eventually(t, 40*time.Second, func() bool { return status(t, w, host) == "stopped" }, "labelled container never registered")
+	t.Logf("labelled container served %s after it was created", time.Since(began).Round(time.Millisecond))
+}

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/waitingroom/waitingroom/config"
+	"github.com/waitingroom/waitingroom/internal/clientclass"
 	"github.com/waitingroom/waitingroom/store/memory"
 )
 
@@ -29,7 +29,7 @@ func BenchmarkClientIP(b *testing.B) {
 }
 
 func BenchmarkClassify(b *testing.B) {
-	c := NewClassifier(config.Bots{UserAgents: []string{"AcmeFetcher"}}, config.Monitors{Paths: []string{"/healthz"}})
+	c := clientclass.New(clientclass.Options{BotUserAgents: []string{"AcmeFetcher"}, MonitorPaths: []string{"/healthz"}})
 	cases := []struct {
 		name string
 		r    *http.Request

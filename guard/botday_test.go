@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/clientclass"
 	"github.com/waitingroom/waitingroom/internal/testutil/fake"
 	"github.com/waitingroom/waitingroom/internal/testutil/redistest"
 	"github.com/waitingroom/waitingroom/store/memory"
@@ -49,7 +49,7 @@ func TestSimulatedBotDay(t *testing.T) {
 			st := sc.open(t, clock)
 			hasher := NewHasher(testKey, clock)
 			budgets := NewBudgets(st, BudgetOptions{ClientPerHour: 5, PrefixPerHour: 20, Hasher: hasher, Logger: quiet}, clock)
-			classifier := NewClassifier(config.Bots{}, config.Monitors{})
+			classifier := clientclass.New(clientclass.Options{})
 			ips := NewClientIP(mustPrefixes(t, "10.0.0.0/8"))
 			h := host("app.example.com", perDay, perHour)
 			rng := rand.New(rand.NewPCG(8, 2030))

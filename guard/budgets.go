@@ -10,7 +10,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
 )
 
@@ -68,14 +67,12 @@ type BudgetOptions struct {
 	Logger        *slog.Logger // default slog.Default()
 }
 
-// BudgetOptionsFrom maps the budgets setting onto BudgetOptions; Hasher and
-// Logger are left for the caller.
-func BudgetOptionsFrom(b config.Budgets) BudgetOptions {
-	return BudgetOptions{
-		HostPerDay: b.MaxWakesPerDay, HostPerHour: b.MaxWakesPerHour,
-		ClientPerHour: b.ClientWakesPerHour, PrefixPerHour: b.PrefixWakesPerHour,
-		MaxConcurrentStarts: b.MaxConcurrentStarts, HoneypotBlock: b.HoneypotBlock.D(),
-	}
+// BudgetStore is what Budgets needs of the store: its counters, leases
+// (the honeypot's blocks) and the records' list (concurrent starts).
+type BudgetStore interface {
+	controller.Counters
+	controller.Leases
+	List(ctx context.Context) ([]controller.Record, error)
 }
 
 // Budgets is the controller.WakeGate that caps wakes: per host per day and
@@ -95,7 +92,7 @@ func BudgetOptionsFrom(b config.Budgets) BudgetOptions {
 // The store being unreachable refuses the wake with that error (not a
 // BudgetError): a wake costs money, so budgets fail closed.
 type Budgets struct {
-	store  controller.Store
+	store  BudgetStore
 	opts   BudgetOptions
 	clock  controller.Clock
 	log    *slog.Logger
@@ -106,7 +103,7 @@ var _ controller.WakeGate = (*Budgets)(nil)
 
 // NewBudgets returns Budgets counting in store. A nil clock is the system
 // clock; it must be the store's clock (the store cuts the windows).
-func NewBudgets(store controller.Store, opts BudgetOptions, clock controller.Clock) *Budgets {
+func NewBudgets(store BudgetStore, opts BudgetOptions, clock controller.Clock) *Budgets {
 	if clock == nil {
 		clock = controller.SystemClock{}
 	}

@@ -5,7 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/waitingroom/waitingroom/config"
+	"github.com/waitingroom/waitingroom/internal/clientclass"
 )
 
 const (
@@ -52,10 +52,11 @@ var monitorUAs = []string{
 }
 
 func TestClassify(t *testing.T) {
-	c := NewClassifier(
-		config.Bots{UserAgents: []string{"AcmeFetcher"}},
-		config.Monitors{UserAgents: []string{"HomeGrownPing"}, Paths: []string{"/healthz"}},
-	)
+	c := clientclass.New(clientclass.Options{
+		BotUserAgents:     []string{"AcmeFetcher"},
+		MonitorUserAgents: []string{"HomeGrownPing"},
+		MonitorPaths:      []string{"/healthz"},
+	})
 	type tc struct {
 		name    string
 		path    string
@@ -101,12 +102,12 @@ func TestClassify(t *testing.T) {
 }
 
 func TestWakeDecision(t *testing.T) {
-	off := config.Bots{}
-	on := config.Bots{WakeOnHead: true, WakeOnPrefetch: true}
+	off := clientclass.WakeRules{}
+	on := clientclass.WakeRules{OnHead: true, OnPrefetch: true}
 	tests := []struct {
 		class  Class
 		method string
-		bots   config.Bots
+		bots   clientclass.WakeRules
 		want   bool
 	}{
 		{ClassBrowser, http.MethodGet, off, true},
@@ -122,7 +123,7 @@ func TestWakeDecision(t *testing.T) {
 		{ClassMonitor, http.MethodHead, on, false},
 	}
 	for _, tt := range tests {
-		wake, why := WakeDecision(tt.class, tt.method, tt.bots)
+		wake, why := clientclass.WakeDecision(tt.class, tt.method, tt.bots)
 		if wake != tt.want {
 			t.Errorf("WakeDecision(%s, %s, %+v) = %v (%q), want %v", tt.class, tt.method, tt.bots, wake, why, tt.want)
 		}
@@ -130,14 +131,14 @@ func TestWakeDecision(t *testing.T) {
 			t.Errorf("WakeDecision(%s, %s) refused without saying why", tt.class, tt.method)
 		}
 	}
-	c := NewClassifier(on, config.Monitors{})
+	c := clientclass.New(clientclass.Options{Wake: on})
 	if wake, _ := c.WakeDecision(ClassBrowser, http.MethodHead); !wake {
 		t.Error("Classifier.WakeDecision ignores its bots settings")
 	}
 }
 
 func TestClassifyDoesNotAllocate(t *testing.T) {
-	c := NewClassifier(config.Bots{UserAgents: []string{"AcmeFetcher"}}, config.Monitors{Paths: []string{"/healthz"}})
+	c := clientclass.New(clientclass.Options{BotUserAgents: []string{"AcmeFetcher"}, MonitorPaths: []string{"/healthz"}})
 	for _, ua := range []string{chromeUA, crawlerUAs[0], monitorUAs[0], "curl/8.5.0"} {
 		r := request("203.0.113.9:1", "User-Agent", ua, "Accept", htmlAcc)
 		if n := testing.AllocsPerRun(100, func() { _ = c.Classify(r) }); n != 0 {

@@ -29,9 +29,7 @@ func FuzzClientIP(f *testing.F) {
 	c := NewClientIP(mustPrefixes(f, "127.0.0.0/8", "10.0.0.0/8", "::1", "fd00::/8"))
 	f.Fuzz(func(t *testing.T, remote, xff, realIP string) {
 		r := &http.Request{RemoteAddr: remote, Header: http.Header{}}
-		for _, line := range strings.Split(xff, "\n") {
-			r.Header["X-Forwarded-For"] = append(r.Header["X-Forwarded-For"], line)
-		}
+		r.Header["X-Forwarded-For"] = append(r.Header["X-Forwarded-For"], strings.Split(xff, "\n")...)
 		if realIP != "" {
 			r.Header["X-Real-Ip"] = []string{realIP}
 		}

@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
 	"github.com/waitingroom/waitingroom/traefik"
 )
@@ -90,7 +89,7 @@ func (f *forwardInfo) release() {
 // provider's last reported status.
 func registryBackend(live func(host string) (controller.Status, bool)) func(controller.Host) (*url.URL, error) {
 	return func(h controller.Host) (*url.URL, error) {
-		route, err := traefik.NewRoute(h, config.TraefikOf(h).URL)
+		route, err := traefik.NewRoute(h, traefik.HostOptionsOf(h).URL)
 		if err != nil {
 			return nil, fmt.Errorf("backend of %s: %w", h.Name, err)
 		}

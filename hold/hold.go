@@ -11,7 +11,6 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,8 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/semaphore"
 
-	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/clientclass"
 )
 
 // Controller is what the Holder needs of the domain. *controller.Controller
@@ -38,11 +37,15 @@ type Controller interface {
 
 var _ Controller = (*controller.Controller)(nil)
 
-// Defaults of Options.
+// Defaults of Options. Held requests buffer their bodies, so the product
+// MaxTotal × MaxBodyBytes bounds that memory: 256 × 256 KiB = 64 MiB, what
+// a small VM survives (400 held 1 MiB POSTs took RSS from 51 to 470 MB
+// with the old 10,000 × 1 MiB). A larger body gets 413 while its host
+// wakes: raise MaxBodyBytes and lower MaxTotal together.
 const (
-	DefaultMaxPerHost        = 1000
-	DefaultMaxTotal          = 10000
-	DefaultMaxBodyBytes      = 1 << 20
+	DefaultMaxPerHost        = 64
+	DefaultMaxTotal          = 256
+	DefaultMaxBodyBytes      = 256 << 10
 	DefaultMaxForwardPerHost = 64
 	DefaultRetryAfter        = 5 * time.Second
 	DefaultRecheck           = time.Second
@@ -89,13 +92,13 @@ type Options struct {
 	// {internal_ip}/{external_ip} filled from the controller's LastStatus —
 	// the address the generated Traefik configuration uses.
 	Backend func(h controller.Host) (*url.URL, error)
-	// MaxPerHost caps the requests held for one host (default 1000),
-	// MaxTotal those held for all hosts together (default 10000). Over
+	// MaxPerHost caps the requests held for one host (default 64),
+	// MaxTotal those held for all hosts together (default 256). Over
 	// either, a request gets 503 with Retry-After at once.
 	MaxPerHost int
 	MaxTotal   int
 	// MaxBodyBytes caps a held request's body, which is buffered so it can
-	// be replayed (default 1 MiB). A larger body gets 413 before anything
+	// be replayed (default 256 KiB). A larger body gets 413 before anything
 	// is woken or queued.
 	MaxBodyBytes int64
 	// MaxForwardPerHost caps concurrent forwarded requests per host
@@ -257,26 +260,8 @@ func (hd *Holder) ShouldHold(r *http.Request, h controller.Host) bool {
 	case "hold":
 		return true
 	default:
-		return !acceptsHTML(r)
+		return !clientclass.AcceptsHTML(r.Header.Values("Accept"))
 	}
-}
-
-func acceptsHTML(r *http.Request) bool {
-	for _, v := range r.Header.Values("Accept") {
-		if containsFold(v, "text/html") {
-			return true
-		}
-	}
-	return false
-}
-
-func containsFold(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(sub)], sub) {
-			return true
-		}
-	}
-	return false
 }
 
 // Held is the number of requests held for host right now.
@@ -448,7 +433,7 @@ func (hd *Holder) Serve(w http.ResponseWriter, r *http.Request, h controller.Hos
 	var deadline *time.Timer
 	expired := func() <-chan time.Time {
 		if deadline == nil {
-			deadline = time.NewTimer(config.HoldTimeoutOf(h) - time.Since(start))
+			deadline = time.NewTimer(TimeoutOf(h) - time.Since(start))
 		}
 		return deadline.C
 	}
@@ -561,7 +546,7 @@ func (hd *Holder) refuseFailed(w http.ResponseWriter, r *http.Request, hs *hostS
 }
 
 func (hd *Holder) refuseTimeout(w http.ResponseWriter, r *http.Request, hs *hostState, h controller.Host, st controller.State) {
-	msg := fmt.Sprintf("%s was not ready within %s; retry shortly", h.Name, config.HoldTimeoutOf(h))
+	msg := fmt.Sprintf("%s was not ready within %s; retry shortly", h.Name, TimeoutOf(h))
 	hd.refuse(w, r, hs, http.StatusServiceUnavailable, ReasonTimeout, st, hd.retryAfter, msg)
 }
 

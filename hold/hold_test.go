@@ -22,7 +22,9 @@ import (
 
 func TestHeldPostsAllGetTheirOwnAnswerWithOneStart(t *testing.T) {
 	const n = 500
-	e := newEnv(t, envOptions{delay: 300 * time.Millisecond})
+	// Caps above the crowd: this is about every held request getting its
+	// own answer, not about the caps (tested on their own).
+	e := newEnv(t, envOptions{delay: 300 * time.Millisecond, hold: hold.Options{MaxPerHost: n, MaxTotal: n}})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 

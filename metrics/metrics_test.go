@@ -329,3 +329,37 @@ func TestNilMetricsHooksAreSafe(t *testing.T) {
 		t.Error("New(nil) succeeded")
 	}
 }
+
+type closingProvider struct {
+	checkingProvider
+	closed int
+}
+
+func (c *closingProvider) Close() error { c.closed++; return nil }
+
+// The wrapper is an io.Closer whatever it wraps: closing it closes a
+// provider that holds a client, and is harmless for one that does not.
+func TestWrapProviderCloses(t *testing.T) {
+	m, err := New(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	closing := &closingProvider{}
+	tests := []struct {
+		name   string
+		p      controller.Provider
+		closed func() int
+	}{
+		{"provider with a client", closing, func() int { return closing.closed }},
+		{"provider without one", &checkingProvider{}, func() int { return 1 }},
+	}
+	for _, tt := range tests {
+		c, ok := WrapProvider("p", tt.p, m).(io.Closer)
+		if !ok {
+			t.Fatalf("%s: the wrapper is not an io.Closer", tt.name)
+		}
+		if err := c.Close(); err != nil || tt.closed() != 1 {
+			t.Errorf("%s: Close = %v, provider closed %d times, want once", tt.name, err, tt.closed())
+		}
+	}
+}

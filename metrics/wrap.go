@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"time"
 
@@ -17,7 +18,8 @@ func counted(err error) bool {
 
 // WrapProvider counts p's errors as provider_errors_total{provider=name}.
 // The optional interfaces controller.Checker and controller.Watcher stay
-// visible through the wrapper; Unwrap returns p for any other.
+// visible through the wrapper, io.Closer always is (closing p if it holds
+// a client); Unwrap returns p for any other.
 func WrapProvider(name string, p controller.Provider, m *Metrics) controller.Provider {
 	if m == nil || p == nil {
 		return p
@@ -76,6 +78,15 @@ func (p *provider) Status(ctx context.Context, t controller.Target) (controller.
 
 // Unwrap returns the wrapped provider.
 func (p *provider) Unwrap() controller.Provider { return p.p }
+
+// Close closes the wrapped provider when it holds a client (io.Closer), so
+// whoever holds the wrapper can release it.
+func (p *provider) Close() error {
+	if c, ok := p.p.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
 
 // WrapStore counts st's errors as store_errors_total and every recorded
 // activity as activity_touches_total{source}.

@@ -176,8 +176,14 @@ func (s *Scheduler) Start() {
 		}()
 	}
 	s.cron.Start()
+	// Whether this replica leads is known only after its first campaign,
+	// which logs it ("this replica now runs the scheduler").
+	election := "off (this replica runs the jobs)"
+	if s.elec != nil {
+		election = "lease " + s.elec.name
+	}
 	s.log.Info("scheduler started", "sweep_interval", s.sweepInterval, "reconcile_interval", s.reconcileInterval,
-		"elected", s.elec != nil)
+		"leader_election", election)
 }
 
 // Shutdown cancels the context of running jobs, waits for them, and gives

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -305,4 +306,50 @@ func TestSetIntervalsBeforeStart(t *testing.T) {
 	}
 	s.Start()
 	poll.Until(t, 5*time.Second, "3 sweeps", func() bool { return f.sweeps.Load() >= 3 })
+}
+
+// The start line says how the leader is chosen, not that this replica was
+// elected: with Leases that is known only after the first campaign, which
+// logs it.
+func TestStartLogSaysHowTheLeaderIsChosen(t *testing.T) {
+	tests := []struct {
+		name   string
+		leases Leases
+		want   string
+	}{
+		{"without leases", nil, `leader_election="off (this replica runs the jobs)"`},
+		{"with leases", newFakeLeases(), `leader_election="lease scheduler"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var buf strings.Builder
+			log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, nil))
+			s := newScheduler(t, &fakeController{}, Options{ReconcileInterval: time.Hour, SweepInterval: time.Hour, Leases: tt.leases, Logger: log})
+			s.Start()
+			mu.Lock()
+			out := buf.String()
+			mu.Unlock()
+			line := ""
+			for _, l := range strings.Split(out, "\n") {
+				if strings.Contains(l, "scheduler started") {
+					line = l
+				}
+			}
+			if !strings.Contains(line, tt.want) || strings.Contains(line, "elected") {
+				t.Errorf("start line %q, want %s and no claim of election", line, tt.want)
+			}
+		})
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -14,13 +14,13 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
-	"github.com/waitingroom/waitingroom/redact"
+	"github.com/waitingroom/waitingroom/internal/redact"
 )
 
 // AdminController is what the admin listener needs of the domain.
 // *controller.Controller implements it.
 type AdminController interface {
-	Store() controller.Store
+	Health(ctx context.Context, timeout time.Duration) controller.Health
 	Registry() *controller.Registry
 	Status(ctx context.Context, host string) (controller.Host, controller.Record, error)
 	Wake(ctx context.Context, host string, c controller.Client) (controller.Record, error)
@@ -71,6 +71,12 @@ type AdminOptions struct {
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
+
+	// Sessions records dashboard sessions so that a logout ends them on
+	// every replica sharing the store (see sessions.go); nil: sessions
+	// live in their signed cookies only and logout ends them in that
+	// browser alone.
+	Sessions controller.Leases
 
 	// Hosts are the names, besides IP addresses and localhost, that the
 	// admin listener answers to (admin.hosts); any other Host or Origin is
@@ -158,6 +164,7 @@ type Admin struct {
 	limiter  *loginLimiter
 	gate     *loginGate
 	clientIP func(*http.Request) netip.Addr
+	sessions controller.Leases
 	pages    *adminPages
 	hosts    adminHosts
 	static   http.Handler
@@ -216,7 +223,7 @@ func NewAdmin(o AdminOptions) (*Admin, error) {
 	a := &Admin{
 		ctl: o.Controller, log: o.Logger, checkTO: o.CheckTimeout, opts: o, mux: http.NewServeMux(),
 		sign: signer{key: key}, limiter: newLoginLimiter(o.LoginInterval, o.LoginBurst),
-		gate: newLoginGate(o.LoginConcurrency, o.LoginQueue, o.LoginWait), clientIP: o.ClientIP,
+		gate: newLoginGate(o.LoginConcurrency, o.LoginQueue, o.LoginWait), clientIP: o.ClientIP, sessions: o.Sessions,
 		pages: pages, hosts: newAdminHosts(o.Hosts), static: http.StripPrefix(adminStaticPrefix, http.FileServerFS(static)),
 		feed: newEventFeed(o.EventLogSize), wakeCache: newWakeCache(), feeding: make(chan struct{}),
 	}
@@ -315,59 +322,13 @@ func (a *Admin) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Admin) check(ctx context.Context) readiness {
-	checks := map[string]func(context.Context) error{} // "" is the store
-	res := readiness{Ready: true}
-	fail := func(name string, msg string) {
-		res.Ready = false
-		if name == "" {
-			res.Store = msg
-			return
-		}
-		if res.Providers == nil {
-			res.Providers = map[string]string{}
-		}
-		res.Providers[name] = msg
+	h := a.ctl.Health(ctx, a.checkTO)
+	if !h.Ready {
+		a.log.Debug("not ready", "store", h.Store, "providers", h.Providers)
 	}
-	if st := a.ctl.Store(); st != nil {
-		checks[""] = st.Ping
-	} else {
-		fail("", "no store configured")
+	// Provider errors may quote URLs with credentials: one redaction rule.
+	for name, msg := range h.Providers {
+		h.Providers[name] = redact.Text(msg)
 	}
-	for name, p := range a.ctl.Registry().Providers() {
-		if c, ok := p.(controller.Checker); ok {
-			checks[name] = c.Check
-		}
-	}
-
-	type result struct {
-		name string
-		err  error
-	}
-	cctx, cancel := context.WithTimeout(ctx, a.checkTO)
-	defer cancel()
-	results := make(chan result, len(checks)) // buffered: a late check never blocks
-	for name, check := range checks {
-		go func() { results <- result{name, check(cctx)} }()
-	}
-	// A check that ignores its context must not hold /readyz up.
-	late := time.NewTimer(a.checkTO + 100*time.Millisecond)
-	defer late.Stop()
-	for len(checks) > 0 {
-		select {
-		case r := <-results:
-			delete(checks, r.name)
-			if r.err != nil {
-				fail(r.name, redact.Text(r.err.Error()))
-			}
-		case <-late.C:
-			for name := range checks {
-				fail(name, "no answer within "+a.checkTO.String())
-			}
-			clear(checks)
-		}
-	}
-	if !res.Ready {
-		a.log.Debug("not ready", "store", res.Store, "providers", res.Providers)
-	}
-	return res
+	return readiness{Ready: h.Ready, Store: redact.Text(h.Store), Providers: h.Providers}
 }

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
-	"github.com/waitingroom/waitingroom/redact"
+	"github.com/waitingroom/waitingroom/internal/redact"
 )
 
 // maxFormBytes caps the body of a POST to the admin listener: the forms

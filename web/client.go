@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/clientclass"
 )
 
 // RemoteAddrIP is the default PublicOptions.ClientIP: the address of the
@@ -49,54 +50,21 @@ func TruncateIP(a netip.Addr) string {
 
 // Client classes (controller.Client.Class) the public listener assigns.
 const (
-	ClassBrowser = "browser"
-	ClassBot     = "bot"
-	ClassAPI     = "api"
+	ClassBrowser = string(clientclass.ClassBrowser)
+	ClassBot     = string(clientclass.ClassBot)
+	ClassAPI     = string(clientclass.ClassAPI)
 )
 
-// botMarkers are lower-case user-agent substrings of crawlers and link
-// previewers. They are checked before "Mozilla/", which most of them claim.
-var botMarkers = [...]string{
-	"bot", "crawl", "spider", "slurp", "preview", "facebookexternalhit",
-	"embedly", "whatsapp", "lighthouse", "bingpreview",
-	"mediapartners", "feedfetcher", "archiver",
-}
-
-// apiMarkers are lower-case user-agent prefixes of HTTP libraries and
-// command-line tools.
-var apiMarkers = [...]string{
-	"curl/", "wget/", "go-http-client/", "python-", "python/", "httpie/",
-	"okhttp/", "axios/", "node-fetch", "undici", "java/", "apache-httpclient/",
-	"libwww-perl/", "ruby", "postmanruntime/", "insomnia/", "dart:io",
-}
+// defaultClasses is the classifier of a listener without a Policy: the
+// built-in lists of the one classifier (internal/clientclass).
+var defaultClasses = clientclass.New(clientclass.Options{})
 
 // UserAgentClass sorts a request into ClassBrowser, ClassBot or ClassAPI
-// from its User-Agent and Accept headers. It is a label for logs, budgets
-// and bot rules, not a security boundary: any client can claim anything.
-// An empty User-Agent is a bot: people's browsers always send one.
+// (or clientclass's monitor and prefetch) with the built-in lists; a
+// Policy configures its own. It is a label for logs, budgets and bot
+// rules, not a security boundary: any client can claim anything.
 func UserAgentClass(r *http.Request) string {
-	ua := r.Header.Get("User-Agent")
-	if ua == "" {
-		return ClassBot
-	}
-	l := strings.ToLower(ua)
-	for _, m := range botMarkers {
-		if strings.Contains(l, m) {
-			return ClassBot
-		}
-	}
-	for _, m := range apiMarkers {
-		if strings.HasPrefix(l, m) {
-			return ClassAPI
-		}
-	}
-	if wantsJSON(r) {
-		return ClassAPI
-	}
-	if strings.HasPrefix(l, "mozilla/") || strings.HasPrefix(l, "opera/") {
-		return ClassBrowser
-	}
-	return ClassAPI
+	return string(defaultClasses.Classify(r))
 }
 
 // wantsJSON reports whether the client asked for JSON rather than a page:

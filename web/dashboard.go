@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
-	"github.com/waitingroom/waitingroom/redact"
+	"github.com/waitingroom/waitingroom/internal/redact"
 )
 
 //go:embed templates/admin/*.html static/admin

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
-	"github.com/waitingroom/waitingroom/redact"
+	"github.com/waitingroom/waitingroom/internal/redact"
 )
 
 // logEntry is one line of the dashboard's event log, and the data of an
@@ -86,7 +86,6 @@ type eventFeed struct {
 	mu     sync.Mutex
 	ring   []logEntry // oldest first once full: next is the oldest
 	next   int
-	full   bool
 	byHost map[string][]transition
 }
 

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
-	"github.com/waitingroom/waitingroom/redact"
+	"github.com/waitingroom/waitingroom/internal/redact"
 )
 
 // hostJSON is one host as the dashboard and GET /api/hosts show it. The

@@ -1,6 +1,6 @@
 package web
 
-import "github.com/waitingroom/waitingroom/redact"
+import "github.com/waitingroom/waitingroom/internal/redact"
 
 // publicReason is what anonymous visitors learn of why a wake failed: by
 // default nothing (the page says that it failed and when it retries),

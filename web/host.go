@@ -27,10 +27,12 @@ const maxHostHeader = MaxHostLength + 1 + 6
 //
 // A name is refused when it is empty, longer than MaxHostLength, has an
 // empty label or one longer than 63 bytes, a label starting or ending with
-// '-', or a byte other than ASCII letters, digits, '-' and '_' (Unicode
-// names must arrive as punycode, "xn--…", as browsers send them). A name
-// whose last label is all digits must be a valid IPv4 address ("1.2.3" and
-// "010.0.0.1" are refused).
+// '-', or a byte other than ASCII letters, digits and '-' (Unicode names
+// must arrive as punycode, "xn--…", as browsers send them). A name whose
+// last label is all digits must be a valid IPv4 address ("1.2.3" and
+// "010.0.0.1" are refused); one whose last label is a hex number ("0x1f")
+// is refused. For names this is internal/hostname's rule (the registry's),
+// which FuzzParseHostAgreesWithHostnameRule holds it to.
 //
 // For input that is already normal (with or without a port or trailing dot,
 // an IPv6 address in canonical form) ParseHost does not allocate: the result
@@ -97,7 +99,7 @@ func scanHost(s string) (raw string, rewrite, ok bool) {
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		switch {
-		case c >= 'a' && c <= 'z', c == '_':
+		case c >= 'a' && c <= 'z':
 			digitsOnly = false
 		case c >= '0' && c <= '9':
 		case c >= 'A' && c <= 'Z':
@@ -138,7 +140,24 @@ func scanHost(s string) (raw string, rewrite, ok bool) {
 		}
 		return name, false, true
 	}
+	if hexLabel(name[strings.LastIndexByte(name, '.')+1:]) {
+		return "", false, false // browsers read it as an IPv4 number
+	}
 	return name, upper, true
+}
+
+// hexLabel tells a label "0x" followed by hex digits, any case.
+func hexLabel(l string) bool {
+	if len(l) < 2 || l[0] != '0' || l[1] != 'x' && l[1] != 'X' {
+		return false
+	}
+	for i := 2; i < len(l); i++ {
+		c := l[i] | 0x20
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // scanIPv6Host handles "[addr]" and "[addr]:port".

@@ -602,7 +602,7 @@ func (p *Public) pageData(ctx context.Context, host string, rec controller.Recor
 		}
 	}
 
-	retry := p.minRetry
+	var retry time.Duration
 	switch {
 	case d.OverBudget:
 		retry = max(budget, time.Second)

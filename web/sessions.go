@@ -29,7 +29,7 @@ const (
 
 // sessionLive reports whether the user session d has not been revoked.
 func (a *Admin) sessionLive(ctx context.Context, d sessionData) bool {
-	st := a.ctl.Store()
+	st := a.sessions
 	if st == nil {
 		return true
 	}
@@ -47,7 +47,7 @@ func (a *Admin) sessionLive(ctx context.Context, d sessionData) bool {
 
 // recordSession takes the session's lease at login.
 func (a *Admin) recordSession(ctx context.Context, d sessionData) {
-	if st := a.ctl.Store(); st != nil {
+	if st := a.sessions; st != nil {
 		if _, err := st.AcquireLease(ctx, sessionLeasePrefix+d.ID, d.ID, time.Unix(d.Exp, 0).Sub(a.ctl.Now())); err != nil {
 			a.log.Warn("admin session not recorded in the store", "user", d.User, "err", err)
 		}
@@ -59,7 +59,7 @@ func (a *Admin) recordSession(ctx context.Context, d sessionData) {
 // the same session racing the logout may renew the lease in between; the
 // handover is then tried again.
 func (a *Admin) revokeSession(ctx context.Context, d sessionData) error {
-	st := a.ctl.Store()
+	st := a.sessions
 	if st == nil {
 		return nil
 	}

@@ -43,6 +43,7 @@ func TestLogoutRevokesSessionOnEveryReplica(t *testing.T) {
 				s := newDashSetup(t, nil, func(o *AdminOptions) {
 					o.SessionKey = key
 					o.Controller = controller.New(controller.Options{Store: st, Registry: controller.NewRegistry(nil, nil), Logger: discardLogger()})
+					o.Sessions = st
 				})
 				return s.admin
 			}

@@ -26,7 +26,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -38,8 +37,9 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/backoff"
+	"github.com/waitingroom/waitingroom/internal/redact"
 	"github.com/waitingroom/waitingroom/internal/sleep"
-	"github.com/waitingroom/waitingroom/redact"
 )
 
 // Event kinds, as listed in a webhook's events: and sent in
@@ -92,11 +92,17 @@ type Target struct {
 	Events []string
 	// Timeout bounds one request (default 5s).
 	Timeout time.Duration
-	// Retries is how many times a failed request is retried (0: one
-	// attempt only). 5xx, 408, 429 and network errors are retried; other
-	// answers are final.
+	// Retries is how many times a failed request is retried (0:
+	// DefaultRetries; NoRetries: one attempt only). 5xx, 408, 429 and
+	// network errors are retried; other answers are final.
 	Retries int
 }
+
+// Retries of a Target.
+const (
+	DefaultRetries = 3
+	NoRetries      = -1
+)
 
 // Options configure a Notifier.
 type Options struct {
@@ -212,7 +218,12 @@ func New(o Options) (*Notifier, error) {
 		if tt.Timeout <= 0 {
 			tt.Timeout = 5 * time.Second
 		}
-		tt.Retries = max(0, tt.Retries)
+		switch {
+		case tt.Retries == 0:
+			tt.Retries = DefaultRetries
+		case tt.Retries < 0:
+			tt.Retries = 0
+		}
 		if len(t.Events) > 0 {
 			tt.events = map[string]bool{}
 			for _, k := range t.Events {
@@ -408,12 +419,7 @@ func (n *Notifier) deliver(ctx context.Context, t *target, d delivery) {
 // backoff is the wait before retry n: exponential, capped, with jitter in
 // its upper half so receivers coming back are not hit in lockstep.
 func (n *Notifier) backoff(retry int) time.Duration {
-	d := n.backoffBase
-	for i := 1; i < retry && d < n.backoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, n.backoffMax)
-	return d/2 + mrand.N(d/2+1)
+	return backoff.Policy{Base: n.backoffBase, Max: n.backoffMax}.Jittered(retry)
 }
 
 type retryAfterError struct {
@@ -471,12 +477,6 @@ func Sign(secret, body []byte) string {
 	m := hmac.New(sha256.New, secret)
 	m.Write(body)
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
-}
-
-// Verify checks a signature header against body in constant time; for
-// receivers written in Go, and for tests.
-func Verify(secret, body []byte, header string) bool {
-	return hmac.Equal([]byte(Sign(secret, body)), []byte(header))
 }
 
 // Stats returns the counters.

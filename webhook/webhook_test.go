@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"context"
+	"crypto/hmac"
 	"encoding/json"
 	"errors"
 	"io"
@@ -24,6 +25,12 @@ import (
 )
 
 var secret = []byte("receiver-shared-secret")
+
+// verify is what a receiver does: the signature over the raw body,
+// compared in constant time.
+func verify(secret, body []byte, header string) bool {
+	return hmac.Equal([]byte(webhook.Sign(secret, body)), []byte(header))
+}
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -131,13 +138,13 @@ func TestWebhooksFromRealWakeAreSigned(t *testing.T) {
 	got := rc.requests()
 	for i, want := range []string{webhook.KindWakeRequested, webhook.KindRunning} {
 		r := got[i]
-		if !webhook.Verify(secret, r.body, r.header.Get(webhook.HeaderSignature)) {
+		if !verify(secret, r.body, r.header.Get(webhook.HeaderSignature)) {
 			t.Fatalf("delivery %d: signature %q does not verify", i, r.header.Get(webhook.HeaderSignature))
 		}
 		if !strings.HasPrefix(r.header.Get(webhook.HeaderSignature), "sha256=") {
 			t.Fatalf("signature header %q lacks sha256=", r.header.Get(webhook.HeaderSignature))
 		}
-		if webhook.Verify([]byte("another secret"), r.body, r.header.Get(webhook.HeaderSignature)) {
+		if verify([]byte("another secret"), r.body, r.header.Get(webhook.HeaderSignature)) {
 			t.Fatal("signature verifies with the wrong secret")
 		}
 		p := r.payload
@@ -235,7 +242,8 @@ func TestDownReceiverIsRetriedBoundedTimes(t *testing.T) {
 		{"500 is retried", http.StatusInternalServerError, 2, 3},
 		{"429 is retried", http.StatusTooManyRequests, 1, 2},
 		{"400 is final", http.StatusBadRequest, 3, 1},
-		{"no retries", http.StatusBadGateway, 0, 1},
+		{"no retries", http.StatusBadGateway, webhook.NoRetries, 1},
+		{"default retries", http.StatusBadGateway, 0, webhook.DefaultRetries + 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

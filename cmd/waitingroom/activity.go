@@ -66,7 +66,7 @@ func (a *app) buildActivity(cfg *config.Config, busy *busySet) error {
 	}
 	keep := activity.NewKeepAwake(activity.KeepAwakeOptions{Status: ctrl.LastStatus, Logger: a.log})
 	conns := activity.NewConnections(activity.ConnectionsOptions{
-		Provider: a.provs.raw,
+		Provider: ctrl.Registry().Provider, // decorated; PIDer is found through Unwrap
 		Status:   ctrl.LastStatus,
 		Logger:   a.log,
 	})
@@ -98,11 +98,7 @@ func newWebhooks(cfg *config.Config, log *slog.Logger) (*webhook.Notifier, error
 		if err != nil {
 			return nil, fmt.Errorf("webhooks[%d]: %w", i, err)
 		}
-		retries := w.Retries
-		if retries == 0 {
-			retries = 3
-		}
-		targets = append(targets, webhook.Target{URL: w.URL, Secret: secret, Events: w.Events, Timeout: w.Timeout.D(), Retries: retries})
+		targets = append(targets, webhook.Target{URL: w.URL, Secret: secret, Events: w.Events, Timeout: w.Timeout.D(), Retries: w.Retries})
 	}
 	return webhook.New(webhook.Options{Targets: targets, Logger: log})
 }

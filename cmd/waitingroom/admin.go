@@ -49,6 +49,7 @@ func (a *app) newAdmin(cfg *config.Config, pol *policy, budgets *guard.Budgets) 
 	mp := cfg.File.Admin.MetricsPublic
 	return web.NewAdmin(web.AdminOptions{
 		Controller:    a.ctrl,
+		Sessions:      a.ctrl.Store(),
 		Logger:        a.log,
 		Hosts:         cfg.File.Admin.Hosts,
 		Users:         users,

@@ -25,7 +25,7 @@ func TestConfigCommandsExplainEveryFailure(t *testing.T) {
 		stdout string
 		stderr string
 	}{
-		{"validate ok", []string{"validate", "--config", good}, 0, "ok (1 hosts", ""},
+		{"validate ok", []string{"validate", "--config", good}, 0, "ok (1 host, 1 provider)", ""},
 		{"validate bad file", []string{"validate", "--config", bad}, 1, "", "bad.yaml:3"},
 		{"validate stray argument", []string{"validate", "--config", good, "extra"}, 2, "", "unexpected arguments: [extra]"},
 		{"validate unknown flag", []string{"validate", "--nope"}, 2, "", "flag provided but not defined"},

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/term"
 )
 
 // defaultBcryptCost makes one password check take a few hundred
@@ -40,6 +41,9 @@ is visible; to hide it:
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -91,12 +95,9 @@ func readPassword(r io.Reader) (string, error) {
 	return line, nil
 }
 
-// isTerminal tells whether r is an interactive terminal.
+// isTerminal tells whether r is an interactive terminal. A character
+// device is not enough: /dev/null is one, and must not be prompted.
 func isTerminal(r io.Reader) bool {
 	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }

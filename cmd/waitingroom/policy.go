@@ -8,6 +8,7 @@ import (
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
 	"github.com/waitingroom/waitingroom/guard"
+	"github.com/waitingroom/waitingroom/internal/clientclass"
 	"github.com/waitingroom/waitingroom/web"
 )
 
@@ -18,7 +19,7 @@ type policy struct {
 	trusted  []netip.Prefix
 	ip       *guard.ClientIP
 	hasher   *guard.Hasher
-	classes  *guard.Classifier
+	classes  *clientclass.Classifier
 	budgets  *guard.Budgets
 	tokens   *guard.Tokens
 	fullAddr bool
@@ -32,10 +33,15 @@ func newPolicy(cfg *config.Config, clock controller.Clock, key []byte, budgets *
 		return nil, err
 	}
 	return &policy{
-		trusted:  trusted,
-		ip:       guard.NewClientIP(trusted),
-		hasher:   guard.NewHasher(key, clock),
-		classes:  guard.NewClassifier(cfg.File.Bots, cfg.File.Monitors),
+		trusted: trusted,
+		ip:      guard.NewClientIP(trusted),
+		hasher:  guard.NewHasher(key, clock),
+		classes: clientclass.New(clientclass.Options{
+			BotUserAgents:     cfg.File.Bots.UserAgents,
+			MonitorUserAgents: cfg.File.Monitors.UserAgents,
+			MonitorPaths:      cfg.File.Monitors.Paths,
+			Wake:              clientclass.WakeRules{OnHead: cfg.File.Bots.WakeOnHead, OnPrefetch: cfg.File.Bots.WakeOnPrefetch},
+		}),
 		budgets:  budgets,
 		tokens:   guard.NewTokens(guard.DeriveKey(key, "click-token"), 0, clock),
 		fullAddr: cfg.File.Privacy.FullAddresses,

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"html/template"
 	"io"
@@ -13,19 +12,22 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
 	"github.com/waitingroom/waitingroom/guard"
 	"github.com/waitingroom/waitingroom/hold"
+	"github.com/waitingroom/waitingroom/internal/redact"
 	"github.com/waitingroom/waitingroom/internal/rlimit"
 	"github.com/waitingroom/waitingroom/metrics"
-	"github.com/waitingroom/waitingroom/redact"
+	"github.com/waitingroom/waitingroom/providers"
 	"github.com/waitingroom/waitingroom/scheduler"
 	"github.com/waitingroom/waitingroom/web"
 	"github.com/waitingroom/waitingroom/webhook"
@@ -35,32 +37,32 @@ import (
 // in-flight wakes before cutting them off.
 const shutdownGrace = 10 * time.Second
 
+// rediscoverEvery is how often hosts registered by provider labels are
+// re-read (a new labelled container is served within it).
+const rediscoverEvery = 15 * time.Second
+
 type serveFlags struct {
 	config    string
 	logFormat string
 	logLevel  string
 }
 
-func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
+// parseServeFlags parses serve's flags; when it fails it has said why on
+// stderr and returns the exit code (0 for -h).
+func parseServeFlags(args []string, stderr io.Writer) (serveFlags, int, bool) {
 	var f serveFlags
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("serve", "[--config FILE] [--log-format text|json] [--log-level LEVEL]", stderr)
 	fs.StringVar(&f.config, "config", "waitingroom.yaml", "configuration file")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	if err := fs.Parse(args); err != nil {
-		return f, err
-	}
-	if fs.NArg() > 0 {
-		return f, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	return f, nil
+	code, ok := parseFlags(fs, args, stderr)
+	return f, code, ok
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
@@ -73,16 +75,16 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) int {
-	f, err := parseServeFlags(args, stderr)
-	if err != nil {
-		return 2
+	f, code, ok := parseServeFlags(args, stderr)
+	if !ok {
+		return code
 	}
 	log, err := newLogger(stderr, f.logFormat, f.logLevel)
 	if err != nil {
 		fmt.Fprintln(stderr, "waitingroom:", err)
 		return 2
 	}
-	cfg, err := config.Load(f.config)
+	cfg, err := openConfig(f.config)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -115,28 +117,32 @@ func releaseMemory() { debug.FreeOSMemory() }
 
 // app is the wired process: every component, built from one config.
 type app struct {
-	log      *slog.Logger
-	store    controller.Store
-	ctrl     *controller.Controller
-	provs    *providerSet
-	public   *web.Public
-	admin    *web.Admin
-	sched    *scheduler.Scheduler
-	holder   *hold.Holder
-	watcher  *config.Watcher
-	metrics  *metrics.Metrics
-	promReg  *prometheus.Registry
-	act      *activitySources
-	busy     *busySet
-	hooks    *webhook.Notifier
-	cfgMu    sync.Mutex
-	cfg      *config.Config
-	baseCtx  context.Context // cancelled first at shutdown: ends SSE streams
-	cancelFn context.CancelFunc
+	log     *slog.Logger
+	store   controller.Store
+	ctrl    *controller.Controller
+	provs   *providers.Set
+	public  *web.Public
+	admin   *web.Admin
+	sched   *scheduler.Scheduler
+	holder  *hold.Holder
+	watcher *config.Watcher
+	metrics *metrics.Metrics
+	promReg *prometheus.Registry
+	act     *activitySources
+	busy    *busySet
+	hooks   *webhook.Notifier
+	regMu   sync.Mutex // serialises registry replacements (reload, label rediscovery)
+	cfgMu   sync.Mutex
+	cfg     *config.Config
+	// reconcile asks the run loop for a reconcile now (after a reload:
+	// new hosts start unknown); it holds at most one request.
+	reconcile chan struct{}
+	baseCtx   context.Context // cancelled first at shutdown: ends SSE streams
+	cancelFn  context.CancelFunc
 }
 
 func newApp(ctx context.Context, cfg *config.Config, path string, log *slog.Logger) (*app, error) {
-	a := &app{log: log, cfg: cfg}
+	a := &app{log: log, cfg: cfg, reconcile: make(chan struct{}, 1)}
 	a.watcher = config.NewWatcher(path, log, a.apply)
 	a.watcher.SetCurrent(cfg)
 	st, err := openStore(ctx, cfg, log)
@@ -146,7 +152,7 @@ func newApp(ctx context.Context, cfg *config.Config, path string, log *slog.Logg
 	if err := a.build(ctx, cfg, st); err != nil {
 		st.Close()
 		if a.provs != nil {
-			a.provs.close()
+			a.provs.Close()
 		}
 		return nil, err
 	}
@@ -165,28 +171,26 @@ func (a *app) build(ctx context.Context, cfg *config.Config, st controller.Store
 	st = metrics.WrapStore(st, a.metrics)
 	a.store = st
 	a.provs = newProviderSet(log)
-	providers, err := a.provs.build(ctx, cfg)
+	built, err := a.provs.Apply(ctx, providerSpecs(cfg))
 	if err != nil {
 		return err
 	}
-	providers = a.instrument(providers)
-	registry := controller.NewRegistry(a.hosts(ctx, cfg), providers)
+	registry := controller.NewRegistry(a.hosts(ctx, cfg), a.instrument(built))
 	key, err := loadHashKey(cfg)
 	if err != nil {
 		return fmt.Errorf("privacy.hash_key_file: %w", err)
 	}
 	clock := controller.SystemClock{}
-	bo := guard.BudgetOptionsFrom(cfg.File.Budgets)
+	bo := budgetOptions(cfg.File.Budgets)
 	bo.Hasher, bo.Logger = guard.NewHasher(key, clock), log
 	budgets := guard.NewBudgets(st, bo, clock)
-	var gate controller.WakeGate = budgets
 	var onEvent func(controller.Event)
 	if a.hooks, err = newWebhooks(cfg, log); err != nil {
 		return err
 	} else if a.hooks != nil {
-		gate, onEvent = a.hooks.WrapGate(budgets), a.hooks.Notify
+		onEvent = a.hooks.Notify
 	}
-	gate = metrics.WrapGate(gate, a.metrics)
+	gate := wakeGate(budgets, a.hooks, a.metrics)
 	m := a.metrics
 	events := func(e controller.Event) {
 		if onEvent != nil {
@@ -247,6 +251,7 @@ func (a *app) build(ctx context.Context, cfg *config.Config, st controller.Store
 		MaxStreamsPerClient: cfg.File.Limits.MaxStreamsPerClient,
 		MaxStreams:          cfg.File.Limits.MaxStreams,
 		ShowFailureReason:   cfg.File.Page.ShowFailureReason,
+		MaxHostLength:       cfg.File.Limits.MaxHostLength,
 	})
 	if err != nil {
 		return err
@@ -267,6 +272,27 @@ func (a *app) build(ctx context.Context, cfg *config.Config, st controller.Store
 	return nil
 }
 
+// budgetOptions maps the budgets: section onto guard's options; the
+// hasher and logger are set by the caller.
+func budgetOptions(b config.Budgets) guard.BudgetOptions {
+	return guard.BudgetOptions{
+		HostPerDay: b.MaxWakesPerDay, HostPerHour: b.MaxWakesPerHour,
+		ClientPerHour: b.ClientWakesPerHour, PrefixPerHour: b.PrefixWakesPerHour,
+		MaxConcurrentStarts: b.MaxConcurrentStarts, HoneypotBlock: b.HoneypotBlock.D(),
+	}
+}
+
+// wakeGate is the chain every wake passes: the budgets decide; around them
+// the webhooks and then the metrics observe each refusal (both only look
+// at the answer, so each sees every refusal the budgets make).
+func wakeGate(budgets controller.WakeGate, hooks *webhook.Notifier, m *metrics.Metrics) controller.WakeGate {
+	gate := budgets
+	if hooks != nil {
+		gate = hooks.WrapGate(gate)
+	}
+	return metrics.WrapGate(gate, m)
+}
+
 func pageTemplate(cfg *config.Config) (*template.Template, error) {
 	if cfg.File.Page.Template == "" {
 		return nil, nil
@@ -281,88 +307,131 @@ func pageTemplate(cfg *config.Config) (*template.Template, error) {
 // hosts is the registry of a config: its own hosts plus any discovered by
 // providers (Docker labels), the file winning conflicts.
 func (a *app) hosts(ctx context.Context, cfg *config.Config) []controller.Host {
-	return a.provs.discover(ctx, cfg, cfg.Hosts())
+	return a.provs.Discover(ctx, cfg.Hosts(), cfg.HostDefaults)
 }
 
 // apply swaps in a reloaded configuration. Wakes in progress keep running:
 // they hold the Host they started with, and the registry swap is atomic.
 func (a *app) apply(cfg *config.Config) {
-	providers, err := a.provs.build(context.Background(), cfg)
+	built, err := a.provs.Apply(context.Background(), providerSpecs(cfg))
 	if err != nil {
 		a.log.Error("reload: providers not rebuilt; keeping the previous configuration", "err", err)
 		return
 	}
-	providers = a.instrument(providers)
 	if users, tokens, err := adminCredentials(cfg); err != nil {
 		a.log.Error("reload: admin users and tokens unchanged", "err", err)
 	} else {
 		a.admin.SetCredentials(users, tokens)
 	}
-	a.ctrl.Registry().Replace(a.hosts(context.Background(), cfg), providers)
-	if err := a.sched.SetIntervals(cfg.File.Scheduler.SweepInterval.D(), cfg.File.Scheduler.ReconcileInterval.D()); err != nil {
-		a.log.Warn("reload: scheduler intervals unchanged", "err", err)
-	}
+	a.regMu.Lock()
+	a.ctrl.Registry().Replace(a.hosts(context.Background(), cfg), a.instrument(built))
 	a.cfgMu.Lock()
 	a.cfg = cfg
 	a.cfgMu.Unlock()
+	a.regMu.Unlock()
+	// Out of the registry now: providers whose settings changed end their
+	// event streams and close their clients.
+	a.provs.Retire()
+	if err := a.sched.SetIntervals(cfg.File.Scheduler.SweepInterval.D(), cfg.File.Scheduler.ReconcileInterval.D()); err != nil {
+		a.log.Warn("reload: scheduler intervals unchanged", "err", err)
+	}
 	a.reloadActivity()
 	a.log.Info("configuration reloaded", "file", cfg.Path, "hosts", a.ctrl.Registry().Len())
 	releaseMemory()
 	// New hosts start unknown: learn their real state now, not at the next
-	// periodic reconcile.
-	go func() {
-		if err := a.ctrl.Reconcile(a.baseCtx); err != nil {
-			a.log.Warn("reconcile after reload", "err", err)
-		}
-	}()
+	// periodic reconcile (the run loop owns it).
+	a.requestReconcile()
 }
 
-// rediscover refreshes hosts registered by provider labels, so a container
-// created with waitingroom.* labels is served without a reload.
-func (a *app) rediscover(ctx context.Context) error {
-	t := time.NewTicker(15 * time.Second)
-	defer t.Stop()
+// requestReconcile asks the run loop for a reconcile now.
+func (a *app) requestReconcile() {
+	select {
+	case a.reconcile <- struct{}{}:
+	default: // one is pending already
+	}
+}
+
+// reconcileOnRequest runs the reconciles apply asks for, until ctx ends.
+func (a *app) reconcileOnRequest(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-a.reconcile:
 		}
-		a.cfgMu.Lock()
-		cfg := a.cfg
-		a.cfgMu.Unlock()
-		if !labelDiscovery(cfg) {
-			continue
+		if err := a.ctrl.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("reconcile after reload", "err", err)
 		}
-		reg := a.ctrl.Registry()
-		reg.Replace(a.hosts(ctx, cfg), reg.Providers())
 	}
+}
+
+// refreshDiscovered re-reads the hosts providers register from labels,
+// so a container created with waitingroom.* labels is served without a
+// reload.
+func (a *app) refreshDiscovered(ctx context.Context) {
+	// Serialised with apply: a refresh built from the previous
+	// configuration must not replace a reloaded registry.
+	a.regMu.Lock()
+	defer a.regMu.Unlock()
+	a.cfgMu.Lock()
+	cfg := a.cfg
+	a.cfgMu.Unlock()
+	reg := a.ctrl.Registry()
+	before := hostNames(reg.Hosts())
+	hosts := a.hosts(ctx, cfg)
+	reg.Replace(hosts, reg.Providers())
+	if !slices.Equal(before, hostNames(hosts)) {
+		a.requestReconcile() // new hosts start unknown
+	}
+}
+
+func hostNames(hs []controller.Host) []string {
+	names := make([]string, len(hs))
+	for i, h := range hs {
+		names[i] = h.Name
+	}
+	slices.Sort(names)
+	return names
+}
+
+// targetsOf is the registry's current targets of one provider: what its
+// event stream follows.
+func (a *app) targetsOf(provider string) []controller.Target {
+	var ts []controller.Target
+	for _, h := range a.ctrl.Registry().Hosts() {
+		if h.Provider == provider {
+			ts = append(ts, h.Target)
+		}
+	}
+	return ts
 }
 
 func (a *app) run(ctx context.Context, path string) error {
 	defer a.store.Close()
 	cfg := a.cfg
-	publicLn, err := net.Listen("tcp", cfg.File.Listen)
+	publicLn, err := listen(cfg, "listen", cfg.File.Listen)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.File.Listen, err)
+		return err
 	}
-	adminLn, err := net.Listen("tcp", cfg.File.Admin.Listen)
+	adminLn, err := listen(cfg, "admin.listen", cfg.File.Admin.Listen)
 	if err != nil {
 		publicLn.Close()
-		return fmt.Errorf("admin listen %s: %w", cfg.File.Admin.Listen, err)
+		return err
 	}
 
-	var wg sync.WaitGroup
+	// Every background task belongs to this group: shutdown cancels bg
+	// and waits for all of them. A task that fails is logged and does not
+	// take the process down (the listeners keep serving).
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
+	var group errgroup.Group
 	goRun := func(name string, fn func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		group.Go(func() error {
 			if err := fn(bg); err != nil && !errors.Is(err, context.Canceled) {
 				a.log.Error(name+" stopped", "err", err)
 			}
-		}()
+			return nil
+		})
 	}
 
 	goRun("event relay", a.ctrl.Run)
@@ -375,7 +444,11 @@ func (a *app) run(ctx context.Context, path string) error {
 	}
 	watcher := a.watcher
 	goRun("config watcher", watcher.Run)
-	goRun("provider watchers", func(ctx context.Context) error { return a.provs.watch(ctx, a.ctrl) })
+	goRun("provider watchers", func(ctx context.Context) error { return a.provs.Watch(ctx, a.targetsOf, a.ctrl) })
+	goRun("label discovery", func(ctx context.Context) error {
+		return a.provs.Rediscover(ctx, rediscoverEvery, a.refreshDiscovered)
+	})
+	goRun("reconcile after reload", a.reconcileOnRequest)
 	a.sched.Start()
 	if err := a.act.warm.Start(); err != nil {
 		a.log.Error("warm windows not scheduled", "err", err)
@@ -391,18 +464,18 @@ func (a *app) run(ctx context.Context, path string) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go func() {
+	goRun("SIGHUP reload", func(ctx context.Context) error {
 		for {
 			select {
-			case <-bg.Done():
-				return
+			case <-ctx.Done():
+				return nil
 			case <-hup:
 				if err := watcher.Reload(); err != nil {
 					a.log.Error("reload on SIGHUP rejected; keeping the previous configuration", "errors", err.Error())
 				}
 			}
 		}
-	}()
+	})
 
 	publicSrv := a.public.Server(cfg.File.Listen)
 	adminSrv := a.admin.Server(cfg.File.Admin.Listen)
@@ -455,10 +528,24 @@ func (a *app) run(ctx context.Context, path string) error {
 	}
 	a.ctrl.Shutdown(sctx)
 	stopBG()
-	wg.Wait()
-	a.provs.close()
+	_ = group.Wait() // tasks log their own errors
+	a.provs.Close()
 	a.log.Info("stopped")
 	return runErr
+}
+
+// listen opens a listener; its error names the setting and its line, so
+// a port in use points at the line to change.
+func listen(cfg *config.Config, key, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		hint := ""
+		if errors.Is(err, syscall.EADDRINUSE) {
+			hint = " (another process, perhaps another waitingroom, uses it: stop it or change the port)"
+		}
+		return nil, fmt.Errorf("%s: %s %q: %w%s", cfg.Where(key), key, addr, err, hint)
+	}
+	return ln, nil
 }
 
 func storeKind(cfg *config.Config) string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -12,6 +11,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/hostname"
+	"github.com/waitingroom/waitingroom/internal/httpurl"
 )
 
 // The labels Discover reads. LabelHost is required; the others are optional
@@ -111,7 +112,7 @@ func HostFromLabels(provider, containerName string, labels map[string]string) (c
 		}
 	}
 	raw := labels[LabelHost]
-	name, err := normalizeHost(raw)
+	name, err := hostname.Check(strings.TrimSpace(raw))
 	if err != nil {
 		return controller.Host{}, bad(LabelHost, raw, err.Error())
 	}
@@ -143,50 +144,10 @@ func HostFromLabels(provider, containerName string, labels map[string]string) (c
 		h.Target.Sleep = v
 	}
 	if v, ok := labels[LabelReadyURL]; ok {
-		if err := checkReadyURL(v); err != nil {
+		if err := httpurl.Check(v, true); err != nil {
 			return controller.Host{}, bad(LabelReadyURL, v, err.Error())
 		}
 		h.ReadyURL = v
 	}
 	return h, nil
-}
-
-// normalizeHost lower-cases a hostname and drops a trailing dot, rejecting
-// what is not a plain DNS name (ports, schemes, wildcards, bad labels).
-func normalizeHost(s string) (string, error) {
-	h := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ".")
-	if h == "" {
-		return "", errors.New("empty hostname")
-	}
-	if len(h) > 253 {
-		return "", errors.New("hostname longer than 253 characters")
-	}
-	for _, part := range strings.Split(h, ".") {
-		if part == "" || len(part) > 63 {
-			return "", errors.New("want a hostname such as app.example.com (empty or over-long label)")
-		}
-		if part[0] == '-' || part[len(part)-1] == '-' {
-			return "", errors.New("want a hostname such as app.example.com (a label starts or ends with '-')")
-		}
-		for _, r := range part {
-			if !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-') {
-				return "", fmt.Errorf("want a hostname such as app.example.com (no %q: no scheme, port or path)", r)
-			}
-		}
-	}
-	return h, nil
-}
-
-// checkReadyURL accepts an absolute http(s) URL, with {internal_ip} or
-// {external_ip} standing for the host.
-func checkReadyURL(s string) error {
-	probe := strings.NewReplacer("{internal_ip}", "192.0.2.1", "{external_ip}", "192.0.2.1").Replace(s)
-	u, err := url.Parse(probe)
-	if err != nil {
-		return fmt.Errorf("not a URL: %v", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return errors.New("want an absolute http:// or https:// URL")
-	}
-	return nil
 }

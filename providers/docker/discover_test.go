@@ -35,14 +35,18 @@ func TestHostFromLabels(t *testing.T) {
 		{name: "zero duration", labels: map[string]string{LabelHost: "a.example.com", LabelStartTimeout: "0s"},
 			wantErr: `label waitingroom.start_timeout="0s": want a positive duration`},
 		{name: "host with port", labels: map[string]string{LabelHost: "a.example.com:8080"},
-			wantErr: `container "web": label waitingroom.host="a.example.com:8080": want a hostname`},
+			wantErr: `container "web": label waitingroom.host="a.example.com:8080": a port is not part of a hostname`},
 		{name: "host with scheme", labels: map[string]string{LabelHost: "https://a.example.com"},
-			wantErr: `label waitingroom.host="https://a.example.com": want a hostname`},
-		{name: "empty host", labels: map[string]string{LabelHost: " "}, wantErr: "empty hostname"},
+			wantErr: `label waitingroom.host="https://a.example.com": write the hostname alone`},
+		// The one hostname rule: docker used to accept an all-numeric name
+		// the configuration file refuses.
+		{name: "numeric host", labels: map[string]string{LabelHost: "10.0.0.300"},
+			wantErr: `label waitingroom.host="10.0.0.300": hostname looks like an IP address`},
+		{name: "empty host", labels: map[string]string{LabelHost: " "}, wantErr: "hostname is empty"},
 		{name: "bad sleep", labels: map[string]string{LabelHost: "a.example.com", LabelSleep: "suspend"},
 			wantErr: `label waitingroom.sleep="suspend": sleep "suspend" is not supported by docker`},
 		{name: "relative ready_url", labels: map[string]string{LabelHost: "a.example.com", LabelReadyURL: "/healthz"},
-			wantErr: `label waitingroom.ready_url="/healthz": want an absolute http:// or https:// URL`},
+			wantErr: `label waitingroom.ready_url="/healthz": "/healthz" is not an http:// or https:// URL`},
 		{name: "typo in a label", labels: map[string]string{LabelHost: "a.example.com", "waitingroom.idle_timout": "5m"},
 			wantErr: `label waitingroom.idle_timout="5m": unknown label`},
 	}

@@ -9,6 +9,8 @@ import (
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/backoff"
+	"github.com/waitingroom/waitingroom/internal/sleep"
 )
 
 // Resubscription backoff: quick enough that a restarted engine is noticed
@@ -49,7 +51,8 @@ func watchedActions() []events.Action {
 // different from Options.Name), are ignored. observe is called from one
 // goroutine, never concurrently.
 func (p *Provider) Watch(ctx context.Context, targets func() []controller.Target, observe func(controller.Target, controller.Status)) error {
-	backoff := watchBackoffMin
+	resubscribe := backoff.Policy{Base: watchBackoffMin, Max: watchBackoffMax}
+	failures := 0
 	failing := false
 	for ctx.Err() == nil {
 		began := time.Now()
@@ -58,22 +61,19 @@ func (p *Provider) Watch(ctx context.Context, targets func() []controller.Target
 			break
 		}
 		if time.Since(began) >= watchHealthy {
-			backoff = watchBackoffMin
+			failures = 0
 		}
+		failures++
+		wait := resubscribe.Delay(failures)
 		if !failing {
 			p.log.Warn("docker event stream broke; resubscribing", "err", err, "engine", p.cli.DaemonHost())
 		} else {
-			p.log.Debug("docker event stream still down", "err", err, "retry_in", backoff)
+			p.log.Debug("docker event stream still down", "err", err, "retry_in", wait)
 		}
 		failing = true
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if sleep.For(ctx, wait) != nil {
 			return nil
-		case <-t.C:
 		}
-		backoff = min(backoff*2, watchBackoffMax)
 	}
 	return nil
 }

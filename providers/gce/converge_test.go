@@ -50,7 +50,10 @@ func TestTransitions(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			srv := gcetest.NewServer(t)
+			// Steps long enough that a transitional initial status (STAGING)
+			// is still there when the call arrives on a loaded machine: at
+			// the default 20ms "stop staging" saw RUNNING first.
+			srv := gcetest.NewServer(t, gcetest.WithStepDelay(250*time.Millisecond))
 			srv.AddInstance(gcetest.Instance{Project: project, Zone: zone, Name: "vm", Status: tc.initial})
 			p := newProvider(t, srv)
 			tg := target("vm")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"google.golang.org/api/googleapi"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/backoff"
 )
 
 // Errors callers may branch on (errors.Is). The messages users see are
@@ -150,7 +150,7 @@ func describe(r ref, call string, err error) error {
 		if call == "poll" {
 			resource = fmt.Sprintf("projects/%s/zones/%s/operations", r.project, r.zone)
 		}
-		msg := fmt.Sprintf("GCE permission denied: the credentials lack %s on %s: grant the service account a role that includes it (see the README's least-privilege role)",
+		msg := fmt.Sprintf("GCE permission denied: the credentials lack %s on %s: grant the service account a role that includes it (see docs/providers.md, least-privilege role)",
 			perm, resource)
 		if !strings.Contains(apiMsg, perm) {
 			// The API names something else (an organisation policy, a
@@ -182,10 +182,5 @@ func describe(r ref, call string, err error) error {
 // RetryBase, capped at RetryMax, with jitter on the upper half so that
 // several waitingroom replicas do not retry in step.
 func (p *Provider) backoff(n int) time.Duration {
-	d := p.retryBase
-	for i := 1; i < n && d < p.retryMax; i++ {
-		d *= 2
-	}
-	d = min(d, p.retryMax)
-	return d/2 + rand.N(d/2+1)
+	return backoff.Policy{Base: p.retryBase, Max: p.retryMax}.Jittered(n)
 }

@@ -87,12 +87,6 @@ func WithWakeHistory(n int) Option {
 	return func(s *settings) { s.wakeHistory = n }
 }
 
-// WithSubscriberBuffer sets how many events a subscriber may fall behind
-// before it misses some (default 64).
-func WithSubscriberBuffer(n int) Option {
-	return func(s *settings) { s.subBuffer = n }
-}
-
 // WithLogger sets where connection trouble is reported (default
 // slog.Default()).
 func WithLogger(l *slog.Logger) Option {

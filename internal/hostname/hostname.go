@@ -1,26 +1,30 @@
-package config
+// Package hostname is the one rule for what a registered hostname is: the
+// configuration file, Docker labels and the heartbeat path check names
+// with it, and the public listener's zero-allocation Host scanner is
+// fuzzed against it.
+package hostname
 
 import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 	"unicode"
 )
 
-// maxHostname is the longest name DNS allows (RFC 1035, without the root dot).
-const maxHostname = 253
+// MaxLength is the longest name DNS allows (RFC 1035, without the root dot).
+const MaxLength = 253
 
-// CheckHostname validates a hostname registered by the operator (in the
-// YAML file, or in a Docker label) and returns its canonical form: lower
-// case, without a port, without a trailing dot. IP literals, wildcards,
+// Check validates a hostname registered by the operator (in the YAML
+// file, or in a Docker label) and returns its canonical form: lower case,
+// without a trailing dot. A port is refused: hosts are matched without
+// it, so writing one would suggest a distinction that does not exist. IP literals, wildcards,
 // spaces, non-ASCII (use punycode, xn--...), labels longer than 63 bytes and
 // names longer than 253 are refused, with a reason the operator can act on.
 //
 // It is for configuration only; parsing a request's Host header belongs to
 // the web layer, which must produce the same canonical form.
-func CheckHostname(s string) (string, error) {
+func Check(s string) (string, error) {
 	if s == "" {
 		return "", errors.New("hostname is empty")
 	}
@@ -37,14 +41,11 @@ func CheckHostname(s string) (string, error) {
 	if strings.Count(name, ":") > 1 {
 		return "", errors.New("IP addresses are not hostnames; register the name clients use")
 	}
-	if h, port, ok := strings.Cut(name, ":"); ok {
-		// A port is not part of the name a request is routed by; clients
+	if h, _, ok := strings.Cut(name, ":"); ok {
+		// A port is not part of the name a request is routed by: clients
 		// send it in Host only for non-default ports, and it is dropped
-		// before lookup, so it is dropped here too.
-		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 || port[0] == '+' {
-			return "", fmt.Errorf("%q is not a port; write the hostname without it", port)
-		}
-		name = h
+		// before lookup.
+		return "", fmt.Errorf("a port is not part of a hostname: requests for every port are matched by the name alone; write %q", strings.TrimSuffix(h, "."))
 	}
 	name = strings.TrimSuffix(name, ".")
 	if name == "" {
@@ -61,8 +62,8 @@ func CheckHostname(s string) (string, error) {
 			return "", errors.New("non-ASCII hostname; write it in punycode (xn--...)")
 		}
 	}
-	if len(name) > maxHostname {
-		return "", fmt.Errorf("hostname is %d characters long; the limit is %d", len(name), maxHostname)
+	if len(name) > MaxLength {
+		return "", fmt.Errorf("hostname is %d characters long; the limit is %d", len(name), MaxLength)
 	}
 	labels := strings.Split(name, ".")
 	for _, l := range labels {
@@ -91,4 +92,16 @@ func CheckHostname(s string) (string, error) {
 func isHexNumber(s string) bool {
 	rest, ok := strings.CutPrefix(s, "0x")
 	return ok && strings.Trim(rest, "0123456789abcdef") == ""
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
