@@ -52,7 +52,8 @@ const StaticPrefix = "/.waitingroom/static/"
 //	              e.g. the state store is unreachable; the page retries
 //	RetryAfter    seconds until the page reloads itself (also the
 //	              Retry-After header and the meta refresh)
-//	Status        the HTTP status of the answer: 503, or 429 over budget
+//	Status        the HTTP status of the answer: page.status (503 by
+//	              default), 429 over budget, 503 on a Problem
 //	Nonce         a fresh value per answer for nonce="{{.Nonce}}" on inline
 //	              <script> and <style>; the Content-Security-Policy allows
 //	              nothing else inline

@@ -96,6 +96,11 @@ type PublicOptions struct {
 	// and the tail of a command's stderr, which operators read on the
 	// dashboard and in the logs (page.show_failure_reason).
 	ShowFailureReason bool
+	// PageStatus is the status of the waiting page, its JSON and HEAD
+	// answers while a host sleeps, wakes or fails (page.status): 503
+	// (default), 200 or 202. Over a budget stays 429 and waitingroom's
+	// own problems stay 503: those are not "the site is waking".
+	PageStatus int
 
 	// MaxHeaderBytes caps the request line and headers (default 16 KiB,
 	// to which net/http adds 4 KiB of slack); net/http answers a larger
@@ -139,6 +144,8 @@ type Public struct {
 	monitor  MonitorAnswer
 	holder   Holder
 	onResp   func(int)
+	// pageStatus is PublicOptions.PageStatus, 503 by default.
+	pageStatus int
 
 	maxHeader  int
 	maxURL     int
@@ -184,7 +191,15 @@ func NewPublic(o PublicOptions) (*Public, error) {
 		maxHeader: o.MaxHeaderBytes, maxURL: o.MaxURLLength, maxHost: o.MaxHostLength,
 		readHeader: o.ReadHeaderTimeout, read: o.ReadTimeout, idle: o.IdleTimeout,
 		heartbeat: o.Heartbeat, minRetry: o.MinRetryAfter, maxRetry: o.MaxRetryAfter,
-		static: http.StripPrefix(StaticPrefix, http.FileServerFS(sub)),
+		static:     http.StripPrefix(StaticPrefix, http.FileServerFS(sub)),
+		pageStatus: o.PageStatus,
+	}
+	switch p.pageStatus {
+	case 0:
+		p.pageStatus = http.StatusServiceUnavailable
+	case http.StatusServiceUnavailable, http.StatusOK, http.StatusAccepted:
+	default:
+		return nil, fmt.Errorf("web: PublicOptions.PageStatus %d: use 503, 200 or 202", o.PageStatus)
 	}
 	if p.log == nil {
 		p.log = slog.Default()
@@ -553,7 +568,7 @@ func (p *Public) pageData(ctx context.Context, host string, rec controller.Recor
 	now := p.ctl.Now()
 	d := PageData{
 		Host: host, State: rec.State, Static: StaticPrefix, Now: now.UTC(),
-		Status: http.StatusServiceUnavailable,
+		Status: p.pageStatus,
 	}
 	if !d.State.Valid() {
 		d.State = controller.StateUnknown
@@ -579,6 +594,9 @@ func (p *Public) pageData(ctx context.Context, host string, rec controller.Recor
 	if d.OverBudget {
 		d.Status = http.StatusTooManyRequests
 	}
+	if d.Problem != "" {
+		d.Status = http.StatusServiceUnavailable
+	}
 	d.StateWords = d.State.Words()
 
 	switch d.State {
@@ -602,7 +620,7 @@ func (p *Public) pageData(ctx context.Context, host string, rec controller.Recor
 		}
 	}
 
-	retry := p.minRetry
+	var retry time.Duration
 	switch {
 	case d.OverBudget:
 		retry = max(budget, time.Second)

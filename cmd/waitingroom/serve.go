@@ -247,6 +247,7 @@ func (a *app) build(ctx context.Context, cfg *config.Config, st controller.Store
 		MaxStreamsPerClient: cfg.File.Limits.MaxStreamsPerClient,
 		MaxStreams:          cfg.File.Limits.MaxStreams,
 		ShowFailureReason:   cfg.File.Page.ShowFailureReason,
+		PageStatus:          cfg.File.Page.Status,
 	})
 	if err != nil {
 		return err
