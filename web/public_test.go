@@ -518,6 +518,12 @@ func TestNewPublicNeedsController(t *testing.T) {
 }
 
 func TestTextHelpers(t *testing.T) {
+	cat, err := loadCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	aboutText := func(d time.Duration) string { return cat.about("en", d) }
+	elapsedText := func(d time.Duration) string { return cat.elapsed("en", d) }
 	about := map[time.Duration]string{
 		-time.Second: "any moment now", 0: "any moment now", 300 * time.Millisecond: "about 1 s",
 		7 * time.Second: "about 7 s", 28 * time.Second: "about 30 s", 41 * time.Second: "about 45 s",
