@@ -201,3 +201,21 @@ func TestPageCacheIsPerLanguage(t *testing.T) {
 		}
 	}
 }
+
+// A page's sub-request for a sleeping host gets one line of text, in the
+// visitor's language too (not English with a Japanese state word).
+func TestSubrequestLineIsInTheVisitorsLanguage(t *testing.T) {
+	f := newFakeController("app.example.com")
+	f.set(controller.Record{Host: "app.example.com", State: controller.StateStarting, Changed: f.now.Add(-5 * time.Second)})
+	p := newTestPublic(t, f, nil)
+	req := httptest.NewRequest(http.MethodGet, "/logo.png", nil)
+	req.Host = "app.example.com"
+	req.Header.Set("User-Agent", browserUA)
+	req.Header.Set("Sec-Fetch-Dest", "image")
+	req.Header.Set("Accept-Language", "ja")
+	w := httptest.NewRecorder()
+	p.ServeHTTP(w, req)
+	if got := w.Body.String(); got != "app.example.com を起動しています。\n" {
+		t.Errorf("sub-request answer %q", got)
+	}
+}

@@ -486,7 +486,7 @@ func subresource(r *http.Request) bool {
 func (p *Public) writeAsset(w http.ResponseWriter, r *http.Request, d *PageData) {
 	h := w.Header()
 	setStateHeaders(h, d)
-	body := d.Host + " is " + d.StateWords + ".\n"
+	body := d.Message + "\n"
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(d.Status)
