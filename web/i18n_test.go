@@ -219,3 +219,22 @@ func TestSubrequestLineIsInTheVisitorsLanguage(t *testing.T) {
 		t.Errorf("sub-request answer %q", got)
 	}
 }
+
+func TestCatalogTextFillsIn(t *testing.T) {
+	c := &catalog{msgs: map[string]map[string]string{
+		"en": {"k": "{host} is {state}; {host} again, {unknown} kept, {open", "plain": "no names"},
+		"ja": {"k": "{state}の{host}"},
+	}}
+	tests := []struct{ lang, key, want string }{
+		{"en", "k", "a.example is up; a.example again, {unknown} kept, {open"},
+		{"ja", "k", "upのa.example"},
+		{"fr", "k", "a.example is up; a.example again, {unknown} kept, {open"}, // falls back to English
+		{"ja", "plain", "no names"},
+		{"en", "missing", "missing"},
+	}
+	for _, tc := range tests {
+		if got := c.text(tc.lang, tc.key, "host", "a.example", "state", "up"); got != tc.want {
+			t.Errorf("text(%s, %s) = %q, want %q", tc.lang, tc.key, got, tc.want)
+		}
+	}
+}
