@@ -92,6 +92,11 @@ type Page struct {
 	// words, secrets hidden); default false: only operators see them
 	// (dashboard, logs), since they name internal URLs and addresses.
 	ShowFailureReason bool `yaml:"show_failure_reason"`
+	// Status is the HTTP status of the waiting page (and its JSON and
+	// HEAD answers) while a host sleeps or wakes: 503 (default), 200 or
+	// 202, for monitors and CDNs that treat 503 as an outage. Over a
+	// budget stays 429; waitingroom's own problems stay 503.
+	Status int `yaml:"status"`
 }
 
 // Traefik configures the generated Traefik dynamic configuration and the

@@ -144,6 +144,9 @@ func validate(p *problems, lines map[string]int, failed map[string]bool, f *File
 	if s := f.Monitors.Status; s != 0 && (s < 100 || s > 599) {
 		v.add("monitors.status", "monitors.status %d is not an HTTP status code (100-599)", s)
 	}
+	if s := f.Page.Status; s != 0 && s != 503 && s != 200 && s != 202 {
+		v.add("page.status", "page.status %d is not allowed: use 503 (default), 200 or 202", s)
+	}
 	for i, path := range f.Monitors.Paths {
 		if !strings.HasPrefix(path, "/") {
 			v.add(fmt.Sprintf("monitors.paths[%d]", i), "monitors.paths: %q must start with /", path)

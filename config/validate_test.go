@@ -358,6 +358,12 @@ func TestValidationErrors(t *testing.T) {
 				`config.yaml:7: monitors.status 42 is not an HTTP status code (100-599)`,
 				`config.yaml:8: monitors.paths: "healthz" must start with /`,
 			}},
+		{"page status", lines(
+			"page:",
+			"  status: 204"),
+			[]string{
+				`config.yaml:2: page.status 204 is not allowed: use 503 (default), 200 or 202`,
+			}},
 		{"wrong shapes", lines(
 			"listen: {port: 8080}",
 			"admin: [a]",

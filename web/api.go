@@ -32,6 +32,7 @@ func (a *Admin) routes() {
 	m.HandleFunc("GET /healthz", a.healthz)
 	m.HandleFunc("GET /readyz", a.readyz)
 	m.HandleFunc("GET "+adminStaticPrefix, a.serveStatic)
+	m.HandleFunc("GET /favicon.ico", a.serveFavicon)
 	m.HandleFunc("GET /login", a.loginPage)
 	m.HandleFunc("POST /login", a.loginSubmit)
 	if a.opts.Metrics != nil {

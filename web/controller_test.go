@@ -211,15 +211,19 @@ func BenchmarkWaitingPage(b *testing.B) {
 		}
 	}
 	p := newTestPublic(b, rs.ctl, nil)
-	for _, bc := range []struct{ name, path, accept string }{
-		{"html", "/", "text/html,application/xhtml+xml,*/*;q=0.8"},
-		{"json", "/", "application/json"},
-		{"status", "/.waitingroom/status", ""},
+	for _, bc := range []struct{ name, path, accept, lang string }{
+		{"html", "/", "text/html,application/xhtml+xml,*/*;q=0.8", ""},
+		{"html-ja", "/", "text/html,application/xhtml+xml,*/*;q=0.8", "ja-JP,ja;q=0.9,en-US;q=0.8,en;q=0.7"},
+		{"json", "/", "application/json", ""},
+		{"status", "/.waitingroom/status", "", ""},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			req := httptest.NewRequest(http.MethodGet, "http://app.example.com"+bc.path, nil)
 			req.Header.Set("User-Agent", browserUA)
 			req.Header.Set("Accept", bc.accept)
+			if bc.lang != "" {
+				req.Header.Set("Accept-Language", bc.lang)
+			}
 			b.ReportAllocs()
 			for b.Loop() {
 				w := httptest.NewRecorder()

@@ -40,6 +40,7 @@ func adminFuncs() template.FuncMap {
 		"idle":     idleText,
 		"budget":   budgetText,
 		"lastWake": lastWakeText,
+		"sleep":    sleepWords,
 		"hours":    func(h float64) string { return strconv.FormatFloat(h, 'f', 1, 64) + " h" },
 		"hostPath": func(host string) string { return "/hosts/" + url.PathEscape(host) },
 		"apiPath": func(host, action string) string {
@@ -96,7 +97,8 @@ func idleText(h hostJSON) string {
 // budgetText is the "wakes today" column.
 func budgetText(h hostJSON) string {
 	if h.BudgetLeft == nil {
-		return strconv.Itoa(h.WakesToday) + " (no budget)"
+		// "no budget" read as "budget used up": say there is no cap.
+		return strconv.Itoa(h.WakesToday) + " (no limit)"
 	}
 	return fmt.Sprintf("%d of %d (%d left)", h.WakesToday, h.MaxWakesPerDay, *h.BudgetLeft)
 }
@@ -324,6 +326,24 @@ func (a *Admin) logout(w http.ResponseWriter, r *http.Request, p principal) {
 	}
 	a.clearSession(w, r)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// serveFavicon answers the /favicon.ico browsers ask for by themselves
+// (older ones ignore <link rel="icon">) with the dashboard's SVG icon,
+// rather than a 404 in the log of every page.
+func (a *Admin) serveFavicon(w http.ResponseWriter, r *http.Request) {
+	b, err := adminFS.ReadFile("static/admin/favicon.svg")
+	if err != nil {
+		a.fail(w, r, http.StatusNotFound, "not found")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "image/svg+xml")
+	h.Set("Cache-Control", "max-age=86400")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(b)
+	}
 }
 
 func (a *Admin) serveStatic(w http.ResponseWriter, r *http.Request) {

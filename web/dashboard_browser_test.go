@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/waitingroom/waitingroom/controller"
@@ -176,6 +177,48 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		// The script ran (the CSP allows it) and the live stream is open.
 		waitText(ctx, t, "the event stream to open", `document.body.dataset.live||''`, "yes", 10*time.Second)
+	})
+
+	t.Run("a long failure reason stays short, the icon loads, dark mode", func(t *testing.T) {
+		reason := `document.querySelector('tr[data-host="legacy.example.com"] [data-field="reason"]')`
+		lines, err := evalString(ctx, `(function(){var e=`+reason+`;var lh=parseFloat(getComputedStyle(e).lineHeight);`+
+			`return String(Math.round(e.getBoundingClientRect().height/lh))})()`)
+		if err != nil || lines != "2" {
+			t.Errorf("the failure reason takes %s lines (%v), want 2", lines, err)
+		}
+		if title, _ := evalString(ctx, reason+`.title`); !strings.HasSuffix(title, "exited with error code") {
+			t.Errorf("the reason's title %q lacks the whole text", title)
+		}
+		if b, _ := evalString(ctx, `document.querySelector('tr[data-host="blog.example.com"] [data-field="budget"]').textContent`); !strings.HasSuffix(b, "(no limit)") {
+			t.Errorf("an unlimited host's wakes read %q", b)
+		}
+		icon, err := evalString(ctx, `['/favicon.ico', document.querySelector('link[rel=icon]').href].map(function(u){`+
+			`var x=new XMLHttpRequest();x.open('GET',u,false);x.send();return x.status+' '+x.getResponseHeader('content-type')}).join(',')`)
+		if err != nil || icon != "200 image/svg+xml,200 image/svg+xml" {
+			t.Errorf("icons: %q (%v)", icon, err)
+		}
+		bg := `getComputedStyle(document.body).backgroundColor`
+		light, _ := evalString(ctx, bg)
+		dark := func(on bool) {
+			t.Helper()
+			var f []*emulation.MediaFeature
+			if on {
+				f = []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}
+			} else {
+				f = []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "light"}}
+			}
+			if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: f}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		dark(true)
+		defer dark(false)
+		if got, _ := evalString(ctx, bg); got != "rgb(18, 21, 27)" || light == got {
+			t.Errorf("dark mode background %q (light %q), want rgb(18, 21, 27)", got, light)
+		}
+		if shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+			_ = os.WriteFile(filepath.Join(t.ArtifactDir(), "dashboard-dark.png"), shot, 0o644)
+		}
 	})
 
 	t.Run("wake turns the host to running without reloading", func(t *testing.T) {

@@ -33,6 +33,9 @@ type hostJSON struct {
 
 	LastActivity   time.Time `json:"last_activity,omitzero"`
 	ActivitySource string    `json:"activity_source,omitempty"`
+	// ActivitySourceText is ActivitySource in plain words ("held
+	// request", "found running"), as the dashboard shows it.
+	ActivitySourceText string `json:"activity_source_text,omitempty"`
 	// IdleTimeoutSeconds is the host's idle timeout; IdleInSeconds the
 	// time left until the idle sweep stops it (null unless running),
 	// IdleAt the same as a time.
@@ -71,13 +74,55 @@ type wakeJSON struct {
 	// (browser)", an operator's name, "token ci".
 	Client string `json:"client,omitempty"`
 	Source string `json:"source,omitempty"` // page, hold, api, dashboard, warm, reconcile, ...
+	// SourceText is Source in plain words, as the dashboard shows it.
+	SourceText string `json:"source_text,omitempty"`
+}
+
+// sourceWords says a wake's or an activity's source in plain words: the
+// dashboard's readers do not know the configuration's vocabulary ("hold",
+// "adopted"). An unknown source is shown as it is.
+func sourceWords(s string) string {
+	switch s {
+	case "page":
+		return "waiting page"
+	case "hold":
+		return "held request (an API client waiting)"
+	case "adopted":
+		return "found running (started outside waitingroom)"
+	case "api":
+		return "API call"
+	case "warm":
+		return "warm window"
+	case "reconcile":
+		return "periodic check"
+	case "traefik-forwardauth":
+		return "request through Traefik"
+	case "traefik-metrics":
+		return "traffic seen in Traefik's metrics"
+	case "wake":
+		return "wake"
+	}
+	return s
+}
+
+// sleepWords says how an idle host goes to sleep: "stop" → "stopped".
+func sleepWords(s string) string {
+	switch s {
+	case "stop":
+		return "stopped"
+	case "suspend":
+		return "suspended"
+	case "pause":
+		return "paused"
+	}
+	return s
 }
 
 func wakeOf(w controller.WakeRecord) *wakeJSON {
 	return &wakeJSON{
 		ID: w.ID, Requested: w.Requested.UTC(), Finished: w.Finished.UTC(),
 		DurationSeconds: w.Duration.Seconds(), Result: string(w.Result), Reason: redact.Text(w.Reason),
-		Client: w.Client, Source: w.Source,
+		Client: w.Client, Source: w.Source, SourceText: sourceWords(w.Source),
 	}
 }
 
@@ -125,7 +170,7 @@ func (a *Admin) hostView(ctx context.Context, h controller.Host) hostJSON {
 	if !rec.LastActivity.IsZero() {
 		v.LastActivity = rec.LastActivity.UTC()
 	}
-	v.ActivitySource = rec.ActivitySource
+	v.ActivitySource, v.ActivitySourceText = rec.ActivitySource, sourceWords(rec.ActivitySource)
 	v.Failures, v.WakePending = rec.Failures, rec.WakePending
 	if rec.State == controller.StateFailed && !rec.RetryAt.IsZero() {
 		v.RetryAt = rec.RetryAt.UTC()

@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
@@ -30,6 +29,8 @@ const StaticPrefix = "/.waitingroom/static/"
 // the ready-made *Text fields); times are time.Time in UTC.
 //
 //	Host          the normalised host name: "app.example.com"
+//	Lang          the visitor's language, from Accept-Language: "en",
+//	              "ja", "zh-Hans" (<html lang>, and {{t .Lang "key"}})
 //	State         the state's machine name: stopped, starting, running,
 //	              stopping, failed or unknown (also data-state for wait.js)
 //	StateWords    the state as a person reads it: "waking up", "asleep", ...
@@ -52,7 +53,8 @@ const StaticPrefix = "/.waitingroom/static/"
 //	              e.g. the state store is unreachable; the page retries
 //	RetryAfter    seconds until the page reloads itself (also the
 //	              Retry-After header and the meta refresh)
-//	Status        the HTTP status of the answer: 503, or 429 over budget
+//	Status        the HTTP status of the answer: page.status (503 by
+//	              default), 429 over budget, 503 on a Problem
 //	Nonce         a fresh value per answer for nonce="{{.Nonce}}" on inline
 //	              <script> and <style>; the Content-Security-Policy allows
 //	              nothing else inline
@@ -60,10 +62,12 @@ const StaticPrefix = "/.waitingroom/static/"
 //	Now           when the page was rendered
 //
 // Functions available in templates: seconds (Duration → whole seconds,
-// rounded up), about (Duration → "about 40 s" / "any moment now") and
-// elapsed (Duration → "1 min 5 s").
+// rounded up), about (Duration → "about 40 s" / "any moment now"),
+// elapsed (Duration → "1 min 5 s") and t (t LANG KEY [NAME VALUE]...: a
+// message of web/locales in that language, {NAME} filled in).
 type PageData struct {
 	Host          string
+	Lang          string
 	State         controller.State
 	StateWords    string
 	Message       string
@@ -94,17 +98,24 @@ type PageData struct {
 	Honeypot string
 }
 
-func templateFuncs() template.FuncMap {
+// templateFuncs are the functions templates may call; "about" and
+// "elapsed" word in English, "t" in the page's language.
+func templateFuncs(c *catalog) template.FuncMap {
 	return template.FuncMap{
 		"seconds": ceilSeconds,
-		"about":   aboutText,
-		"elapsed": elapsedText,
+		"about":   func(d time.Duration) string { return c.about(fallbackLang, d) },
+		"elapsed": func(d time.Duration) string { return c.elapsed(fallbackLang, d) },
+		"t":       c.text,
 	}
 }
 
 // defaultTemplate parses the built-in waiting page.
 func defaultTemplate() (*template.Template, error) {
-	t, err := template.New("wait.html").Funcs(templateFuncs()).ParseFS(templateFS, "templates/wait.html")
+	c, err := loadCatalog()
+	if err != nil {
+		return nil, err
+	}
+	t, err := template.New("wait.html").Funcs(templateFuncs(c)).ParseFS(templateFS, "templates/wait.html")
 	if err != nil {
 		return nil, fmt.Errorf("built-in waiting page: %w", err)
 	}
@@ -121,7 +132,11 @@ func LoadTemplate(path string) (*template.Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("page template: %w", err)
 	}
-	t, err := template.New(path).Funcs(templateFuncs()).Parse(string(src))
+	c, err := loadCatalog()
+	if err != nil {
+		return nil, err
+	}
+	t, err := template.New(path).Funcs(templateFuncs(c)).Parse(string(src))
 	if err != nil {
 		return nil, fmt.Errorf("page template %s: %w", path, err)
 	}
@@ -136,13 +151,13 @@ func LoadTemplate(path string) (*template.Template, error) {
 // samplePages are the kinds of page a template must be able to render.
 func samplePages() []PageData {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	base := PageData{Host: "app.example.com", Static: StaticPrefix, Nonce: "sample", Now: now, Status: 503, RetryAfter: 5}
+	base := PageData{Host: "app.example.com", Lang: fallbackLang, Static: StaticPrefix, Nonce: "sample", Now: now, Status: 503, RetryAfter: 5}
 	starting := base
 	starting.State = controller.StateStarting
 	starting.StateWords = starting.State.Words()
 	starting.Elapsed, starting.Estimate, starting.HasEstimate = 12*time.Second, 40*time.Second, true
 	starting.Remaining = 28 * time.Second
-	starting.ElapsedText, starting.RemainingText = elapsedText(starting.Elapsed), aboutText(starting.Remaining)
+	starting.ElapsedText, starting.RemainingText = "12 s", "about 30 s"
 	starting.Message = "app.example.com is waking up."
 	failed := base
 	failed.State = controller.StateFailed
@@ -175,37 +190,4 @@ func ceilSeconds(d time.Duration) int {
 		return 0
 	}
 	return int(math.Ceil(d.Seconds()))
-}
-
-// aboutText words a remaining time: "about 40 s", "about 3 min", and "any
-// moment now" when the estimate is used up. Rounding is coarse on purpose:
-// an estimate is a median, not a promise.
-func aboutText(d time.Duration) string {
-	s := ceilSeconds(d)
-	switch {
-	case s <= 0:
-		return "any moment now"
-	case s <= 10:
-		return "about " + strconv.Itoa(s) + " s"
-	case s < 60:
-		return "about " + strconv.Itoa((s+4)/5*5) + " s"
-	default:
-		return "about " + strconv.Itoa((s+30)/60) + " min"
-	}
-}
-
-// elapsedText words an elapsed time: "12 s", "1 min 5 s", "2 h 3 min".
-func elapsedText(d time.Duration) string {
-	s := int(d / time.Second)
-	if s < 0 {
-		s = 0
-	}
-	switch {
-	case s < 60:
-		return strconv.Itoa(s) + " s"
-	case s < 3600:
-		return strconv.Itoa(s/60) + " min " + strconv.Itoa(s%60) + " s"
-	default:
-		return strconv.Itoa(s/3600) + " h " + strconv.Itoa(s%3600/60) + " min"
-	}
 }

@@ -15,9 +15,10 @@ import (
 // within one (but the nonce): a crowd costs one render per second.
 const pageTTL = time.Second
 
-// pageCache keeps the last rendered waiting page of each host. It holds
-// one page per host, so it is bounded by the registered hosts; expired
-// pages are dropped now and then.
+// pageCache keeps the last rendered waiting page of each host in each
+// language. It holds one page per host and language, so it is bounded by
+// the registered hosts times the catalogue's languages; expired pages are
+// dropped now and then.
 type pageCache struct {
 	// placeholder stands in for the nonce when a page is rendered for the
 	// cache; every answer splices a fresh nonce over it. It has the
@@ -82,6 +83,10 @@ func pageKey(d *PageData) PageData {
 	return k
 }
 
+// cacheKey is where d's page is kept: one per host and language, so
+// visitors in different languages do not evict each other's page.
+func cacheKey(d *PageData) string { return d.Host + "\x00" + d.Lang }
+
 // ceilDuration rounds d up to whole seconds, keeping its sign.
 func ceilDuration(d time.Duration) time.Duration {
 	return time.Duration(math.Ceil(d.Seconds())) * time.Second
@@ -96,7 +101,7 @@ func (c *pageCache) cacheable(d *PageData) bool {
 // get returns the page for d with nonce spliced in, if one is cached.
 func (c *pageCache) get(d *PageData, nonce string, now time.Time) ([]byte, bool) {
 	c.mu.Lock()
-	e := c.pages[d.Host]
+	e := c.pages[cacheKey(d)]
 	c.mu.Unlock()
 	if e == nil || !now.Before(e.expires) || len(nonce) != len(c.placeholder) || e.key != pageKey(d) {
 		return nil, false
@@ -125,7 +130,7 @@ func (c *pageCache) put(d *PageData, body []byte, nonce string, now time.Time) [
 		off += i + len(ph)
 	}
 	c.mu.Lock()
-	c.pages[d.Host] = e
+	c.pages[cacheKey(d)] = e
 	if now.Sub(c.swept) > 10*pageTTL {
 		c.swept = now
 		for h, p := range c.pages {

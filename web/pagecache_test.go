@@ -40,7 +40,11 @@ func cspNonce(t *testing.T, w *httptest.ResponseRecorder) string {
 }
 
 func TestCachedPageGetsFreshNonceMatchingHeader(t *testing.T) {
-	tmpl, err := template.New("op").Funcs(templateFuncs()).Parse(
+	cat, err := loadCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := template.New("op").Funcs(templateFuncs(cat)).Parse(
 		`<p>{{.StateWords}} {{.ElapsedText}}</p><style nonce="{{.Nonce}}">p{}</style>` +
 			`<script nonce="{{.Nonce}}">var n = {{.Nonce}};</script>`)
 	if err != nil {
@@ -72,7 +76,7 @@ func TestCachedPageGetsFreshNonceMatchingHeader(t *testing.T) {
 		if i == 0 {
 			first = strings.ReplaceAll(body, nonce, "N")
 			// The first answer filled the cache.
-			d := p.pageData(t.Context(), "app.example.com", f.record("app.example.com"), nil)
+			d := p.pageData(t.Context(), "app.example.com", "en", f.record("app.example.com"), nil)
 			if _, ok := p.pages.get(&d, nonce, time.Now()); !ok {
 				t.Fatal("the page was not cached")
 			}

@@ -96,6 +96,11 @@ type PublicOptions struct {
 	// and the tail of a command's stderr, which operators read on the
 	// dashboard and in the logs (page.show_failure_reason).
 	ShowFailureReason bool
+	// PageStatus is the status of the waiting page, its JSON and HEAD
+	// answers while a host sleeps, wakes or fails (page.status): 503
+	// (default), 200 or 202. Over a budget stays 429 and waitingroom's
+	// own problems stay 503: those are not "the site is waking".
+	PageStatus int
 
 	// MaxHeaderBytes caps the request line and headers (default 16 KiB,
 	// to which net/http adds 4 KiB of slack); net/http answers a larger
@@ -139,6 +144,8 @@ type Public struct {
 	monitor  MonitorAnswer
 	holder   Holder
 	onResp   func(int)
+	// pageStatus is PublicOptions.PageStatus, 503 by default.
+	pageStatus int
 
 	maxHeader  int
 	maxURL     int
@@ -152,6 +159,7 @@ type Public struct {
 
 	static http.Handler
 	pages  *pageCache
+	cat    *catalog // the page's words in each language
 
 	// streams ends event streams: the base context, or a server shutdown.
 	streams    context.Context
@@ -173,6 +181,10 @@ func NewPublic(o PublicOptions) (*Public, error) {
 	if err != nil {
 		return nil, err
 	}
+	cat, err := loadCatalog()
+	if err != nil {
+		return nil, err
+	}
 	sub, err := fs.Sub(staticFS, "static")
 	if err != nil {
 		return nil, fmt.Errorf("embedded static files: %w", err)
@@ -184,7 +196,16 @@ func NewPublic(o PublicOptions) (*Public, error) {
 		maxHeader: o.MaxHeaderBytes, maxURL: o.MaxURLLength, maxHost: o.MaxHostLength,
 		readHeader: o.ReadHeaderTimeout, read: o.ReadTimeout, idle: o.IdleTimeout,
 		heartbeat: o.Heartbeat, minRetry: o.MinRetryAfter, maxRetry: o.MaxRetryAfter,
-		static: http.StripPrefix(StaticPrefix, http.FileServerFS(sub)),
+		static:     http.StripPrefix(StaticPrefix, http.FileServerFS(sub)),
+		pageStatus: o.PageStatus,
+		cat:        cat,
+	}
+	switch p.pageStatus {
+	case 0:
+		p.pageStatus = http.StatusServiceUnavailable
+	case http.StatusServiceUnavailable, http.StatusOK, http.StatusAccepted:
+	default:
+		return nil, fmt.Errorf("web: PublicOptions.PageStatus %d: use 503, 200 or 202", o.PageStatus)
 	}
 	if p.log == nil {
 		p.log = slog.Default()
@@ -390,13 +411,12 @@ func (p *Public) servePage(w http.ResponseWriter, r *http.Request, host string) 
 		p.refuse(w, r, http.StatusNotFound, "no site is registered for this host name")
 		return
 	}
-	d := p.pageData(r.Context(), host, rec, err)
+	d := p.pageData(r.Context(), host, p.cat.pick(r), rec, err)
 	switch {
 	case handoff == handoffNotResent:
-		d.Message = host + " did not answer this " + r.Method + " request, and waitingroom does not send it again because " +
-			host + " may have received it. Please retry in a moment."
+		d.Message = p.cat.text(d.Lang, "msg.not_resent", "host", host, "method", r.Method)
 	case handoff != "" && d.State == controller.StateRunning && d.Problem == "":
-		d.Message = host + " is running but did not answer; waitingroom is checking on it."
+		d.Message = p.cat.text(d.Lang, "msg.no_answer", "host", host)
 	}
 	if asset {
 		p.onResp(d.Status)
@@ -407,7 +427,7 @@ func (p *Public) servePage(w http.ResponseWriter, r *http.Request, host string) 
 		rec.State == controller.StateUnknown || (rec.State == controller.StateFailed && !p.ctl.Now().Before(rec.RetryAt))) {
 		d.WakeToken = p.policy.WakeToken(host)
 		d.WakeAction = WakePath
-		d.Message = host + " is asleep. Press the button to wake it up."
+		d.Message = p.cat.text(d.Lang, "msg.click_to_wake", "host", host)
 	}
 	if p.policy != nil {
 		d.Honeypot = HoneypotPath
@@ -466,7 +486,7 @@ func subresource(r *http.Request) bool {
 func (p *Public) writeAsset(w http.ResponseWriter, r *http.Request, d *PageData) {
 	h := w.Header()
 	setStateHeaders(h, d)
-	body := d.Host + " is " + d.StateWords + ".\n"
+	body := d.Message + "\n"
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(d.Status)
@@ -539,7 +559,7 @@ func (p *Public) serveStatus(w http.ResponseWriter, r *http.Request, host string
 		p.refuse(w, r, http.StatusNotFound, "no site is registered for this host name")
 		return
 	}
-	d := p.pageData(r.Context(), host, rec, err)
+	d := p.pageData(r.Context(), host, p.cat.pick(r), rec, err)
 	d.Status = http.StatusOK
 	if d.Problem != "" {
 		d.Status = http.StatusServiceUnavailable
@@ -549,11 +569,12 @@ func (p *Public) serveStatus(w http.ResponseWriter, r *http.Request, host string
 
 // pageData turns a record (and the error Wake or Status returned with it)
 // into what the page, the JSON answer and the status endpoint show.
-func (p *Public) pageData(ctx context.Context, host string, rec controller.Record, err error) PageData {
+// lang is the visitor's language (catalog.pick).
+func (p *Public) pageData(ctx context.Context, host, lang string, rec controller.Record, err error) PageData {
 	now := p.ctl.Now()
 	d := PageData{
-		Host: host, State: rec.State, Static: StaticPrefix, Now: now.UTC(),
-		Status: http.StatusServiceUnavailable,
+		Host: host, Lang: lang, State: rec.State, Static: StaticPrefix, Now: now.UTC(),
+		Status: p.pageStatus,
 	}
 	if !d.State.Valid() {
 		d.State = controller.StateUnknown
@@ -570,27 +591,30 @@ func (p *Public) pageData(ctx context.Context, host string, rec controller.Recor
 	case errors.Is(err, controller.ErrBudgetExceeded):
 		d.OverBudget, budget = true, time.Minute
 	case errors.Is(err, controller.ErrStoreUnavailable):
-		d.Problem = "waitingroom cannot reach its state store right now"
+		d.Problem = p.cat.text(lang, "problem.store")
 		p.logProblem(host, err)
 	default:
-		d.Problem = "waitingroom has a temporary problem"
+		d.Problem = p.cat.text(lang, "problem.other")
 		p.logProblem(host, err)
 	}
 	if d.OverBudget {
 		d.Status = http.StatusTooManyRequests
 	}
-	d.StateWords = d.State.Words()
+	if d.Problem != "" {
+		d.Status = http.StatusServiceUnavailable
+	}
+	d.StateWords = p.cat.text(lang, "state."+string(d.State))
 
 	switch d.State {
 	case controller.StateStarting:
 		if !rec.Changed.IsZero() && now.After(rec.Changed) {
 			d.Elapsed = now.Sub(rec.Changed)
 		}
-		d.ElapsedText = elapsedText(d.Elapsed)
+		d.ElapsedText = p.cat.elapsed(lang, d.Elapsed)
 		if est, ok := p.ctl.Estimate(ctx, host); ok {
 			d.Estimate, d.HasEstimate = est, true
 			d.Remaining = est - d.Elapsed
-			d.RemainingText = aboutText(d.Remaining)
+			d.RemainingText = p.cat.about(lang, d.Remaining)
 		}
 	case controller.StateFailed:
 		// Only a failure's reason is shown: other states' reasons name
@@ -598,7 +622,7 @@ func (p *Public) pageData(ctx context.Context, host string, rec controller.Recor
 		d.Failed, d.Reason = true, publicReason(p.streamSet.showReason, rec.Reason)
 		if !rec.RetryAt.IsZero() {
 			d.RetryAt = rec.RetryAt.UTC()
-			d.RetryAtText = d.RetryAt.Format("15:04:05 UTC")
+			d.RetryAtText = d.RetryAt.Format("15:04:05 ") + p.cat.text(lang, "time.utc")
 		}
 	}
 
@@ -618,7 +642,7 @@ func (p *Public) pageData(ctx context.Context, host string, rec controller.Recor
 		retry = p.clampRetry(5 * time.Second)
 	}
 	d.RetryAfter = ceilSeconds(retry)
-	d.Message = message(&d, rec, now)
+	d.Message = p.message(&d, rec, now)
 	return d
 }
 
@@ -626,40 +650,39 @@ func (p *Public) clampRetry(d time.Duration) time.Duration {
 	return min(max(d, p.minRetry), p.maxRetry)
 }
 
-// message is the one sentence the page leads with.
-func message(d *PageData, rec controller.Record, now time.Time) string {
+// message is the one sentence the page leads with, in d.Lang.
+func (p *Public) message(d *PageData, rec controller.Record, now time.Time) string {
+	t := func(key string, args ...string) string {
+		return p.cat.text(d.Lang, key, append([]string{"host", d.Host}, args...)...)
+	}
 	switch {
 	case d.Problem != "":
-		return d.Problem + "; retrying in a moment."
+		return t("msg.problem", "problem", d.Problem)
 	case d.Blocked:
-		return "This browser, or another at the same address, opened a hidden link of this page that only automated " +
-			"programs follow, so it cannot wake " + d.Host + " for a while. " + d.Host + " is " + d.StateWords + "."
+		return t("msg.blocked", "state", d.StateWords)
 	case d.OverBudget:
-		return d.Host + " has been woken too often lately (" + d.Budget +
-			" budget), so it stays asleep for now. Try again in " +
-			elapsedText(time.Duration(d.RetryAfter)*time.Second) + "."
+		return t("msg.over_budget", "budget", d.Budget, "wait", p.cat.elapsed(d.Lang, time.Duration(d.RetryAfter)*time.Second))
 	}
 	switch d.State {
 	case controller.StateStarting:
-		return d.Host + " is waking up."
+		return t("msg.starting")
 	case controller.StateRunning:
-		return d.Host + " is ready; loading it now."
+		return t("msg.running")
 	case controller.StateStopping:
 		if rec.WakePending {
-			return d.Host + " is going to sleep and will wake up again right after."
+			return t("msg.stopping_then_wake")
 		}
-		return d.Host + " is going to sleep."
+		return t("msg.stopping")
 	case controller.StateStopped:
-		return d.Host + " is asleep."
+		return t("msg.stopped")
 	case controller.StateFailed:
 		// The reason stays apart (Reason, "reason"): it can be long.
 		if d.RetryAt.After(now) {
-			return d.Host + " failed to start. It will try again at " + d.RetryAtText +
-				" (in " + elapsedText(d.RetryAt.Sub(now)) + ")."
+			return t("msg.failed_retry_at", "at", d.RetryAtText, "wait", p.cat.elapsed(d.Lang, d.RetryAt.Sub(now)))
 		}
-		return d.Host + " failed to start. Trying again now."
+		return t("msg.failed_retry_now")
 	default:
-		return "Checking on " + d.Host + "."
+		return t("msg.checking")
 	}
 }
 
@@ -680,7 +703,7 @@ func setStateHeaders(h http.Header, d *PageData) {
 	h.Set("Retry-After", strconv.Itoa(d.RetryAfter))
 	// Lets wait.js tell waitingroom's answers from the backend's.
 	h.Set("X-Waitingroom-State", string(d.State))
-	h.Set("Vary", "Accept")
+	h.Set("Vary", "Accept, Accept-Language")
 }
 
 // contentSecurityPolicy allows the page's own static files and inline

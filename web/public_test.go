@@ -263,6 +263,21 @@ func TestPublicAnswers(t *testing.T) {
 		{name: "status of an unknown host is 404 JSON", host: "other.example.com", target: "/.waitingroom/status", wantStatus: 404, wantType: "application/json"},
 		{name: "status by POST is 405", method: http.MethodPost, target: "/.waitingroom/status", wantStatus: 405},
 		{name: "events of an unknown host is 404", host: "other.example.com", target: "/.waitingroom/events", wantStatus: 404},
+		{name: "page.status 200 replaces 503, Retry-After stays", opts: func(o *PublicOptions) { o.PageStatus = 200 },
+			wantStatus: 200, wantWakes: 1, wantRetryAfter: "5", wantType: "text/html", wantBody: []string{"waking up"}},
+		{name: "page.status 202 for HEAD", method: http.MethodHead, opts: func(o *PublicOptions) { o.PageStatus = 202 },
+			wantStatus: 202, wantRetryAfter: "5", wantEmptyBody: true},
+		{name: "page.status 202 for JSON", accept: "application/json", opts: func(o *PublicOptions) { o.PageStatus = 202 },
+			wantStatus: 202, wantWakes: 1, wantRetryAfter: "5", wantType: "application/json", wantBody: []string{`"state":"starting"`}},
+		{name: "page.status 200 for a failed wake", opts: func(o *PublicOptions) { o.PageStatus = 200 }, setup: func(f *fakeController) {
+			f.set(controller.Record{Host: "app.example.com", State: controller.StateFailed, RetryAt: time.Date(2026, 3, 4, 10, 1, 30, 0, time.UTC)})
+		}, wantStatus: 200, wantWakes: 1, wantRetryAfter: "90"},
+		{name: "page.status 200 keeps 429 over budget", opts: func(o *PublicOptions) { o.PageStatus = 200 }, setup: func(f *fakeController) {
+			f.wakeErr = &controller.BudgetError{Budget: "host per day", RetryAfter: time.Hour}
+		}, wantStatus: 429, wantWakes: 1, wantRetryAfter: "3600"},
+		{name: "page.status 200 keeps 503 for waitingroom's own problem", opts: func(o *PublicOptions) { o.PageStatus = 200 }, setup: func(f *fakeController) {
+			f.wakeErr = fmt.Errorf("wake: get: %w", controller.ErrStoreUnavailable)
+		}, wantStatus: 503, wantWakes: 1, wantRetryAfter: "5"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, tc.run)
@@ -488,6 +503,14 @@ func TestLoadTemplateRefusesBrokenFiles(t *testing.T) {
 	}
 }
 
+func TestNewPublicRefusesOtherPageStatus(t *testing.T) {
+	for _, code := range []int{204, 302, 404, 500, -1} {
+		if _, err := NewPublic(PublicOptions{Controller: newFakeController("a.example.com"), PageStatus: code}); err == nil {
+			t.Errorf("PageStatus %d accepted", code)
+		}
+	}
+}
+
 func TestNewPublicNeedsController(t *testing.T) {
 	if _, err := NewPublic(PublicOptions{}); err == nil {
 		t.Error("NewPublic without a controller succeeded")
@@ -495,6 +518,12 @@ func TestNewPublicNeedsController(t *testing.T) {
 }
 
 func TestTextHelpers(t *testing.T) {
+	cat, err := loadCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	aboutText := func(d time.Duration) string { return cat.about("en", d) }
+	elapsedText := func(d time.Duration) string { return cat.elapsed("en", d) }
 	about := map[time.Duration]string{
 		-time.Second: "any moment now", 0: "any moment now", 300 * time.Millisecond: "about 1 s",
 		7 * time.Second: "about 7 s", 28 * time.Second: "about 30 s", 41 * time.Second: "about 45 s",

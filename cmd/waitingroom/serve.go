@@ -252,6 +252,7 @@ func (a *app) build(ctx context.Context, cfg *config.Config, st controller.Store
 		MaxStreams:          cfg.File.Limits.MaxStreams,
 		ShowFailureReason:   cfg.File.Page.ShowFailureReason,
 		MaxHostLength:       cfg.File.Limits.MaxHostLength,
+		PageStatus:          cfg.File.Page.Status,
 	})
 	if err != nil {
 		return err

@@ -42,29 +42,46 @@
     setTimeout(function () { location.reload(); }, delayMs);
   }
 
+  // t is a message of the page's language, from its data-t-* attributes
+  // (web/locales), with {name} filled in from args; English when absent.
+  var english = {
+    "any-moment": "any moment now", "about-seconds": "about {n} s", "about-minutes": "about {n} min",
+    "seconds": "{s} s", "minutes-seconds": "{m} min {s} s", "hours-minutes": "{h} h {m} min",
+    "problem": "temporary problem"
+  };
+  function t(key, args) {
+    var s = root.getAttribute("data-t-" + key);
+    if (s === null) {
+      s = english[key] || "";
+    }
+    return s.replace(/\{(\w+)\}/g, function (m, name) {
+      return args && args.hasOwnProperty(name) ? String(args[name]) : m;
+    });
+  }
+
   function elapsedText(s) {
     s = Math.max(0, Math.floor(s));
     if (s < 60) {
-      return s + " s";
+      return t("seconds", {s: s});
     }
     if (s < 3600) {
-      return Math.floor(s / 60) + " min " + (s % 60) + " s";
+      return t("minutes-seconds", {m: Math.floor(s / 60), s: s % 60});
     }
-    return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
+    return t("hours-minutes", {h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60)});
   }
 
   function aboutText(s) {
     s = Math.ceil(s);
     if (s <= 0) {
-      return "any moment now";
+      return t("any-moment");
     }
     if (s <= 10) {
-      return "about " + s + " s";
+      return t("about-seconds", {n: s});
     }
     if (s < 60) {
-      return "about " + Math.ceil(s / 5) * 5 + " s";
+      return t("about-seconds", {n: Math.ceil(s / 5) * 5});
     }
-    return "about " + Math.round(s / 60) + " min";
+    return t("about-minutes", {n: Math.round(s / 60)});
   }
 
   function tick() {
@@ -115,7 +132,9 @@
     if (typeof st.estimate_seconds === "number") {
       estimate = st.estimate_seconds;
     }
-    text("wr-state", st.problem ? "temporary problem" : st.state_words);
+    // The status answer is in the page's language too (the browser sends
+    // the same Accept-Language).
+    text("wr-state", st.problem ? t("problem") : st.state_words);
     text("wr-message", st.message);
     tick();
   }
@@ -189,7 +208,9 @@
       }
       if (e.state !== state) {
         setState(e.state);
-        text("wr-state", e.state_words);
+        // Events are shared by every visitor of the host, in English:
+        // the page's own words for the state.
+        text("wr-state", t(e.state) || e.state_words);
         // Messages, estimates and retry times come with the full status.
         fetchStatus(null);
       }

@@ -54,7 +54,7 @@
   }
 
   function budgetText(h) {
-    if (h.budget_left === null || h.budget_left === undefined) { return h.wakes_today + ' (no budget)'; }
+    if (h.budget_left === null || h.budget_left === undefined) { return h.wakes_today + ' (no limit)'; }
     return h.wakes_today + ' of ' + h.max_wakes_per_day + ' (' + h.budget_left + ' left)';
   }
 
@@ -104,12 +104,14 @@
       });
       var reason = h.problem || (h.state === 'failed' || root.id === 'host-detail' ? (h.reason || '') : '');
       setField(root, 'reason', reason);
+      // The table clamps a long reason to two lines: the tooltip has it all.
+      root.querySelectorAll('[data-field="reason"]').forEach(function (el) { el.title = reason; });
       root.querySelectorAll('[data-field="activity"]').forEach(function (el) {
         el.dataset.at = h.last_activity || '';
         el.title = h.last_activity ? utcText(h.last_activity) : '';
         el.textContent = agoText(h.last_activity);
       });
-      setField(root, 'activity-source', h.activity_source || '');
+      setField(root, 'activity-source', h.activity_source_text || h.activity_source || '');
       root.querySelectorAll('[data-field="idle"]').forEach(function (el) {
         el.dataset.until = h.idle_at || '';
         el.textContent = idleText(h.idle_at);
@@ -138,7 +140,7 @@
     var tr = document.createElement('tr');
     tr.dataset.wake = w.id;
     var cells = [
-      ['Requested', utcText(w.requested)], ['Who', w.client || '—'], ['Source', w.source || ''],
+      ['Requested', utcText(w.requested)], ['Who', w.client || '—'], ['Source', w.source_text || w.source || ''],
       ['Duration', durationText(w.duration_seconds)], ['Result', w.result + (w.reason ? ' — ' + w.reason : '')]
     ];
     cells.forEach(function (c) {
