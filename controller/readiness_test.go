@@ -506,3 +506,37 @@ func TestObserveEventDoesNotHoldUpTheEventStream(t *testing.T) {
 	free()
 	waitState(t, e.ctrl, host, controller.StateRunning)
 }
+
+// A backend that is still up right after its host was stopped (an exec stop
+// returns once the signal is sent; a server drains) is winding down: a
+// reconcile then must leave the host stopped, not follow it as "found
+// starting" (a failed wake later) or adopt it as running. Once the settle
+// time has passed, a backend found up is adopted as before.
+func TestJustStoppedBackendStillUpIsLeftStopped(t *testing.T) {
+	for _, code := range []int{http.StatusOK, http.StatusServiceUnavailable} {
+		t.Run(http.StatusText(code), func(t *testing.T) {
+			srv := newReadyServer(t, code)
+			clock := fake.NewClock(time.Now())
+			e := newEnv(t, withReadyURL(srv.URL+"/healthz"), func(o *controller.Options, _ *controller.Host) { o.Clock = clock })
+			ctx := context.Background()
+			if _, _, err := e.store.CompareAndSwap(ctx, 0, controller.Record{Host: host, State: controller.StateStopped, Changed: clock.Now(), Reason: "idle for 30m"}); err != nil {
+				t.Fatal(err)
+			}
+			e.prov.SetState(controller.StateRunning) // the process has not exited yet
+			if err := e.ctrl.Reconcile(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, rec, _ := e.ctrl.Status(ctx, host); rec.State != controller.StateStopped {
+				t.Fatalf("state %q (%s) right after the stop, want stopped", rec.State, rec.Reason)
+			}
+			if code != http.StatusOK {
+				return
+			}
+			clock.Advance(time.Minute)
+			if err := e.ctrl.Reconcile(ctx); err != nil {
+				t.Fatal(err)
+			}
+			waitState(t, e.ctrl, host, controller.StateRunning)
+		})
+	}
+}

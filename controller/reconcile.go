@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -170,6 +171,23 @@ func (c *Controller) ObserveEvent(host string, st Status) {
 	}()
 }
 
+// stopSettle is how long after a stop of waitingroom's own a backend seen
+// up is taken for one still winding down rather than started again.
+const stopSettle = 30 * time.Second
+
+// The reasons observed writes for a stopped backend that waitingroom did
+// not stop itself.
+const (
+	reasonFoundStopped   = "found stopped"
+	reasonStoppedOutside = "stopped outside waitingroom"
+)
+
+// stoppedByUs reports whether a stopped record is the end of a stop this
+// controller (any replica) made, rather than one it observed.
+func stoppedByUs(rec Record) bool {
+	return rec.Reason != reasonFoundStopped && !strings.HasPrefix(rec.Reason, reasonStoppedOutside)
+}
+
 // confirmDelay is how long apply waits before checking a running backend
 // that did not answer once more: one slow answer must not take a healthy
 // host out of running.
@@ -241,6 +259,14 @@ func (c *Controller) observed(rec Record, ck check) (Record, string, bool) {
 	case StateStarting, StateStopping:
 		return rec, "", false
 	}
+	if rec.State == StateStopped && (ck.ready || ck.up()) && stoppedByUs(rec) && c.clock.Now().Sub(rec.Changed) < stopSettle {
+		// Just stopped: a backend still up (an exec stop returns once the
+		// signal is sent; a server drains its connections) is winding
+		// down, not booting. Read as "found starting" or "found running"
+		// it would turn an idle stop into a failed wake or a host awake
+		// again. One started by hand meanwhile is adopted once this passes.
+		return rec, "", false
+	}
 	switch {
 	case ck.ready:
 		if rec.State == StateRunning {
@@ -277,9 +303,9 @@ func (c *Controller) observed(rec Record, ck check) (Record, string, bool) {
 		}
 		next.State = StateStopped
 		if rec.State == StateUnknown {
-			return next, "found stopped", true
+			return next, reasonFoundStopped, true
 		}
-		why := "stopped outside waitingroom"
+		why := reasonStoppedOutside
 		if ck.status.Reason != "" {
 			why += ": " + ck.status.Reason
 		}
