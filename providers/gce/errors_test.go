@@ -238,3 +238,23 @@ func TestUnreachableAPIIsUnavailable(t *testing.T) {
 		t.Fatalf("Check = %v, want unavailable", err)
 	}
 }
+
+// A provider replaced by a configuration reload is closed (providers.Set)
+// while a wake may still be using it. The REST client drops its HTTP client
+// on Close, so a later call would dereference nil and take the process
+// down; it must be an error the wake reports instead.
+func TestCallsAfterCloseFailInsteadOfPanicking(t *testing.T) {
+	srv := gcetest.NewServer(t)
+	srv.AddInstance(gcetest.Instance{Project: project, Zone: zone, Name: "vm"})
+	p := newProvider(t, srv)
+	if err := p.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	ctx := testCtx(t, 10*time.Second)
+	if _, err := p.Status(ctx, target("vm")); !errors.Is(err, controller.ErrUnavailable) {
+		t.Fatalf("Status after Close: %v, want ErrUnavailable", err)
+	}
+	if err := p.Start(ctx, target("vm")); !errors.Is(err, controller.ErrUnavailable) {
+		t.Fatalf("Start after Close: %v, want ErrUnavailable", err)
+	}
+}

@@ -92,6 +92,9 @@ type Provider struct {
 	problems     map[string]error // instance → last API-level failure, for Check
 	observedMu   sync.Mutex
 	observations map[string]observation
+
+	life   sync.RWMutex // held for reading by every API call; Close takes it
+	closed bool
 }
 
 // observation is the last read of an instance, reused by Status for one
@@ -214,7 +217,20 @@ func credentialsOption(file string) (option.ClientOption, error) {
 }
 
 // Close releases the API client.
-func (p *Provider) Close() error { return p.instances.Close() }
+func (p *Provider) Close() error {
+	p.life.Lock()
+	defer p.life.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	return p.instances.Close()
+}
+
+// errClosed answers calls made after Close: a provider replaced by a
+// configuration reload is closed while a wake may still hold it, and the
+// REST client cannot be used once closed (it drops its HTTP client).
+var errClosed = fmt.Errorf("gce provider closed (its settings changed in a configuration reload; the next wake uses the new one): %w", controller.ErrUnavailable)
 
 func checkSleep(s string) error {
 	switch s {
@@ -380,6 +396,12 @@ func (p *Provider) get(ctx context.Context, r ref) (inst *computepb.Instance, er
 // retried like any transient failure instead of eating the whole
 // start_timeout.
 func (p *Provider) timed(ctx context.Context, call func(context.Context) error) error {
+	// Close waits for calls in flight and later calls are refused.
+	p.life.RLock()
+	defer p.life.RUnlock()
+	if p.closed {
+		return errClosed
+	}
 	cctx, cancel := context.WithTimeout(ctx, p.callTimeout)
 	defer cancel()
 	err := call(cctx)
