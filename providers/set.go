@@ -59,6 +59,14 @@ type Set struct {
 	built   map[string]entry
 	retired []entry       // replaced or removed by the last Apply; Retire closes them
 	changed chan struct{} // Apply happened: Watch looks again
+	// found is each provider's last successful discovery, standing in
+	// while it cannot list (engine restarting): its hosts stay served.
+	found map[string]discovered
+}
+
+type discovered struct {
+	p     controller.Provider // the provider that listed them
+	hosts []controller.Host
 }
 
 type entry struct {
@@ -76,7 +84,7 @@ func NewSet(o SetOptions) *Set {
 	if o.DiscoverTimeout <= 0 {
 		o.DiscoverTimeout = 10 * time.Second
 	}
-	return &Set{o: o, built: map[string]entry{}, changed: make(chan struct{}, 1)}
+	return &Set{o: o, built: map[string]entry{}, changed: make(chan struct{}, 1), found: map[string]discovered{}}
 }
 
 // Apply builds the providers of specs, reusing those whose spec is
@@ -109,6 +117,7 @@ func (s *Set) Apply(ctx context.Context, specs map[string]Spec) (map[string]cont
 	for name, old := range s.built {
 		if n, ok := next[name]; !ok || n.p != old.p {
 			s.retired = append(s.retired, old)
+			delete(s.found, name)
 		}
 	}
 	s.built = next
@@ -158,8 +167,9 @@ func (s *Set) Labels() bool {
 
 // Discover adds the hosts providers register themselves to the file's
 // hosts, each passed through defaults; the file wins conflicts, which are
-// logged. A provider that cannot list now (engine down) adds nothing this
-// time.
+// logged. A provider that cannot list now (engine down) adds what it
+// listed last time, nothing if it never could: a moment's outage must not
+// take its hosts out of the registry under waiting visitors.
 func (s *Set) Discover(ctx context.Context, hosts []controller.Host, defaults func(controller.Host) controller.Host) []controller.Host {
 	if s.o.Merge == nil {
 		return hosts
@@ -176,9 +186,17 @@ func (s *Set) Discover(ctx context.Context, hosts []controller.Host, defaults fu
 		dctx, cancel := context.WithTimeout(ctx, s.o.DiscoverTimeout)
 		hs, err := d.Discover(dctx)
 		cancel()
+		s.mu.Lock()
 		if err != nil {
-			s.o.Logger.Warn("label discovery failed", "provider", name, "err", err)
+			last := s.found[name]
+			if last.p == built[name].p {
+				hs = last.hosts
+			}
+			s.o.Logger.Warn("label discovery failed; keeping the hosts it listed last", "provider", name, "hosts", len(hs), "err", err)
+		} else if cur, ok := s.built[name]; ok && cur.p == built[name].p {
+			s.found[name] = discovered{p: cur.p, hosts: hs}
 		}
+		s.mu.Unlock()
 		for _, h := range hs {
 			found = append(found, defaults(h))
 		}
@@ -274,6 +292,7 @@ func (s *Set) Close() {
 	s.mu.Lock()
 	built := s.built
 	s.built = map[string]entry{}
+	clear(s.found)
 	s.mu.Unlock()
 	for _, e := range built {
 		s.closeProvider("shutdown", e)

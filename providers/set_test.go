@@ -23,6 +23,7 @@ type fakeProvider struct {
 	// closedWhileWatching: Close came before the stream returned.
 	closedWhileWatching atomic.Bool
 	hosts               []controller.Host
+	discoverFails       atomic.Bool // Discover answers an error (engine down)
 }
 
 func (f *fakeProvider) Start(context.Context, controller.Target) error { return nil }
@@ -46,7 +47,12 @@ func (f *fakeProvider) Watch(ctx context.Context, targets func() []controller.Ta
 	return ctx.Err()
 }
 
-func (f *fakeProvider) Discover(context.Context) ([]controller.Host, error) { return f.hosts, nil }
+func (f *fakeProvider) Discover(context.Context) ([]controller.Host, error) {
+	if f.discoverFails.Load() {
+		return nil, errors.New("engine unreachable")
+	}
+	return f.hosts, nil
+}
 
 type builder struct {
 	mu    sync.Mutex
@@ -213,6 +219,40 @@ func TestDiscoverAddsLabelHostsWithDefaultsFileWins(t *testing.T) {
 	}
 	if !s.Labels() {
 		t.Error("Labels() false with a labels provider")
+	}
+}
+
+// A provider that cannot list for a moment (engine restarting, a slow
+// answer) must not take its label hosts out of the registry: visitors
+// waiting on them would get "no site is registered" until the next
+// rediscovery. Its last answer stands until it answers again; a rebuilt
+// provider starts afresh.
+func TestDiscoverKeepsLastHostsWhileProviderCannotList(t *testing.T) {
+	b := &builder{hosts: []controller.Host{{Name: "label.example.com", Origin: "labels"}}}
+	merge := func(file, found []controller.Host) ([]controller.Host, []string) {
+		return append(append([]controller.Host(nil), file...), found...), nil
+	}
+	s := NewSet(SetOptions{Build: b.build, Logger: quiet(), Merge: merge})
+	defer s.Close()
+	if _, err := s.Apply(t.Context(), map[string]Spec{"labels": {Labels: true, Settings: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	same := func(h controller.Host) controller.Host { return h }
+	if got := s.Discover(t.Context(), nil, same); len(got) != 1 {
+		t.Fatalf("engine up: hosts %v, want label.example.com", got)
+	}
+	b.built[0].discoverFails.Store(true)
+	if got := s.Discover(t.Context(), nil, same); len(got) != 1 || got[0].Name != "label.example.com" {
+		t.Errorf("engine down for a moment: hosts %v, want label.example.com kept", got)
+	}
+	// Settings changed: the new provider has not listed anything yet.
+	if _, err := s.Apply(t.Context(), map[string]Spec{"labels": {Labels: true, Settings: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Retire()
+	b.built[1].discoverFails.Store(true)
+	if got := s.Discover(t.Context(), nil, same); len(got) != 0 {
+		t.Errorf("rebuilt provider that cannot list: hosts %v, want none (the old one's answer is not its own)", got)
 	}
 }
 
