@@ -33,7 +33,7 @@ import (
 type Watcher struct {
 	path  string
 	log   *slog.Logger
-	apply func(*Config)
+	apply func(*Config) error
 
 	// debounce collects the burst of events one save makes (an editor's
 	// write, chmod, rename) into one reload.
@@ -57,7 +57,9 @@ type Watcher struct {
 
 // NewWatcher returns a watcher of the file at path. apply receives each new
 // valid configuration, one at a time, in order; it must not call Reload.
-func NewWatcher(path string, log *slog.Logger, apply func(*Config)) *Watcher {
+// When apply fails, having changed nothing, the file is refused like an
+// invalid one and the configuration in use stays in use.
+func NewWatcher(path string, log *slog.Logger, apply func(*Config) error) *Watcher {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -134,11 +136,17 @@ func (w *Watcher) reload(force bool) error {
 		p.add(0, "the file has no settings (is it being written?); to remove every host, write \"hosts: []\"")
 		err = p.err()
 	}
+	if err == nil {
+		if aerr := w.apply(cfg); aerr != nil {
+			p := &problems{file: w.path}
+			p.addCause(0, aerr, "cannot be applied: %v", aerr)
+			err = p.err()
+		}
+	}
 	if err != nil {
 		w.refuse(digest, err)
 		return err
 	}
-	w.apply(cfg)
 	w.mu.Lock()
 	w.last, w.lastErr, w.rejected = cfg, nil, ""
 	w.mu.Unlock()

@@ -52,7 +52,7 @@ func newHarness(t *testing.T, path, content string) *harness {
 	}
 	h := &harness{t: t, path: path, applied: make(chan *Config, 16), logs: &logbuf.Buffer{}}
 	log := slog.New(slog.NewTextHandler(h.logs, nil))
-	h.w = NewWatcher(path, log, func(c *Config) { h.applied <- c })
+	h.w = NewWatcher(path, log, func(c *Config) error { h.applied <- c; return nil })
 	cfg, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -286,7 +286,7 @@ func TestReloadWithoutChanges(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	writeFile(t, path, registry("a.example.com"))
 	var applied int
-	w := NewWatcher(path, slog.New(slog.NewTextHandler(&logbuf.Buffer{}, nil)), func(*Config) { applied++ })
+	w := NewWatcher(path, slog.New(slog.NewTextHandler(&logbuf.Buffer{}, nil)), func(*Config) error { applied++; return nil })
 	if err := w.Reload(); err != nil || applied != 1 {
 		t.Fatalf("first Reload: %v, applied %d", err, applied)
 	}
@@ -298,13 +298,40 @@ func TestReloadWithoutChanges(t *testing.T) {
 	}
 }
 
+// TestReloadThatCannotBeAppliedIsRefused: when applying a valid file
+// fails (a provider cannot be built), the reload reports it and the
+// configuration in use stays the one in use; it was recorded as applied,
+// so /api/reload and SIGHUP said "reloaded" and Last showed a file that
+// was not serving.
+func TestReloadThatCannotBeAppliedIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	writeFile(t, path, registry("a.example.com"))
+	old, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail := errors.New("provider \"docker\": cannot build")
+	w := NewWatcher(path, slog.New(slog.NewTextHandler(&logbuf.Buffer{}, nil)), func(*Config) error { return fail })
+	w.SetCurrent(old)
+	writeFile(t, path, registry("a.example.com", "b.example.com"))
+	err = w.Reload()
+	var errs *Errors
+	if !errors.Is(err, fail) || !errors.As(err, &errs) {
+		t.Fatalf("Reload = %v, want the apply error as *Errors", err)
+	}
+	cur, lastErr := w.Last()
+	if cur != old || !errors.Is(lastErr, fail) {
+		t.Errorf("Last = %v, %v; want the previous configuration and the apply error", hostNames(cur), lastErr)
+	}
+}
+
 // TestRunAppliesWithoutSetCurrent: a watcher not told what is in use
 // applies the file when it starts.
 func TestRunAppliesWithoutSetCurrent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	writeFile(t, path, registry("a.example.com"))
 	applied := make(chan *Config, 1)
-	w := NewWatcher(path, slog.New(slog.NewTextHandler(&logbuf.Buffer{}, nil)), func(c *Config) { applied <- c })
+	w := NewWatcher(path, slog.New(slog.NewTextHandler(&logbuf.Buffer{}, nil)), func(c *Config) error { applied <- c; return nil })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
@@ -320,7 +347,7 @@ func TestRunAppliesWithoutSetCurrent(t *testing.T) {
 }
 
 func TestRunFailsOnMissingDirectory(t *testing.T) {
-	w := NewWatcher(filepath.Join(t.TempDir(), "nope", "config.yaml"), nil, func(*Config) {})
+	w := NewWatcher(filepath.Join(t.TempDir(), "nope", "config.yaml"), nil, func(*Config) error { return nil })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := w.Run(ctx); err == nil {

@@ -313,11 +313,12 @@ func (a *app) hosts(ctx context.Context, cfg *config.Config) []controller.Host {
 
 // apply swaps in a reloaded configuration. Wakes in progress keep running:
 // they hold the Host they started with, and the registry swap is atomic.
-func (a *app) apply(cfg *config.Config) {
+// When a provider cannot be built nothing changes and the error goes back
+// to the watcher, which refuses the file (the reload is reported failed).
+func (a *app) apply(cfg *config.Config) error {
 	built, err := a.provs.Apply(context.Background(), providerSpecs(cfg))
 	if err != nil {
-		a.log.Error("reload: providers not rebuilt; keeping the previous configuration", "err", err)
-		return
+		return fmt.Errorf("providers not rebuilt, keeping the previous configuration: %w", err)
 	}
 	if users, tokens, err := adminCredentials(cfg); err != nil {
 		a.log.Error("reload: admin users and tokens unchanged", "err", err)
@@ -342,6 +343,7 @@ func (a *app) apply(cfg *config.Config) {
 	// New hosts start unknown: learn their real state now, not at the next
 	// periodic reconcile (the run loop owns it).
 	a.requestReconcile()
+	return nil
 }
 
 // requestReconcile asks the run loop for a reconcile now.
