@@ -185,6 +185,7 @@ func waitForBackendPage(t testing.TB, tab context.Context, within time.Duration)
 type hostView struct {
 	raw            []byte
 	State          string    `json:"state"`
+	Reason         string    `json:"reason"`
 	LastActivity   time.Time `json:"last_activity"`
 	ActivitySource string    `json:"activity_source"`
 }

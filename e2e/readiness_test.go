@@ -20,25 +20,12 @@ import (
 	"github.com/waitingroom/waitingroom/internal/testutil/proc"
 )
 
-// hostStatus is a host's state and reason as operators see them (GET
-// /api/hosts/{host}); the public page keeps failure reasons to itself.
+// hostStatus is a host's state and reason as operators see them (the admin
+// API); the public page keeps failure reasons to itself.
 func hostStatus(t *testing.T, w *proc.Waitingroom, host string) (state, reason string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, w.Admin+"/api/hosts/"+host, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
-	if err != nil {
-		return "error: " + err.Error(), ""
-	}
-	defer resp.Body.Close()
-	var s struct {
-		State  string `json:"state"`
-		Reason string `json:"reason"`
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&s)
-	return s.State, s.Reason
+	h := adminHost(t, w, host)
+	return h.State, h.Reason
 }
 
 // median of durations (the upper one of the middle two).
