@@ -116,8 +116,9 @@ func (h Host) MarshalYAML() (any, error) {
 	return inline(plain(h), h.Target)
 }
 
-// inline encodes the struct common as a mapping, followed by the keys of
-// the kind's settings (a pointer to a struct, or nil).
+// inline encodes the struct common as a mapping with the keys of the
+// kind's settings (a pointer to a struct, or nil) after its provider key,
+// where a hand-written file has them, else at the end.
 func inline(common, kind any) (*yaml.Node, error) {
 	var n yaml.Node
 	if err := n.Encode(common); err != nil {
@@ -128,7 +129,13 @@ func inline(common, kind any) (*yaml.Node, error) {
 		if err := k.Encode(kind); err != nil {
 			return nil, err
 		}
-		n.Content = append(n.Content, k.Content...)
+		at := len(n.Content)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == "provider" {
+				at = i + 2
+			}
+		}
+		n.Content = slices.Concat(n.Content[:at], k.Content, n.Content[at:])
 	}
 	return &n, nil
 }
