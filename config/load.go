@@ -11,11 +11,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/waitingroom/waitingroom/guard"
 	"github.com/waitingroom/waitingroom/hold"
 	"github.com/waitingroom/waitingroom/internal/hostname"
 	"github.com/waitingroom/waitingroom/providers"
 	"github.com/waitingroom/waitingroom/scheduler"
 	"github.com/waitingroom/waitingroom/traefik"
+	"github.com/waitingroom/waitingroom/web"
 )
 
 // Config is a validated configuration file with every default applied.
@@ -160,10 +162,10 @@ func applyDefaults(f *File, lines map[string]int, kinds providers.Kinds) {
 	if f.TrustedProxies == nil { // absent or "trusted_proxies:" with no value; [] stays empty
 		f.TrustedProxies = DefaultTrustedProxies()
 	}
-	setInt(&f.Limits.MaxHeaderBytes, 16<<10)
-	setInt(&f.Limits.MaxHostLength, hostname.MaxLength)
-	setInt(&f.Limits.MaxURLLength, 8<<10)
-	setDur(&f.Budgets.HoneypotBlock, 24*time.Hour)
+	setInt(&f.Limits.MaxHeaderBytes, web.DefaultMaxHeaderBytes)
+	setInt(&f.Limits.MaxHostLength, web.MaxHostLength)
+	setInt(&f.Limits.MaxURLLength, web.DefaultMaxURLLength)
+	setDur(&f.Budgets.HoneypotBlock, guard.DefaultHoneypotBlock)
 	// Wake budgets are on unless set to 0 explicitly (docs/SECURITY.md
 	// says why these numbers).
 	for key, b := range map[string]*int{
@@ -184,7 +186,7 @@ func applyDefaults(f *File, lines map[string]int, kinds providers.Kinds) {
 	setInt(&f.Hold.MaxPerHost, hold.DefaultMaxPerHost)
 	setInt(&f.Hold.MaxTotal, hold.DefaultMaxTotal)
 	setInt(&f.Hold.MaxBodyBytes, hold.DefaultMaxBodyBytes)
-	setInt(&f.Hold.MaxForwardPerHost, 64)
+	setInt(&f.Hold.MaxForwardPerHost, hold.DefaultMaxForwardPerHost)
 
 	for name, p := range f.Providers {
 		path := "providers." + name

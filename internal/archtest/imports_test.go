@@ -34,7 +34,9 @@ var allowed = []struct {
 	// derived waitingroom_url) from them rather than copying them.
 	// config decodes each provider kind's settings through the
 	// providers.Kind interfaces; it never names a kind (providers/*).
-	{"config", []string{"controller", "activity", "activity/window", "hold", "traefik", "scheduler", "providers", "internal"}},
+	// The defaults of web's limits and guard's honeypot block are theirs
+	// too: config takes them rather than copying them.
+	{"config", []string{"controller", "activity", "activity/window", "hold", "traefik", "scheduler", "web", "guard", "providers", "internal"}},
 	{"providers", []string{"controller", "internal"}},
 	// The table of kinds: the one package that names every kind.
 	{"providers/kinds", []string{"providers", "providers/...", "controller", "internal"}},
