@@ -359,17 +359,14 @@ func (a *Admin) apiEvents(w http.ResponseWriter, r *http.Request, _ principal) {
 
 	rc := http.NewResponseController(w)
 	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
+	setSSEHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
 		return // the headers say it is a stream; there is no body to wait for
 	}
 
 	s := &adminStream{w: w, rc: rc, a: a, last: map[string][]byte{}}
-	s.buf.WriteString("retry: 2000\n\n")
+	appendSSERetry(&s.buf, 2*time.Second)
 	names := a.hostNames()
 	if !s.views(a.hostViews(ctx)) || !s.flush() {
 		return
@@ -406,7 +403,7 @@ func (a *Admin) apiEvents(w http.ResponseWriter, r *http.Request, _ principal) {
 				return
 			}
 		case <-beat.C:
-			s.buf.WriteString(": heartbeat\n\n")
+			s.buf.WriteString(sseHeartbeat)
 		}
 		if !s.flush() {
 			return
@@ -458,13 +455,7 @@ func (s *adminStream) send(event string, v any) bool {
 	return true
 }
 
-func (s *adminStream) write(event string, data []byte) {
-	s.buf.WriteString("event: ")
-	s.buf.WriteString(event)
-	s.buf.WriteString("\ndata: ")
-	s.buf.Write(data) // encoding/json writes no newlines
-	s.buf.WriteString("\n\n")
-}
+func (s *adminStream) write(event string, data []byte) { appendSSEEvent(&s.buf, event, data) }
 
 // flush writes what is queued within a deadline: a client that stopped
 // reading is dropped rather than holding the stream forever.
