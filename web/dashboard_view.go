@@ -272,21 +272,16 @@ func (c *wakeCache) forget(host string) {
 	c.mu.Unlock()
 }
 
-// errorStatus maps the controller's errors to HTTP statuses and messages
-// an operator can act on.
+// errorStatus is the answer of the admin API to a controller error: its
+// status (controller.HTTPStatus) and a message an operator can act on.
 func errorStatus(err error) (int, string) {
+	status, _ := controller.HTTPStatus(err)
 	var be *controller.BudgetError
 	switch {
-	case errors.Is(err, controller.ErrUnknownHost):
-		return 404, err.Error()
-	case errors.As(err, &be):
-		return 429, be.Error()
-	case errors.Is(err, controller.ErrConflict):
-		return 409, err.Error() + "; try again once the host is running"
-	case errors.Is(err, controller.ErrWakeRefused):
-		return 403, err.Error()
-	case errors.Is(err, controller.ErrStoreUnavailable):
-		return 503, err.Error()
+	case status == 429 && errors.As(err, &be):
+		return status, be.Error()
+	case status == 409:
+		return status, err.Error() + "; try again once the host is running"
 	}
-	return 500, err.Error()
+	return status, err.Error()
 }

@@ -579,29 +579,27 @@ func (p *Public) pageData(ctx context.Context, host, lang string, rec controller
 	if !d.State.Valid() {
 		d.State = controller.StateUnknown
 	}
-	var budget time.Duration
+	status, budget := controller.HTTPStatus(err)
 	var be *controller.BudgetError
 	switch {
-	case errors.Is(err, controller.ErrClientBlocked):
-		d.Blocked = true
-	case err == nil, errors.Is(err, controller.ErrWakeRefused):
-		// A refused wake (a bot, a prefetch) still gets the honest state.
-	case errors.As(err, &be):
-		d.OverBudget, d.Budget, budget = true, be.Budget, be.RetryAfter
-	case errors.Is(err, controller.ErrBudgetExceeded):
-		d.OverBudget, budget = true, time.Minute
-	case errors.Is(err, controller.ErrStoreUnavailable):
-		d.Problem = p.cat.text(lang, "problem.store")
-		p.logProblem(host, err)
+	case status == http.StatusOK:
+	case status == http.StatusForbidden:
+		// A refused wake (a bot, a prefetch) still gets the honest state;
+		// a blocked client is told why.
+		d.Blocked = errors.Is(err, controller.ErrClientBlocked)
+	case status == http.StatusTooManyRequests:
+		d.OverBudget, d.Status = true, status
+		if errors.As(err, &be) {
+			d.Budget = be.Budget
+		}
 	default:
-		d.Problem = p.cat.text(lang, "problem.other")
-		p.logProblem(host, err)
-	}
-	if d.OverBudget {
-		d.Status = http.StatusTooManyRequests
-	}
-	if d.Problem != "" {
+		// waitingroom's own problem: 503, whatever the page status.
 		d.Status = http.StatusServiceUnavailable
+		d.Problem = p.cat.text(lang, "problem.other")
+		if errors.Is(err, controller.ErrStoreUnavailable) {
+			d.Problem = p.cat.text(lang, "problem.store")
+		}
+		p.logProblem(host, err)
 	}
 	d.StateWords = p.cat.text(lang, "state."+string(d.State))
 
