@@ -48,6 +48,7 @@ type Watcher struct {
 	reloadMu sync.Mutex // serialises reloads, so applies happen in order
 
 	mu       sync.Mutex
+	started  *Config // the first configuration in use: what the process was set up with
 	last     *Config
 	lastErr  error
 	rejected string // digest of the last file refused, not to log it again
@@ -75,6 +76,18 @@ func (w *Watcher) SetCurrent(cfg *Config) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.last, w.lastErr, w.rejected = cfg, nil, ""
+	if w.started == nil {
+		w.started = cfg
+	}
+}
+
+// RestartNeeded lists the settings in which the configuration in use
+// differs from the one the process started with and that only a restart
+// applies (RestartNeeded): a reload accepted them, but they wait.
+func (w *Watcher) RestartNeeded() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return RestartNeeded(w.started, w.last)
 }
 
 // Last returns the configuration in use (nil before the first successful
@@ -151,8 +164,16 @@ func (w *Watcher) reload(force bool) error {
 	}
 	w.mu.Lock()
 	w.last, w.lastErr, w.rejected = cfg, nil, ""
+	if w.started == nil {
+		w.started = cfg
+	}
+	started := w.started
 	w.mu.Unlock()
 	w.logApplied(prev, cfg)
+	if pending := RestartNeeded(started, cfg); len(pending) > 0 {
+		w.log.Warn("configuration reloaded, but these settings take effect only after a restart",
+			"file", cfg.Path, "settings", pending)
+	}
 	return nil
 }
 

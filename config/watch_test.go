@@ -380,3 +380,38 @@ func TestWatcherRefusesAnEmptyFile(t *testing.T) {
 		t.Fatalf("hosts: [] applied hosts %v", got)
 	}
 }
+
+// TestReloadSaysWhatWaitsForARestart: a reload that changes page.* or
+// limits.* is applied for what it can apply, and says, in the log and
+// through RestartNeeded (the /api/reload answer), that the rest waits for
+// a restart; a later reload that changes only hosts still says so, since
+// the process still runs the old page.
+func TestReloadSaysWhatWaitsForARestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	writeFile(t, path, registry("a.example.com"))
+	logs := &logbuf.Buffer{}
+	w := NewWatcher(path, kinds.All(), slog.New(slog.NewTextHandler(logs, nil)), func(*Config) error { return nil })
+	if err := w.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.RestartNeeded(); got != nil {
+		t.Fatalf("RestartNeeded at start = %v", got)
+	}
+	writeFile(t, path, "page: {status: 200}\nlimits: {max_url_length: 4096}\n"+registry("a.example.com"))
+	if err := w.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.RestartNeeded(); !slices.Equal(got, []string{"page", "limits"}) {
+		t.Errorf("RestartNeeded = %v, want [page limits]", got)
+	}
+	if !strings.Contains(logs.String(), "take effect only after a restart") || !strings.Contains(logs.String(), "settings=\"[page limits]\"") {
+		t.Errorf("the log does not say what waits for a restart:\n%s", logs.String())
+	}
+	writeFile(t, path, "page: {status: 200}\nlimits: {max_url_length: 4096}\n"+registry("a.example.com", "b.example.com"))
+	if err := w.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.RestartNeeded(); !slices.Equal(got, []string{"page", "limits"}) {
+		t.Errorf("after a hosts-only reload RestartNeeded = %v, want [page limits] still", got)
+	}
+}

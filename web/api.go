@@ -299,6 +299,10 @@ type reloadJSON struct {
 	Error    string    `json:"error,omitempty"`
 	// Problems lists every problem of a refused file, "FILE:LINE: message".
 	Problems []string `json:"problems,omitempty"`
+	// RestartNeeded lists the settings the file changes that only a
+	// restart applies (page, limits, listeners...); Warning says so.
+	RestartNeeded []string `json:"restart_needed,omitempty"`
+	Warning       string   `json:"warning,omitempty"`
 }
 
 func (a *Admin) apiReload(w http.ResponseWriter, r *http.Request, p principal) {
@@ -325,6 +329,10 @@ func (a *Admin) apiReload(w http.ResponseWriter, r *http.Request, p principal) {
 	if a.opts.Config != nil {
 		ci := a.opts.Config()
 		res.Path, res.LoadedAt = ci.Path, ci.LoadedAt.UTC()
+		if len(ci.RestartNeeded) > 0 {
+			res.RestartNeeded = ci.RestartNeeded
+			res.Warning = "applied, but " + strings.Join(ci.RestartNeeded, ", ") + " take effect only after a restart of waitingroom"
+		}
 	}
 	writeJSON(w, r, http.StatusOK, res)
 }
