@@ -48,10 +48,11 @@ func (e *BudgetError) Unwrap() error { return ErrBudgetExceeded }
 // where an audience answers otherwise (a visitor whose request does not
 // wake sees the page) the caller says so in its own switch on the status.
 func HTTPStatus(err error) (status int, retryAfter time.Duration) {
+	if err == nil {
+		return 200, 0 // before be exists: the page's path allocates nothing here
+	}
 	var be *BudgetError
 	switch {
-	case err == nil:
-		return 200, 0
 	case errors.Is(err, ErrUnknownHost):
 		return 404, 0
 	case errors.As(err, &be):

@@ -567,6 +567,17 @@ func (p *Public) serveStatus(w http.ResponseWriter, r *http.Request, host string
 	p.writeState(w, r, &d)
 }
 
+// budgetName is the budget that refused a wake ("" when err does not say).
+// Out of line, so that pageData's frame holds no BudgetError pointer that
+// escapes: the page's path does not allocate for it.
+func budgetName(err error) string {
+	var be *controller.BudgetError
+	if errors.As(err, &be) {
+		return be.Budget
+	}
+	return ""
+}
+
 // pageData turns a record (and the error Wake or Status returned with it)
 // into what the page, the JSON answer and the status endpoint show.
 // lang is the visitor's language (catalog.pick).
@@ -580,7 +591,6 @@ func (p *Public) pageData(ctx context.Context, host, lang string, rec controller
 		d.State = controller.StateUnknown
 	}
 	status, budget := controller.HTTPStatus(err)
-	var be *controller.BudgetError
 	switch {
 	case status == http.StatusOK:
 	case status == http.StatusForbidden:
@@ -589,9 +599,7 @@ func (p *Public) pageData(ctx context.Context, host, lang string, rec controller
 		d.Blocked = errors.Is(err, controller.ErrClientBlocked)
 	case status == http.StatusTooManyRequests:
 		d.OverBudget, d.Status = true, status
-		if errors.As(err, &be) {
-			d.Budget = be.Budget
-		}
+		d.Budget = budgetName(err)
 	default:
 		// waitingroom's own problem: 503, whatever the page status.
 		d.Status = http.StatusServiceUnavailable
