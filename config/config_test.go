@@ -185,6 +185,7 @@ func TestHosts(t *testing.T) {
 		"    instance: web-2",
 		"    zone: z",
 		"    project: own-proj",
+		"    price: {running: 0.19, suspended: 0.02, currency: EUR}",
 		"  - host: legacy.example.com",
 		"    provider: exec",
 		"    start: [systemctl, start, legacy]",
@@ -231,7 +232,7 @@ func TestHosts(t *testing.T) {
 				Fields:   map[string]string{"instance": "web-2", "zone": "z", "project": "own-proj"},
 				Commands: map[string][]string{}},
 			IdleTimeout: 30 * time.Minute, StartTimeout: 5 * time.Minute, Wait: "auto", WakeMode: "auto", Origin: "file",
-			MaxWakesPerDay: 48, MaxWakesPerHour: 6,
+			MaxWakesPerDay: 48, MaxWakesPerHour: 6, Price: controller.Price{Running: 0.19, Suspended: 0.02, Currency: "EUR"},
 			Extra: map[string]any{
 				ExtraTraefik:     TraefikOptions{},
 				ExtraActivity:    ActivityOptions{TimeZone: "UTC"},
