@@ -823,6 +823,12 @@ func (c *Controller) Wakes(ctx context.Context, host string, limit int) ([]WakeR
 	return c.store.Wakes(ctx, host, limit)
 }
 
+// Transitions returns the host's recorded state changes at or after
+// since, oldest first.
+func (c *Controller) Transitions(ctx context.Context, host string, since time.Time) ([]Transition, error) {
+	return c.store.Transitions(ctx, host, since)
+}
+
 func (c *Controller) published(ctx context.Context, from State, rec Record) {
 	c.publishedBy(ctx, from, rec, "", 0)
 }

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -96,9 +97,13 @@ func (t *Tally) add(o Tally) {
 	t.Awake += o.Awake
 	t.Asleep += o.Asleep
 	t.Unknown += o.Unknown
-	t.Spent += o.Spent
-	t.Saved += o.Saved
+	t.Spent = micro(t.Spent + o.Spent)
+	t.Saved = micro(t.Saved + o.Saved)
 }
+
+// micro rounds money to a millionth: float sums of hours times prices
+// carry noise (314.10000000000014) that no currency has.
+func micro(f float64) float64 { return math.Round(f*1e6) / 1e6 }
 
 // Tally adds up the spans' time between from and to at price p.
 func (p Price) Tally(spans []Span, from, to time.Time) Tally {
@@ -119,8 +124,8 @@ func (p Price) Tally(spans []Span, from, to time.Time) Tally {
 		}
 	}
 	if p.Priced() {
-		t.Spent = t.Awake.Hours()*p.Running + t.Asleep.Hours()*p.Suspended
-		t.Saved = t.Asleep.Hours() * max(p.Running-p.Suspended, 0)
+		t.Spent = micro(t.Awake.Hours()*p.Running + t.Asleep.Hours()*p.Suspended)
+		t.Saved = micro(t.Asleep.Hours() * max(p.Running-p.Suspended, 0))
 	}
 	return t
 }

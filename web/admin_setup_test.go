@@ -114,6 +114,7 @@ type dashHost struct {
 	commands     map[string][]string
 	budget       int
 	startTimeout time.Duration // default 10 s
+	price        controller.Price
 }
 
 var defaultDashHosts = []dashHost{
@@ -145,6 +146,7 @@ func newDashSetup(t testing.TB, hosts []dashHost, edit func(*AdminOptions)) *das
 			Name: h.name, Provider: h.provider,
 			Target:      controller.Target{Host: h.name, Provider: h.provider, Fields: h.fields, Commands: h.commands},
 			IdleTimeout: 30 * time.Minute, StartTimeout: h.startTimeout, MaxWakesPerDay: h.budget, Origin: "file",
+			Price: h.price,
 		})
 		providers[h.provider] = s.prov
 	}

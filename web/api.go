@@ -178,11 +178,14 @@ func (a *Admin) jsonClient(r *http.Request) bool {
 // hostsJSON is the answer of GET /api/hosts.
 type hostsJSON struct {
 	Hosts []hostJSON `json:"hosts"`
+	// Savings are the priced hosts' totals, one per currency.
+	Savings []savingsTotal `json:"savings"`
 }
 
 func (a *Admin) apiHosts(w http.ResponseWriter, r *http.Request, _ principal) {
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, r, http.StatusOK, hostsJSON{Hosts: a.hostViews(r.Context())})
+	hosts := a.hostViews(r.Context())
+	writeJSON(w, r, http.StatusOK, hostsJSON{Hosts: hosts, Savings: savingsTotals(hosts)})
 }
 
 // hostDetailJSON is the answer of GET /api/hosts/{host}: the host and its

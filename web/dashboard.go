@@ -41,7 +41,10 @@ func adminFuncs() template.FuncMap {
 		"budget":   budgetText,
 		"lastWake": lastWakeText,
 		"sleep":    sleepWords,
-		"hours":    func(h float64) string { return strconv.FormatFloat(h, 'f', 1, 64) + " h" },
+		"money":    moneyText,
+		"asleepShare": func(s *savingsJSON) string {
+			return percentText(s.AsleepHours, s.AsleepHours+s.AwakeHours)
+		},
 		"hostPath": func(host string) string { return "/hosts/" + url.PathEscape(host) },
 		"apiPath": func(host, action string) string {
 			return "/api/hosts/" + url.PathEscape(host) + "/" + action
@@ -180,13 +183,23 @@ const dashboardLog = 200
 
 type dashboardData struct {
 	pageBase
-	Hosts []hostJSON
-	Log   []logEntry
+	Hosts   []hostJSON
+	Savings []savingsView
+	Log     []logEntry
+}
+
+// savingsView is one currency's totals at the top of the dashboard.
+type savingsView struct {
+	savingsTotal
+	Chart template.HTML
 }
 
 func (a *Admin) dashboard(w http.ResponseWriter, r *http.Request, p principal) {
 	d := dashboardData{pageBase: a.base(w, r, &p, "Hosts", "hosts")}
 	d.Hosts = a.hostViews(r.Context())
+	for _, t := range savingsTotals(d.Hosts) {
+		d.Savings = append(d.Savings, savingsView{savingsTotal: t, Chart: savingsChart(t)})
+	}
 	d.Log = a.feed.entries("", min(dashboardLog, a.opts.EventLogSize))
 	a.render(w, r, http.StatusOK, "dashboard", d)
 }
