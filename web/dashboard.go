@@ -212,7 +212,10 @@ type hostPageData struct {
 	Host  hostJSON
 	Wakes []*wakeJSON
 	Chart template.HTML
-	Log   []logEntry
+	// DayTimeline and MonthTimeline are the host's states over the last
+	// 24 hours and the last 30 days, from the store's records.
+	DayTimeline, MonthTimeline template.HTML
+	Log                        []logEntry
 	// HistoryProblem is set when the wake history cannot be read.
 	HistoryProblem string
 }
@@ -232,6 +235,14 @@ func (a *Admin) hostPage(w http.ResponseWriter, r *http.Request, p principal) {
 		d.Wakes = append(d.Wakes, wakeOf(wk))
 	}
 	d.Chart = wakeChart(wakes)
+	now := a.ctl.Now()
+	if _, changes, err := a.wakeCache.get(r.Context(), a.ctl, h.Name, now); err == nil {
+		if _, rec, err := a.ctl.Status(r.Context(), h.Name); err == nil {
+			l := controller.Account(h.Name, changes, rec, h.Price, now, controller.LedgerDays)
+			d.DayTimeline = timelineChart(l, now.Add(-24*time.Hour), now, "The last 24 hours")
+			d.MonthTimeline = timelineChart(l, l.Days[0].Start, now, "The last 30 days")
+		}
+	}
 	d.Log = a.feed.entries(h.Name, 50)
 	a.render(w, r, http.StatusOK, "host", d)
 }
