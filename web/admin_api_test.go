@@ -206,7 +206,7 @@ func TestCSRF(t *testing.T) {
 	form := url.Values{"csrf": {token}, "back": {"/hosts/app.example.com"}}
 	res = s.do(t, c, "POST", "/api/hosts/app.example.com/stop", strings.NewReader(form.Encode()),
 		"Content-Type: application/x-www-form-urlencoded")
-	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/hosts/app.example.com" {
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/hosts/app.example.com?done=stop&host=app.example.com" {
 		t.Fatalf("stop by form: %d %s %s", res.StatusCode, res.Header.Get("Location"), res.body)
 	}
 	s.waitState(t, "app.example.com", controller.StateStopped)

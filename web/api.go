@@ -268,7 +268,7 @@ func (a *Admin) apiStop(w http.ResponseWriter, r *http.Request, p principal) {
 
 // acted answers a wake or stop: 202 and the host's view (the transition
 // goes on in the background), or the error. A form from a page without
-// JavaScript is sent back where it came from.
+// JavaScript is sent back where it came from, which confirms it (doneURL).
 func (a *Admin) acted(w http.ResponseWriter, r *http.Request, h controller.Host, err error) {
 	if err != nil {
 		status, msg := errorStatus(err)
@@ -281,7 +281,7 @@ func (a *Admin) acted(w http.ResponseWriter, r *http.Request, h controller.Host,
 	}
 	a.wakeCache.forget(h.Name)
 	if !a.jsonClient(r) {
-		http.Redirect(w, r, safeNext(r.PostFormValue("back")), http.StatusSeeOther)
+		http.Redirect(w, r, doneURL(safeNext(r.PostFormValue("back")), actionOf(r), h.Name), http.StatusSeeOther)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")

@@ -128,11 +128,20 @@ type pageBase struct {
 	CSRF   string
 	Static string
 	Now    time.Time
+	// Without JavaScript: Refresh reloads the page every so many seconds
+	// (0: never), to RefreshURL when set; Notice confirms what a form
+	// just did.
+	Refresh    int
+	RefreshURL string
+	Notice     string
 }
 
 func (a *Admin) base(w http.ResponseWriter, r *http.Request, p *principal, title, nav string) pageBase {
 	b := pageBase{Title: title, Nav: nav, Static: adminStaticPrefix, Now: a.ctl.Now()}
 	b.CSRF = a.csrfFor(w, r, p)
+	if nav == "hosts" {
+		a.noJS(&b, r)
+	}
 	switch p.kind {
 	case kindUser:
 		b.Who, b.Logout = p.name, true

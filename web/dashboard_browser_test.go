@@ -347,6 +347,41 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("without JavaScript: wake and stop confirm, the page refreshes itself", func(t *testing.T) {
+		plain := b.NewTab(t) // the same browser: logged in already
+		noJS := browser.WatchConsole(t, plain)
+		pctx, cancel := context.WithTimeout(plain, 60*time.Second)
+		defer cancel()
+		if _, err := chromedp.Call(pctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(pctx, chromedp.Navigate(s.srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("hosts"))); err != nil {
+			t.Fatal(err)
+		}
+		if live, _ := evalString(pctx, `document.body.dataset.live||'no script'`); live != "no script" {
+			t.Fatalf("the page's script ran (live=%q)", live)
+		}
+		row := `tr[data-host="app.example.com"] `
+		where := `location.pathname+location.search`
+		done := `(document.getElementById('done')||{textContent:''}).textContent`
+		if err := chromedp.Do(pctx, chromedp.Click(chromedp.CSS(row+`button.wake`))); err != nil {
+			t.Fatal(err)
+		}
+		waitText(pctx, t, "the wake's confirmation", done, "Wake requested: app.example.com is waking up.", 10*time.Second)
+		// The meta refresh takes the page back to / and shows the host
+		// running, without a script.
+		waitText(pctx, t, "the address after the refresh", where, "/", 15*time.Second)
+		waitText(pctx, t, "app.example.com's state", stateOf("app.example.com"), "running", 30*time.Second)
+		if err := chromedp.Do(pctx, chromedp.Click(chromedp.CSS(row+`summary.stop-open`)), chromedp.Click(chromedp.CSS(row+`button.stop`))); err != nil {
+			t.Fatal(err)
+		}
+		waitText(pctx, t, "the stop's confirmation", `(`+done+`).slice(0,52)`, "Stop requested: app.example.com is going to sleep. V", 10*time.Second)
+		waitText(pctx, t, "app.example.com's state", stateOf("app.example.com"), "stopped", 30*time.Second)
+		if errs := noJS.Errors(); len(errs) > 0 {
+			t.Errorf("console errors without JavaScript:\n%s", strings.Join(errs, "\n"))
+		}
+	})
+
 	t.Run("host page shows wakes and chart", func(t *testing.T) {
 		err := chromedp.Do(ctx,
 			chromedp.Navigate(s.srv.URL+"/hosts/staging.example.com"),
