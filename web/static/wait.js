@@ -47,7 +47,7 @@
   var english = {
     "any-moment": "any moment now", "about-seconds": "about {n} s", "about-minutes": "about {n} min",
     "seconds": "{s} s", "minutes-seconds": "{m} min {s} s", "hours-minutes": "{h} h {m} min",
-    "problem": "temporary problem"
+    "problem": "temporary problem", "longer": "Taking longer than usual: it usually takes {usual}."
   };
   function t(key, args) {
     var s = root.getAttribute("data-t-" + key);
@@ -84,14 +84,36 @@
     return t("about-minutes", {n: Math.round(s / 60)});
   }
 
+  // progress is how far a wake is, in percent, from its estimate (the
+  // median of past wakes): 90 % at the estimate, then ever slower towards
+  // 99 %. It never reaches the end before the host is ready; the page
+  // loads the site then.
+  function progress(elapsed, est) {
+    if (elapsed <= est) {
+      return 90 * elapsed / est;
+    }
+    return 90 + 9 * (1 - Math.exp(-(elapsed - est) / est));
+  }
+
   function tick() {
     if (state !== "starting") {
       return;
     }
     var elapsed = (Date.now() - since) / 1000;
     text("wr-elapsed", elapsedText(elapsed));
-    if (isFinite(estimate)) {
+    if (isFinite(estimate) && estimate > 0) {
       text("wr-remaining", aboutText(estimate - elapsed));
+      var bar = document.getElementById("wr-progress");
+      if (bar) {
+        bar.value = Math.round(progress(elapsed, estimate) * 10) / 10;
+      }
+      var longer = document.getElementById("wr-longer");
+      if (longer) {
+        // Said once the usual time has passed: the bar alone would only
+        // seem to stall.
+        longer.hidden = elapsed <= estimate;
+        longer.textContent = t("longer", {usual: elapsedText(estimate)});
+      }
     }
   }
 
@@ -105,9 +127,15 @@
     state = s;
     root.setAttribute("data-state", s);
     root.className = root.className.replace(/\bstate-\S+/, "state-" + s);
-    var timing = document.getElementById("wr-timing");
-    if (timing) {
-      timing.hidden = s !== "starting";
+    ["wr-timing", "wr-progress"].forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el) {
+        el.hidden = s !== "starting";
+      }
+    });
+    var longer = document.getElementById("wr-longer");
+    if (longer && s !== "starting") {
+      longer.hidden = true;
     }
   }
 
