@@ -58,14 +58,15 @@ func (s *Store) AddTransition(ctx context.Context, t controller.Transition) erro
 	return nil
 }
 
-// Transitions returns the host's records at or after since, oldest first.
+// Transitions returns the host's records at or after since, oldest first
+// (ZRANGE … BYSCORE: Redis 6.2 or later).
 func (s *Store) Transitions(ctx context.Context, host string, since time.Time) ([]controller.Transition, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	// Milliseconds round down, so the range holds every record at or
 	// after since; the few in since's millisecond but before it go below.
-	raw, err := s.client.ZRangeByScore(ctx, s.changesKey(host), &redis.ZRangeBy{
-		Min: strconv.FormatInt(since.UnixMilli(), 10), Max: "+inf",
+	raw, err := s.client.ZRangeArgs(ctx, redis.ZRangeArgs{
+		Key: s.changesKey(host), Start: strconv.FormatInt(since.UnixMilli(), 10), Stop: "+inf", ByScore: true,
 	}).Result()
 	if err != nil {
 		return nil, s.fail("transitions "+host, err)
