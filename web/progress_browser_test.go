@@ -2,12 +2,14 @@ package web
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/waitingroom/waitingroom/controller"
@@ -82,5 +84,40 @@ func TestBrowserShowsHonestProgress(t *testing.T) {
 	}
 	if len(errs) > 0 {
 		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// TestBrowserShowsRetryTimeInLocalTime: a failed wake's retry time is
+// said in the visitor's time zone (Tokyo here), not in UTC.
+func TestBrowserShowsRetryTimeInLocalTime(t *testing.T) {
+	b := browser.Start(t, browser.MapHosts("app.example.com"))
+	rs := newRealSetup(t)
+	rs.prov.SetStartErr(errors.New("exit status 1"))
+	p := newTestPublic(t, rs.ctl, nil)
+	var events, statuses atomic.Int64
+	url := frontProxy(t, rs, p, false, &events, &statuses)
+
+	tab := b.NewTab(t)
+	ctx, cancel := context.WithTimeout(tab, 60*time.Second)
+	defer cancel()
+	if _, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Tokyo"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("loading the waiting page: %v", err)
+	}
+	var msg, iso string
+	poll.Until(t, 20*time.Second, "the failed page to say when it retries", func() bool {
+		msg, _ = evalString(ctx, `(document.getElementById('wr-message')||{textContent:''}).textContent`)
+		iso, _ = evalString(ctx, `(document.getElementById('waitingroom')||{dataset:{}}).dataset.retryAt||''`)
+		return strings.Contains(msg, "try again at") && iso != ""
+	})
+	at, err := time.Parse(time.RFC3339, iso)
+	if err != nil {
+		t.Fatalf("data-retry-at %q: %v", iso, err)
+	}
+	tokyo := at.In(time.FixedZone("JST", 9*3600))
+	if strings.Contains(msg, "UTC") || !strings.Contains(msg, tokyo.Format(":04:05")) || !strings.Contains(msg, "GMT+9") {
+		t.Errorf("message %q; want the retry time in Tokyo's time (%s)", msg, tokyo.Format("15:04:05 MST"))
 	}
 }

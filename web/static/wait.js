@@ -117,6 +117,26 @@
     }
   }
 
+  // localRetry says the retry time of a failed wake in the visitor's own
+  // time zone and language: the server knows only UTC. It replaces the
+  // server's time (data-retry-at-text) in the message.
+  function localRetry() {
+    var utc = root.getAttribute("data-retry-at-text");
+    var at = new Date(root.getAttribute("data-retry-at") || "");
+    var msg = document.getElementById("wr-message");
+    if (!utc || isNaN(at.getTime()) || !msg || msg.textContent.indexOf(utc) < 0) {
+      return;
+    }
+    var local;
+    try {
+      local = at.toLocaleTimeString(document.documentElement.lang || undefined,
+        {hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"});
+    } catch (e) {
+      return; // an old browser: UTC it stays
+    }
+    msg.textContent = msg.textContent.replace(utc, local);
+  }
+
   function setState(s) {
     if (s === state) {
       return;
@@ -164,6 +184,7 @@
     // the same Accept-Language).
     text("wr-state", st.problem ? t("problem") : st.state_words);
     text("wr-message", st.message);
+    localRetry();
     tick();
   }
 
@@ -254,6 +275,7 @@
     };
   }
 
+  localRetry();
   setInterval(tick, 1000);
   if (window.EventSource) {
     listen();
