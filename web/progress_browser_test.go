@@ -72,12 +72,16 @@ func TestBrowserShowsHonestProgress(t *testing.T) {
 			t.Errorf("bar at %.1f %% past the usual time; want from 90 to under 100", v)
 		}
 	}
+	// Errors up to the handoff: at the handoff the event stream's next
+	// reconnection reaches the site, which Chromium reports (and wait.js
+	// takes as the sign to load it).
+	seen := console.Errors()
 	rs.prov.SetState(controller.StateRunning)
 	waitTitle(ctx, t, "backend", 20*time.Second)
 	// The waiting page's own status (503 by default, page.status) is
 	// logged by Chromium for every load of it: expected, not an error.
 	var errs []string
-	for _, e := range console.Errors() {
+	for _, e := range seen {
 		if !strings.Contains(e, "status of 503") || !strings.HasSuffix(e, "/some/page") {
 			errs = append(errs, e)
 		}
