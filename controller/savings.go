@@ -43,19 +43,10 @@ func Spans(ts []Transition, cur Record, from, to time.Time) []Span {
 	if !to.After(from) {
 		return nil
 	}
-	type change struct {
-		at time.Time
-		to State
-	}
-	changes := make([]change, 0, len(ts)+1)
-	for _, t := range ts {
-		changes = append(changes, change{t.At, t.To})
-	}
-	if cur.Version > 0 && cur.State.Valid() && !cur.Changed.IsZero() &&
-		(len(ts) == 0 || cur.Changed.After(ts[len(ts)-1].At)) {
-		changes = append(changes, change{cur.Changed, cur.State})
-	}
-	var out []Span
+	// The current record counts as one more change when it is newer.
+	extra := cur.Version > 0 && cur.State.Valid() && !cur.Changed.IsZero() &&
+		(len(ts) == 0 || cur.Changed.After(ts[len(ts)-1].At))
+	out := make([]Span, 0, len(ts)+2) // a span per change at most
 	add := func(a, b time.Time, s State) {
 		if !b.After(a) {
 			return
@@ -67,16 +58,24 @@ func Spans(ts []Transition, cur Record, from, to time.Time) []Span {
 		out = append(out, Span{From: a, To: b, State: s})
 	}
 	state, at := StateUnknown, from
-	for _, c := range changes {
-		if !c.at.After(from) {
-			state = c.to
+	n := len(ts)
+	if extra {
+		n++
+	}
+	for i := range n {
+		cAt, cTo := cur.Changed, cur.State
+		if i < len(ts) {
+			cAt, cTo = ts[i].At, ts[i].To
+		}
+		if !cAt.After(from) {
+			state = cTo
 			continue
 		}
-		if !c.at.Before(to) {
+		if !cAt.Before(to) {
 			break
 		}
-		add(at, c.at, state)
-		state, at = c.to, c.at
+		add(at, cAt, state)
+		state, at = cTo, cAt
 	}
 	add(at, to, state)
 	return out
@@ -168,9 +167,20 @@ func Account(host string, ts []Transition, cur Record, price Price, now time.Tim
 	start := today.AddDate(0, 0, -(days - 1))
 	l := Ledger{Host: host, Price: price, Now: now, Transitions: ts, Current: cur, Days: make([]Day, days)}
 	l.Spans = Spans(ts, cur, start, now)
+	// The spans are in order and do not overlap: each day tallies only
+	// its own, so a month of a busy host costs one pass, not one per day.
+	first := 0
 	for i := range l.Days {
 		d := start.AddDate(0, 0, i)
-		l.Days[i] = Day{Start: d, Tally: price.Tally(l.Spans, d, minTime(d.AddDate(0, 0, 1), now))}
+		end := minTime(d.AddDate(0, 0, 1), now)
+		for first < len(l.Spans) && !l.Spans[first].To.After(d) {
+			first++
+		}
+		last := first
+		for last < len(l.Spans) && l.Spans[last].From.Before(end) {
+			last++
+		}
+		l.Days[i] = Day{Start: d, Tally: price.Tally(l.Spans[first:last], d, end)}
 		l.Total.add(l.Days[i].Tally)
 	}
 	return l
