@@ -189,6 +189,7 @@ func TestHosts(t *testing.T) {
 		"    instance: web-2",
 		"    zone: z",
 		"    project: own-proj",
+		"    price: {running: 0.19, suspended: 0.02, currency: EUR}",
 		"  - host: legacy.example.com",
 		"    provider: exec",
 		"    start: [systemctl, start, legacy]",
@@ -233,7 +234,7 @@ func TestHosts(t *testing.T) {
 			Target: controller.Target{Host: "other.example.com", Provider: "cloud", Sleep: "suspend",
 				Backend: gce.Target{Instance: "web-2", Zone: "z", Project: "own-proj"}},
 			IdleTimeout: 30 * time.Minute, StartTimeout: 5 * time.Minute, Wait: "auto", WakeMode: "auto", Origin: "file",
-			MaxWakesPerDay: 48, MaxWakesPerHour: 6,
+			MaxWakesPerDay: 48, MaxWakesPerHour: 6, Price: controller.Price{Running: 0.19, Suspended: 0.02, Currency: "EUR"},
 			Extra: map[string]any{
 				ExtraTraefik:     TraefikOptions{},
 				ExtraActivity:    ActivityOptions{TimeZone: "UTC"},

@@ -672,7 +672,7 @@ func (d *decoder) strings(n *yaml.Node, line int, v reflect.Value, path, key str
 	v.Set(reflect.ValueOf(out))
 }
 
-// scalar decodes a string, int or bool.
+// scalar decodes a string, int, float or bool.
 func (d *decoder) scalar(n *yaml.Node, line int, v reflect.Value, path, key string) bool {
 	if n.Kind != yaml.ScalarNode {
 		d.bad(path, line, "%s: expected %s, got %s", d.name(path), describeType(v.Type()), describeNode(n))
@@ -697,6 +697,14 @@ func (d *decoder) scalar(n *yaml.Node, line int, v reflect.Value, path, key stri
 		}
 		v.SetInt(int64(i))
 		return true
+	case reflect.Float64:
+		var f float64
+		if (n.ShortTag() != "!!int" && n.ShortTag() != "!!float") || n.Decode(&f) != nil {
+			d.bad(path, line, "%s: expected a number, got %s", d.name(path), describeNode(n))
+			return false
+		}
+		v.SetFloat(f)
+		return true
 	case reflect.Bool:
 		var b bool
 		if n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
@@ -717,6 +725,8 @@ func describeType(t reflect.Type) string {
 		return "a string"
 	case reflect.Int:
 		return "a whole number"
+	case reflect.Float64:
+		return "a number"
 	case reflect.Bool:
 		return "true or false"
 	}

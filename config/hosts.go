@@ -100,6 +100,7 @@ func (c *Config) Hosts() []controller.Host {
 			WakeMode:        h.Wake,
 			MaxWakesPerDay:  h.MaxWakesPerDay,
 			MaxWakesPerHour: h.MaxWakesPerHour,
+			Price:           controller.Price{Running: h.Price.Running, Suspended: h.Price.Suspended, Currency: h.Price.Currency},
 			Origin:          "file",
 			Extra: map[string]any{
 				ExtraTraefik: TraefikOptions{

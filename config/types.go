@@ -237,6 +237,9 @@ type Host struct {
 	MaxWakesPerDay  int `yaml:"max_wakes_per_day"`
 	MaxWakesPerHour int `yaml:"max_wakes_per_hour"`
 
+	// Price is what the backend costs, for the dashboard's savings.
+	Price Price `yaml:"price,omitempty"` // omitted when empty, so RedactedYAML parses back
+
 	// Traefik per host
 	EntryPoints  []string `yaml:"entry_points"`
 	CertResolver string   `yaml:"cert_resolver"`
@@ -248,4 +251,15 @@ type Host struct {
 	KeepAwakeWhile string   `yaml:"keep_awake_while"`
 	TouchTokenFile string   `yaml:"touch_token_file"`
 	TouchTokenEnv  string   `yaml:"touch_token_env"`
+}
+
+// Price is what a host's backend costs per hour, in one currency: the
+// dashboard, /api/hosts and /metrics show what sleeping saved and what the
+// host spent from it (controller.Account). Leave it out: not priced.
+type Price struct {
+	Running float64 `yaml:"running"` // per hour while it runs (starting and stopping too)
+	// Suspended is per hour while asleep by sleep: suspend (a suspended
+	// VM keeps paying for its memory and disks); 0 by default.
+	Suspended float64 `yaml:"suspended"`
+	Currency  string  `yaml:"currency"` // ISO 4217 code, e.g. EUR; empty: plain numbers
 }

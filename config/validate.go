@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -482,6 +483,7 @@ func (v *validator) hosts() {
 		if h.MaxWakesPerHour < 0 {
 			v.add(path+".max_wakes_per_hour", "%s: max_wakes_per_hour must not be negative (0 means no limit)", label)
 		}
+		v.price(path+".price", label, h)
 		v.names(path+".entry_points", "entry_points", h.EntryPoints)
 		v.names(path+".middlewares", "middlewares", h.Middlewares)
 		for j, w := range h.Warm {
@@ -516,6 +518,49 @@ func (v *validator) target(path, label string, k providers.Kind, p Provider, h *
 	if h.Sleep != "" && !slices.Contains(k.Sleep, h.Sleep) {
 		v.add(path+".sleep", "%s: sleep %q is not possible with %s (choose %s)", label, h.Sleep, k.Name, orList(k.Sleep))
 	}
+}
+
+// price checks a host's price: finite amounts, a sleeping price only for
+// a host that sleeps by suspend (a stopped backend costs nothing to
+// waitingroom's knowledge), an ISO 4217 currency code.
+func (v *validator) price(path, label string, h *Host) {
+	if !v.has(path) {
+		return
+	}
+	p := h.Price
+	finite := func(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+	switch {
+	case !v.has(path + ".running"):
+		v.add(path, "%s: price needs running: (what the backend costs per hour while it runs, e.g. 0.12)", label)
+	case !finite(p.Running) || p.Running <= 0:
+		v.add(path+".running", "%s: price.running must be a number greater than 0 (per hour while it runs)", label)
+	}
+	if v.has(path + ".suspended") {
+		sleep := cmp.Or(h.Sleep, v.f.Providers[h.Provider].Sleep, DefaultSleep)
+		switch {
+		case !finite(p.Suspended) || p.Suspended < 0:
+			v.add(path+".suspended", "%s: price.suspended must be a number, 0 or more (per hour while suspended)", label)
+		case p.Suspended > 0 && sleep != "suspend":
+			v.add(path+".suspended", "%s: price.suspended is for hosts that sleep by suspend (gce sleep: suspend); this host sleeps by %s", label, sleep)
+		case finite(p.Running) && p.Suspended > p.Running:
+			v.add(path+".suspended", "%s: price.suspended (%g) is more than price.running (%g): sleeping would cost more than running", label, p.Suspended, p.Running)
+		}
+	}
+	if p.Currency != "" && !isCurrencyCode(p.Currency) {
+		v.add(path+".currency", "%s: price.currency %q is not an ISO 4217 code like EUR, USD or JPY", label, p.Currency)
+	}
+}
+
+func isCurrencyCode(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for _, r := range s {
+		if r < 'A' || r > 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 // checkWarm checks a warm window, "CRON for DURATION", with the parser

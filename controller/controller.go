@@ -316,7 +316,7 @@ func (c *Controller) wake(ctx context.Context, h Host, cl Client) (Record, error
 		if !ok {
 			continue // someone else moved it; look again
 		}
-		c.published(ctx, rec.State, stored)
+		c.publishedBy(ctx, rec.State, stored, cl.String(), 0)
 		c.log.Info("waking", "host", h.Name, "provider", h.Provider, "client", cl.String(), "wake", stored.WakeID)
 		c.goWake(h, stored, cl, wakeStart)
 		return stored, nil
@@ -578,7 +578,7 @@ func (c *Controller) finishWake(ctx context.Context, h Host, started Record, cl 
 		if c.onWake != nil {
 			c.onWake(w)
 		}
-		c.publishedWith(ctx, StateStarting, stored, w.Duration)
+		c.publishedBy(ctx, StateStarting, stored, w.Client, w.Duration)
 		return stored
 	}
 	return started
@@ -725,7 +725,7 @@ func (c *Controller) runStop(ctx context.Context, h Host, rec Record) {
 		if !ok {
 			continue
 		}
-		c.published(ctx, StateStopping, stored)
+		c.publishedBy(ctx, StateStopping, stored, "", stored.Changed.Sub(cur.Changed))
 		if stored.State == StateStarting {
 			// Queued behind this stop; it runs as soon as runStop returns.
 			c.goWake(h, stored, Client{Source: "pending"}, wakeStart)
@@ -823,19 +823,36 @@ func (c *Controller) Wakes(ctx context.Context, host string, limit int) ([]WakeR
 	return c.store.Wakes(ctx, host, limit)
 }
 
-func (c *Controller) published(ctx context.Context, from State, rec Record) {
-	c.publishedWith(ctx, from, rec, 0)
+// Transitions returns the host's recorded state changes at or after
+// since, oldest first.
+func (c *Controller) Transitions(ctx context.Context, host string, since time.Time) ([]Transition, error) {
+	return c.store.Transitions(ctx, host, since)
 }
 
-func (c *Controller) publishedWith(ctx context.Context, from State, rec Record, d time.Duration) {
-	e := Event{Host: rec.Host, From: from, To: rec.State, Reason: rec.Reason, At: rec.Changed, Duration: d}
+func (c *Controller) published(ctx context.Context, from State, rec Record) {
+	c.publishedBy(ctx, from, rec, "", 0)
+}
+
+// publishedBy announces a transition this process made and records it in
+// the store's state history: by is who asked for it, took how long the
+// wake or stop it ends lasted.
+func (c *Controller) publishedBy(ctx context.Context, from State, rec Record, by string, took time.Duration) {
+	e := Event{Host: rec.Host, From: from, To: rec.State, Reason: rec.Reason, At: rec.Changed}
+	if from == StateStarting {
+		e.Duration = took // the wake's duration, as events have always said
+	}
 	if c.onEvent != nil {
 		c.onEvent(e)
 	}
 	// This process's own change: drop the cached estimate at once rather
 	// than when the event comes back through the store.
 	c.estimates.disarm(rec.Host)
-	if err := c.store.Publish(context.WithoutCancel(ctx), e); err != nil {
+	ctx = context.WithoutCancel(ctx)
+	t := Transition{Host: rec.Host, At: rec.Changed, From: from, To: rec.State, Reason: rec.Reason, By: by, Took: took}
+	if err := c.store.AddTransition(ctx, t); err != nil {
+		c.log.Warn("recording the state change failed", "event", e.String(), "err", err)
+	}
+	if err := c.store.Publish(ctx, e); err != nil {
 		c.log.Warn("publishing event failed", "event", e.String(), "err", err)
 	}
 }

@@ -27,6 +27,9 @@ type Host struct {
 	// MaxWakesPerDay and MaxWakesPerHour cap wakes of this host; 0: no cap.
 	MaxWakesPerDay  int
 	MaxWakesPerHour int
+	// Price is what the backend costs per hour (running, suspended): the
+	// dashboard's savings. Zero: not priced.
+	Price Price
 	// Origin says where the registration came from: "file" or "docker-labels".
 	Origin string
 	// Extra carries settings other packages own (traefik options, warm

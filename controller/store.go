@@ -42,6 +42,19 @@ type WakeHistory interface {
 	Wakes(ctx context.Context, host string, limit int) ([]WakeRecord, error)
 }
 
+// StateHistory keeps each host's state changes: the stops and wakes the
+// dashboard's timeline and savings are computed from.
+type StateHistory interface {
+	// AddTransition records a state change. Records older than
+	// TransitionRetention before the newest one are dropped, except the
+	// newest of them (it says which state the retained period began in),
+	// and at most TransitionCap are kept per host (the oldest go first).
+	AddTransition(ctx context.Context, t Transition) error
+	// Transitions returns the host's records at or after since, oldest
+	// first.
+	Transitions(ctx context.Context, host string, since time.Time) ([]Transition, error)
+}
+
 // Counters count in fixed windows: budgets and rate limits.
 type Counters interface {
 	// Incr adds one to the counter key in the fixed window of the given
@@ -77,6 +90,7 @@ type Store interface {
 	Records
 	ActivityLog
 	WakeHistory
+	StateHistory
 	Counters
 	Leases
 	EventBus

@@ -54,6 +54,7 @@ type Metrics struct {
 	storeErrors    prometheus.Counter
 	touches        *prometheus.CounterVec
 	states         *stateCollector
+	savings        *savingsCollector
 }
 
 // New registers waitingroom's metrics on reg.
@@ -98,8 +99,9 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			[]string{"host", "state"}, nil),
 		local: map[string]controller.State{},
 	}
+	m.savings = newSavingsCollector()
 	for _, c := range []prometheus.Collector{m.wakes, m.wakeDuration, m.pageResponses, m.budgetRejected,
-		m.providerErrors, m.storeErrors, m.touches, m.states} {
+		m.providerErrors, m.storeErrors, m.touches, m.states, m.savings} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("metrics: register: %w", err)
 		}

@@ -150,6 +150,15 @@ func (s *store) Wakes(ctx context.Context, host string, limit int) ([]controller
 	return r, s.count(err)
 }
 
+func (s *store) AddTransition(ctx context.Context, t controller.Transition) error {
+	return s.count(s.st.AddTransition(ctx, t))
+}
+
+func (s *store) Transitions(ctx context.Context, host string, since time.Time) ([]controller.Transition, error) {
+	ts, err := s.st.Transitions(ctx, host, since)
+	return ts, s.count(err)
+}
+
 func (s *store) Incr(ctx context.Context, key string, window time.Duration) (int64, time.Time, error) {
 	n, resets, err := s.st.Incr(ctx, key, window)
 	return n, resets, s.count(err)

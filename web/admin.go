@@ -27,6 +27,7 @@ type AdminController interface {
 	Stop(ctx context.Context, host, reason string) (controller.Record, error)
 	Subscribe(ctx context.Context, host string) <-chan controller.Event
 	Wakes(ctx context.Context, host string, limit int) ([]controller.WakeRecord, error)
+	Transitions(ctx context.Context, host string, since time.Time) ([]controller.Transition, error)
 	IdleIn(h controller.Host, rec controller.Record) (time.Duration, bool)
 	Now() time.Time
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -206,7 +207,7 @@ func TestCSRF(t *testing.T) {
 	form := url.Values{"csrf": {token}, "back": {"/hosts/app.example.com"}}
 	res = s.do(t, c, "POST", "/api/hosts/app.example.com/stop", strings.NewReader(form.Encode()),
 		"Content-Type: application/x-www-form-urlencoded")
-	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/hosts/app.example.com" {
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/hosts/app.example.com?done=stop&host=app.example.com" {
 		t.Fatalf("stop by form: %d %s %s", res.StatusCode, res.Header.Get("Location"), res.body)
 	}
 	s.waitState(t, "app.example.com", controller.StateStopped)
@@ -632,9 +633,99 @@ func TestHostViewFields(t *testing.T) {
 		app.LastWake.Client != "203.0.113.x (browser)" || app.AsleepHours7d > 168 {
 		t.Errorf("app: %+v", app)
 	}
+	// Found stopped a moment ago: asleep for as long as the records go
+	// back, not for the whole week (the estimate it replaced said 168 h).
 	if vm.State != controller.StateStopped || vm.IdleInSeconds != nil || vm.BudgetLeft != nil || vm.LastWake != nil ||
-		vm.Target != "instance=web-1 zone=europe-west1-b" || vm.AsleepHours7d != 168 {
+		vm.Target != "instance=web-1 zone=europe-west1-b" || vm.AsleepHours7d > 0.01 || vm.RecordedHours7d > 0.01 ||
+		!strings.HasSuffix(vm.AsleepText, "h recorded") || vm.Savings == nil || vm.Savings.Priced || vm.SavedText != "—" {
 		t.Errorf("vm: %+v", vm)
+	}
+}
+
+// TestSavingsFromRecords: a priced host's savings and its 7 days asleep
+// come from the transitions the store records, in /api/hosts (per host
+// and in total) and on the dashboard.
+func TestSavingsFromRecords(t *testing.T) {
+	hosts := []dashHost{
+		{name: "vm.example.com", provider: "gce", fields: map[string]string{"instance": "web-1", "zone": "z"},
+			price: controller.Price{Running: 0.50, Suspended: 0.05, Currency: "EUR"}},
+		{name: "box.example.com", provider: "gce", fields: map[string]string{"instance": "box", "zone": "z"},
+			price: controller.Price{Running: 0.10, Currency: "EUR"}},
+		{name: "free.example.com", provider: "docker", fields: map[string]string{"container": "free"}},
+	}
+	s := newDashSetup(t, hosts, nil)
+	ctx := t.Context()
+	now := time.Now()
+	// vm: ran 10 days ago for 2 hours, asleep since; box: asleep for 40
+	// days (the record older than the retention is kept).
+	for _, tr := range []controller.Transition{
+		{Host: "vm.example.com", At: now.Add(-240 * time.Hour), From: controller.StateStopped, To: controller.StateStarting, By: "203.0.113.x (browser)"},
+		{Host: "vm.example.com", At: now.Add(-240*time.Hour + time.Minute), From: controller.StateStarting, To: controller.StateRunning, Took: time.Minute},
+		{Host: "vm.example.com", At: now.Add(-238 * time.Hour), From: controller.StateRunning, To: controller.StateStopped, Reason: "idle for 30m0s"},
+		{Host: "box.example.com", At: now.Add(-40 * 24 * time.Hour), From: controller.StateStopping, To: controller.StateStopped},
+	} {
+		if err := s.store.AddTransition(ctx, tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.setStopped(t, "vm.example.com")
+	s.setStopped(t, "box.example.com")
+
+	res := s.do(t, nil, "GET", "/api/hosts", nil, "Authorization: Bearer "+dashToken)
+	var got hostsJSON
+	if err := json.Unmarshal([]byte(res.body), &got); err != nil || len(got.Hosts) != 3 {
+		t.Fatalf("hosts: %s %v", res.body, err)
+	}
+	byName := map[string]hostJSON{}
+	for _, h := range got.Hosts {
+		byName[h.Host] = h
+	}
+	today := time.Now().UTC()
+	midnight := time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, time.UTC)
+	window := now.Sub(midnight.AddDate(0, 0, -29)).Hours() // the 30 days, today up to now
+	// vm's records begin 10 days ago: the 20 days before are unknown,
+	// neither saved nor spent.
+	tests := []struct {
+		host                         string
+		awake, unknown, saved, spent float64
+		asleep7d                     float64
+	}{
+		{"vm.example.com", 2, window - 240, 238 * 0.45, 2*0.50 + 238*0.05, 168},
+		{"box.example.com", 0, 0, window * 0.10, 0, 168},
+		{"free.example.com", 0, window, 0, 0, 0}, // never recorded
+	}
+	const slack = 0.01 // the seconds between now and the server's now
+	for _, tc := range tests {
+		t.Run(tc.host, func(t *testing.T) {
+			h := byName[tc.host]
+			sv := h.Savings
+			if sv == nil || sv.Days != 30 || len(sv.Daily) != 30 {
+				t.Fatalf("savings: %+v", sv)
+			}
+			if math.Abs(sv.AwakeHours-tc.awake) > slack || math.Abs(sv.UnknownHours-tc.unknown) > slack ||
+				math.Abs(sv.Saved-tc.saved) > slack || math.Abs(sv.Spent-tc.spent) > slack {
+				t.Errorf("awake %.3f h, unknown %.3f h, saved %.4f, spent %.4f; want %.3f, %.3f, %.4f, %.4f",
+					sv.AwakeHours, sv.UnknownHours, sv.Saved, sv.Spent, tc.awake, tc.unknown, tc.saved, tc.spent)
+			}
+			if math.Abs(h.AsleepHours7d-tc.asleep7d) > slack {
+				t.Errorf("asleep 7 days: %.3f h; want %.3f", h.AsleepHours7d, tc.asleep7d)
+			}
+			if sv.Daily[29].Date != midnight.Format(time.DateOnly) {
+				t.Errorf("the last day is %s; want today, %s", sv.Daily[29].Date, midnight.Format(time.DateOnly))
+			}
+		})
+	}
+	if len(got.Savings) != 1 || got.Savings[0].Currency != "EUR" || got.Savings[0].Hosts != 2 ||
+		math.Abs(got.Savings[0].Saved-tests[0].saved-tests[1].saved) > 2*slack {
+		t.Errorf("totals: %+v", got.Savings)
+	}
+
+	page := s.do(t, nil, "GET", "/", nil, "Authorization: Bearer "+dashToken)
+	for _, want := range []string{`id="savings-EUR"`, " EUR</span> saved by sleeping in the last 30 days", "2 priced hosts", `class="chart savings-chart"`,
+		"<th>Saved, 30 days</th>", `<span data-field="asleep">168.0 h</span>`} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("dashboard lacks %q", want)
+		}
 	}
 }
 

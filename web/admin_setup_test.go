@@ -117,6 +117,7 @@ type dashHost struct {
 	commands     map[string][]string
 	budget       int
 	startTimeout time.Duration // default 10 s
+	price        controller.Price
 }
 
 // dashBackend stands for a provider kind's target in the dashboard's
@@ -167,6 +168,7 @@ func newDashSetup(t testing.TB, hosts []dashHost, edit func(*AdminOptions)) *das
 			Name: h.name, Provider: h.provider,
 			Target:      controller.Target{Host: h.name, Provider: h.provider, Backend: dashBackend{h.fields, h.commands}},
 			IdleTimeout: 30 * time.Minute, StartTimeout: h.startTimeout, MaxWakesPerDay: h.budget, Origin: "file",
+			Price: h.price,
 		})
 		providers[h.provider] = s.prov
 	}

@@ -178,11 +178,14 @@ func (a *Admin) jsonClient(r *http.Request) bool {
 // hostsJSON is the answer of GET /api/hosts.
 type hostsJSON struct {
 	Hosts []hostJSON `json:"hosts"`
+	// Savings are the priced hosts' totals, one per currency.
+	Savings []savingsTotal `json:"savings"`
 }
 
 func (a *Admin) apiHosts(w http.ResponseWriter, r *http.Request, _ principal) {
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, r, http.StatusOK, hostsJSON{Hosts: a.hostViews(r.Context())})
+	hosts := a.hostViews(r.Context())
+	writeJSON(w, r, http.StatusOK, hostsJSON{Hosts: hosts, Savings: savingsTotals(hosts)})
 }
 
 // hostDetailJSON is the answer of GET /api/hosts/{host}: the host and its
@@ -265,7 +268,7 @@ func (a *Admin) apiStop(w http.ResponseWriter, r *http.Request, p principal) {
 
 // acted answers a wake or stop: 202 and the host's view (the transition
 // goes on in the background), or the error. A form from a page without
-// JavaScript is sent back where it came from.
+// JavaScript is sent back where it came from, which confirms it (doneURL).
 func (a *Admin) acted(w http.ResponseWriter, r *http.Request, h controller.Host, err error) {
 	if err != nil {
 		status, msg := errorStatus(err)
@@ -278,7 +281,7 @@ func (a *Admin) acted(w http.ResponseWriter, r *http.Request, h controller.Host,
 	}
 	a.wakeCache.forget(h.Name)
 	if !a.jsonClient(r) {
-		http.Redirect(w, r, safeNext(r.PostFormValue("back")), http.StatusSeeOther)
+		http.Redirect(w, r, doneURL(safeNext(r.PostFormValue("back")), actionOf(r), h.Name), http.StatusSeeOther)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")

@@ -41,7 +41,10 @@ func adminFuncs() template.FuncMap {
 		"budget":   budgetText,
 		"lastWake": lastWakeText,
 		"sleep":    sleepWords,
-		"hours":    func(h float64) string { return strconv.FormatFloat(h, 'f', 1, 64) + " h" },
+		"money":    moneyText,
+		"asleepShare": func(s *savingsJSON) string {
+			return percentText(s.AsleepHours, s.AsleepHours+s.AwakeHours)
+		},
 		"hostPath": func(host string) string { return "/hosts/" + url.PathEscape(host) },
 		"apiPath": func(host, action string) string {
 			return "/api/hosts/" + url.PathEscape(host) + "/" + action
@@ -125,11 +128,20 @@ type pageBase struct {
 	CSRF   string
 	Static string
 	Now    time.Time
+	// Without JavaScript: Refresh reloads the page every so many seconds
+	// (0: never), to RefreshURL when set; Notice confirms what a form
+	// just did.
+	Refresh    int
+	RefreshURL string
+	Notice     string
 }
 
 func (a *Admin) base(w http.ResponseWriter, r *http.Request, p *principal, title, nav string) pageBase {
 	b := pageBase{Title: title, Nav: nav, Static: adminStaticPrefix, Now: a.ctl.Now()}
 	b.CSRF = a.csrfFor(w, r, p)
+	if nav == "hosts" {
+		a.noJS(&b, r)
+	}
 	switch p.kind {
 	case kindUser:
 		b.Who, b.Logout = p.name, true
@@ -180,13 +192,23 @@ const dashboardLog = 200
 
 type dashboardData struct {
 	pageBase
-	Hosts []hostJSON
-	Log   []logEntry
+	Hosts   []hostJSON
+	Savings []savingsView
+	Log     []logEntry
+}
+
+// savingsView is one currency's totals at the top of the dashboard.
+type savingsView struct {
+	savingsTotal
+	Chart template.HTML
 }
 
 func (a *Admin) dashboard(w http.ResponseWriter, r *http.Request, p principal) {
 	d := dashboardData{pageBase: a.base(w, r, &p, "Hosts", "hosts")}
 	d.Hosts = a.hostViews(r.Context())
+	for _, t := range savingsTotals(d.Hosts) {
+		d.Savings = append(d.Savings, savingsView{savingsTotal: t, Chart: savingsChart(t)})
+	}
 	d.Log = a.feed.entries("", min(dashboardLog, a.opts.EventLogSize))
 	a.render(w, r, http.StatusOK, "dashboard", d)
 }
@@ -199,7 +221,10 @@ type hostPageData struct {
 	Host  hostJSON
 	Wakes []*wakeJSON
 	Chart template.HTML
-	Log   []logEntry
+	// DayTimeline and MonthTimeline are the host's states over the last
+	// 24 hours and the last 30 days, from the store's records.
+	DayTimeline, MonthTimeline template.HTML
+	Log                        []logEntry
 	// HistoryProblem is set when the wake history cannot be read.
 	HistoryProblem string
 }
@@ -219,6 +244,14 @@ func (a *Admin) hostPage(w http.ResponseWriter, r *http.Request, p principal) {
 		d.Wakes = append(d.Wakes, wakeOf(wk))
 	}
 	d.Chart = wakeChart(wakes)
+	now := a.ctl.Now()
+	if _, changes, err := a.wakeCache.get(r.Context(), a.ctl, h.Name, now); err == nil {
+		if _, rec, err := a.ctl.Status(r.Context(), h.Name); err == nil {
+			l := controller.Account(h.Name, changes, rec, h.Price, now, controller.LedgerDays)
+			d.DayTimeline = timelineChart(l, now.Add(-24*time.Hour), now, "The last 24 hours")
+			d.MonthTimeline = timelineChart(l, l.Days[0].Start, now, "The last 30 days")
+		}
+	}
 	d.Log = a.feed.entries(h.Name, 50)
 	a.render(w, r, http.StatusOK, "host", d)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +44,39 @@ func seedRealistic(t *testing.T, s *dashSetup) {
 			}
 		}
 	}
+	// A month of stops and wakes: what sleeping saved and the timelines.
+	month := func(host string, every, up, took time.Duration, failEvery int) {
+		i := 0
+		for at := now.Add(-31 * 24 * time.Hour); at.Before(now.Add(-every)); at = at.Add(every) {
+			i++
+			by := clients[i%len(clients)].client
+			steps := []controller.Transition{
+				{At: at, From: controller.StateStopped, To: controller.StateStarting, By: by, Reason: "wake requested by " + by},
+				{At: at.Add(took), From: controller.StateStarting, To: controller.StateRunning, By: by, Took: took},
+				{At: at.Add(took + up), From: controller.StateRunning, To: controller.StateStopping, Reason: "idle for 30 min"},
+				{At: at.Add(took + up + 2*time.Second), From: controller.StateStopping, To: controller.StateStopped, Took: 2 * time.Second},
+			}
+			if failEvery > 0 && i%failEvery == 0 {
+				steps = []controller.Transition{
+					steps[0],
+					{At: at.Add(5 * time.Minute), From: controller.StateStarting, To: controller.StateFailed, By: by, Took: 5 * time.Minute,
+						Reason: "not ready within start_timeout 5m0s: http://10.0.0.7:8080/healthz: connection refused"},
+					{At: at.Add(time.Hour), From: controller.StateFailed, To: controller.StateStopped, Reason: "found stopped"},
+				}
+			}
+			for _, tr := range steps {
+				tr.Host = host
+				if err := s.store.AddTransition(ctx, tr); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	month("app.example.com", 11*time.Hour, 2*time.Hour, 2*time.Second, 0)
+	month("blog.example.com", 17*time.Hour, 3*time.Hour, 1500*time.Millisecond, 0)
+	month("staging.example.com", 13*time.Hour, 5*time.Hour, 40*time.Second, 5)
+	month("vm.example.com", 19*time.Hour, 4*time.Hour, 55*time.Second, 0)
+
 	add("app.example.com", 14, 2*time.Second, 11*time.Hour, 0)
 	add("blog.example.com", 9, 1500*time.Millisecond, 17*time.Hour, 0)
 	add("staging.example.com", 12, 40*time.Second, 13*time.Hour, 5)
@@ -75,12 +109,14 @@ func seedRealistic(t *testing.T, s *dashSetup) {
 }
 
 var realisticHosts = []dashHost{
-	{name: "app.example.com", provider: "docker", fields: map[string]string{"container": "app"}, budget: 20},
+	{name: "app.example.com", provider: "docker", fields: map[string]string{"container": "app"}, budget: 20,
+		price: controller.Price{Running: 0.06, Currency: "EUR"}},
 	{name: "blog.example.com", provider: "docker", fields: map[string]string{"container": "blog"}},
 	{name: "legacy.example.com", provider: "exec", commands: map[string][]string{"start": {"systemctl", "start", "legacy"}}, budget: 5},
-	{name: "staging.example.com", provider: "gce", fields: map[string]string{"instance": "staging-1", "zone": "europe-west1-b", "project": "acme-prod"}, budget: 10},
+	{name: "staging.example.com", provider: "gce", fields: map[string]string{"instance": "staging-1", "zone": "europe-west1-b", "project": "acme-prod"}, budget: 10,
+		price: controller.Price{Running: 0.38, Currency: "EUR"}},
 	{name: "vm.example.com", provider: "gce", fields: map[string]string{"instance": "web-1", "zone": "asia-southeast2-a", "project": "acme-prod"},
-		startTimeout: 5 * time.Minute},
+		startTimeout: 5 * time.Minute, price: controller.Price{Running: 0.52, Suspended: 0.04, Currency: "EUR"}},
 }
 
 // evalString runs a JavaScript expression and returns its string value.
@@ -126,8 +162,47 @@ func TestDashboardInBrowser(t *testing.T) {
 	seedRealistic(t, s)
 
 	tab := b.NewTab(t)
+	console := browser.WatchConsole(t, tab)
 	ctx, cancel := context.WithTimeout(tab, 90*time.Second)
 	defer cancel()
+	// Screenshots for docs/ when asked (WAITINGROOM_SCREENSHOT_DIR=docs),
+	// always as test artifacts.
+	shoot := func(t *testing.T, name string) {
+		t.Helper()
+		shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Errorf("screenshot %s: %v", name, err)
+			return
+		}
+		_ = os.WriteFile(filepath.Join(t.ArtifactDir(), name), shot, 0o644)
+		if dir := os.Getenv("WAITINGROOM_SCREENSHOT_DIR"); dir != "" {
+			if err := os.WriteFile(filepath.Join(dir, name), shot, 0o644); err != nil {
+				t.Errorf("WAITINGROOM_SCREENSHOT_DIR: %v", err)
+			}
+		}
+	}
+	darkMode := func(t *testing.T, on bool) {
+		t.Helper()
+		f := []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "light"}}
+		if on {
+			f = []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}
+		}
+		if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: f}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		// The test's own refusals (a wrong password's 401) are expected.
+		var errs []string
+		for _, e := range console.Errors() {
+			if !strings.Contains(e, "/login") || !strings.Contains(e, "401") {
+				errs = append(errs, e)
+			}
+		}
+		if len(errs) > 0 {
+			t.Errorf("the browser's console reported errors:\n%s", strings.Join(errs, "\n"))
+		}
+	})
 
 	t.Run("wrong password refused", func(t *testing.T) {
 		err := chromedp.Do(ctx,
@@ -199,25 +274,31 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		bg := `getComputedStyle(document.body).backgroundColor`
 		light, _ := evalString(ctx, bg)
-		dark := func(on bool) {
-			t.Helper()
-			var f []*emulation.MediaFeature
-			if on {
-				f = []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}
-			} else {
-				f = []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "light"}}
-			}
-			if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: f}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		dark(true)
-		defer dark(false)
+		darkMode(t, true)
+		defer darkMode(t, false)
 		if got, _ := evalString(ctx, bg); got != "rgb(18, 21, 27)" || light == got {
 			t.Errorf("dark mode background %q (light %q), want rgb(18, 21, 27)", got, light)
 		}
-		if shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
-			_ = os.WriteFile(filepath.Join(t.ArtifactDir(), "dashboard-dark.png"), shot, 0o644)
+	})
+
+	t.Run("what sleeping saved, from the records", func(t *testing.T) {
+		total, _ := evalString(ctx, `document.querySelector('#savings-EUR .totals').textContent.replace(/\s+/g,' ').trim()`)
+		if !strings.Contains(total, " EUR saved by sleeping in the last 30 days") || !strings.Contains(total, "3 priced hosts") {
+			t.Errorf("totals read %q", total)
+		}
+		days, _ := evalString(ctx, `String(document.querySelectorAll('#savings-EUR svg.savings-chart g').length)`)
+		if days != "30" {
+			t.Errorf("the savings plot has %s days, want 30", days)
+		}
+		for host, want := range map[string]string{"app.example.com": " EUR", "blog.example.com": "—"} {
+			got, _ := evalString(ctx, `document.querySelector('tr[data-host="`+host+`"] [data-field="saved"]').textContent`)
+			if !strings.HasSuffix(got, want) {
+				t.Errorf("%s saved %q, want …%q", host, got, want)
+			}
+		}
+		// A month of records: the week is recorded whole.
+		if got, _ := evalString(ctx, `document.querySelector('tr[data-host="app.example.com"] [data-field="asleep"]').textContent`); !strings.HasSuffix(got, " h") || strings.Contains(got, "recorded") {
+			t.Errorf("app's week asleep reads %q", got)
 		}
 	})
 
@@ -266,6 +347,41 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("without JavaScript: wake and stop confirm, the page refreshes itself", func(t *testing.T) {
+		plain := b.NewTab(t) // the same browser: logged in already
+		noJS := browser.WatchConsole(t, plain)
+		pctx, cancel := context.WithTimeout(plain, 60*time.Second)
+		defer cancel()
+		if _, err := chromedp.Call(pctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(pctx, chromedp.Navigate(s.srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("hosts"))); err != nil {
+			t.Fatal(err)
+		}
+		if live, _ := evalString(pctx, `document.body.dataset.live||'no script'`); live != "no script" {
+			t.Fatalf("the page's script ran (live=%q)", live)
+		}
+		row := `tr[data-host="app.example.com"] `
+		where := `location.pathname+location.search`
+		done := `(document.getElementById('done')||{textContent:''}).textContent`
+		if err := chromedp.Do(pctx, chromedp.Click(chromedp.CSS(row+`button.wake`))); err != nil {
+			t.Fatal(err)
+		}
+		waitText(pctx, t, "the wake's confirmation", done, "Wake requested: app.example.com is waking up.", 10*time.Second)
+		// The meta refresh takes the page back to / and shows the host
+		// running, without a script.
+		waitText(pctx, t, "the address after the refresh", where, "/", 15*time.Second)
+		waitText(pctx, t, "app.example.com's state", stateOf("app.example.com"), "running", 30*time.Second)
+		if err := chromedp.Do(pctx, chromedp.Click(chromedp.CSS(row+`summary.stop-open`)), chromedp.Click(chromedp.CSS(row+`button.stop`))); err != nil {
+			t.Fatal(err)
+		}
+		waitText(pctx, t, "the stop's confirmation", `(`+done+`).slice(0,52)`, "Stop requested: app.example.com is going to sleep. V", 10*time.Second)
+		waitText(pctx, t, "app.example.com's state", stateOf("app.example.com"), "stopped", 30*time.Second)
+		if errs := noJS.Errors(); len(errs) > 0 {
+			t.Errorf("console errors without JavaScript:\n%s", strings.Join(errs, "\n"))
+		}
+	})
+
 	t.Run("host page shows wakes and chart", func(t *testing.T) {
 		err := chromedp.Do(ctx,
 			chromedp.Navigate(s.srv.URL+"/hosts/staging.example.com"),
@@ -274,15 +390,32 @@ func TestDashboardInBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		bars, _ := evalString(ctx, `String(document.querySelectorAll('svg.chart rect').length)`)
+		bars, _ := evalString(ctx, `String(document.querySelectorAll('svg.chart:not(.timeline) rect').length)`)
 		rows, _ := evalString(ctx, `String(document.querySelectorAll('#wakes tbody tr[data-wake]').length)`)
 		if bars != "12" || rows != "12" {
 			t.Errorf("staging: %s bars, %s wake rows; want 12 each", bars, rows)
 		}
-		shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err == nil {
-			_ = os.WriteFile(filepath.Join(t.ArtifactDir(), "host.png"), shot, 0o644)
+		// The timeline: a day and a month of states, marks for wakes,
+		// failures and stops with their words.
+		if n, _ := evalString(ctx, `String(document.querySelectorAll('#timeline svg.timeline').length)`); n != "2" {
+			t.Errorf("%s timelines, want 2", n)
 		}
+		month := `document.querySelectorAll('#timeline svg.timeline')[1]`
+		for sel, least := range map[string]int{"g.mark-wake": 20, "g.mark-failed": 3, "g.mark-stop": 20, "rect.span-stopped": 20, "rect.span-running": 20} {
+			n, _ := evalString(ctx, `String(`+month+`.querySelectorAll('`+sel+`').length)`)
+			if c, _ := strconv.Atoi(n); c < least {
+				t.Errorf("the month's timeline has %s %s; want at least %d", n, sel, least)
+			}
+		}
+		wake, _ := evalString(ctx, month+`.querySelector('g.mark-wake title').textContent`)
+		failed, _ := evalString(ctx, month+`.querySelector('g.mark-failed title').textContent`)
+		if !strings.Contains(wake, "ready after 40 s, woken by") || !strings.Contains(failed, "failed after 5 min: not ready within start_timeout") {
+			t.Errorf("marks read %q and %q", wake, failed)
+		}
+		shoot(t, "host.png")
+		darkMode(t, true)
+		shoot(t, "host-dark.png")
+		darkMode(t, false)
 	})
 
 	t.Run("screenshot", func(t *testing.T) {
@@ -313,6 +446,14 @@ func TestDashboardInBrowser(t *testing.T) {
 			}
 			t.Logf("screenshot also written to %s", p)
 		}
+		if dir := os.Getenv("WAITINGROOM_SCREENSHOT_DIR"); dir != "" {
+			if err := os.WriteFile(filepath.Join(dir, "dashboard.png"), shot, 0o644); err != nil {
+				t.Fatalf("WAITINGROOM_SCREENSHOT_DIR: %v", err)
+			}
+		}
+		darkMode(t, true)
+		shoot(t, "dashboard-dark.png")
+		darkMode(t, false)
 		// A phone's view, as an artifact only.
 		if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)), chromedp.Reload(),
 			chromedp.WaitVisible(chromedp.ID("hosts"))); err == nil {

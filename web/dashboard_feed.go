@@ -70,31 +70,18 @@ func suffixColon(reason string) string {
 	return ": " + reason
 }
 
-// transition is a host's state change seen by this process.
-type transition struct {
-	at    time.Time
-	state controller.State
-}
-
-// eventFeed keeps the recent events of every host (the event log) and,
-// per host, a week of state changes (the hours-asleep estimate). It lives
-// in memory: after a restart the log starts empty and the estimate falls
-// back on the wake history.
+// eventFeed keeps the recent events of every host (the event log). It
+// lives in memory: after a restart the log starts empty.
 type eventFeed struct {
 	size int
 
-	mu     sync.Mutex
-	ring   []logEntry // oldest first once full: next is the oldest
-	next   int
-	byHost map[string][]transition
+	mu   sync.Mutex
+	ring []logEntry // oldest first once full: next is the oldest
+	next int
 }
 
-// maxTransitions bounds one host's state changes kept (a week of a host
-// woken every few minutes).
-const maxTransitions = 4096
-
 func newEventFeed(size int) *eventFeed {
-	return &eventFeed{size: size, ring: make([]logEntry, 0, size), byHost: map[string][]transition{}}
+	return &eventFeed{size: size, ring: make([]logEntry, 0, size)}
 }
 
 func (f *eventFeed) add(e controller.Event) logEntry {
@@ -107,16 +94,6 @@ func (f *eventFeed) add(e controller.Event) logEntry {
 		f.ring[f.next] = le
 		f.next = (f.next + 1) % f.size
 	}
-	ts := append(f.byHost[e.Host], transition{at: e.At, state: e.To})
-	cutoff := e.At.Add(-asleepWindow - time.Hour)
-	drop := 0
-	for drop < len(ts)-1 && ts[drop].at.Before(cutoff) {
-		drop++
-	}
-	if over := len(ts) - maxTransitions; over > drop {
-		drop = over
-	}
-	f.byHost[e.Host] = ts[drop:]
 	return le
 }
 
@@ -139,16 +116,9 @@ func (f *eventFeed) entries(host string, limit int) []logEntry {
 	return out
 }
 
-// transitions returns the host's state changes seen, oldest first.
-func (f *eventFeed) transitions(host string) []transition {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]transition(nil), f.byHost[host]...)
-}
-
-// Run feeds the dashboard's event log and sleep estimates from every
+// Run feeds the dashboard's event log (and drops cached history) from every
 // replica's events until ctx is done. The event streams of /api/events
-// work without it; the log and the live part of the estimate need it.
+// work without it; the log needs it.
 func (a *Admin) Run(ctx context.Context) error {
 	events := a.ctl.Subscribe(ctx, "")
 	a.feedOnce.Do(func() { close(a.feeding) })

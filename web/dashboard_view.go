@@ -48,8 +48,20 @@ type hostJSON struct {
 	MaxWakesPerDay int  `json:"max_wakes_per_day"` // 0: no daily budget
 	BudgetLeft     *int `json:"budget_left"`       // null: no daily budget
 
-	LastWake      *wakeJSON `json:"last_wake"`
-	AsleepHours7d float64   `json:"asleep_hours_7d"`
+	LastWake *wakeJSON `json:"last_wake"`
+	// AsleepHours7d is how long the host slept in the last 7 days, from
+	// the stops and wakes the store records; RecordedHours7d how much of
+	// the 7 days those records cover (less than 168 while they are new).
+	AsleepHours7d   float64 `json:"asleep_hours_7d"`
+	RecordedHours7d float64 `json:"recorded_hours_7d"`
+	// AsleepText says the two in words, as the dashboard shows them
+	// ("41.5 h", "2.0 h of 3.5 h recorded").
+	AsleepText string `json:"asleep_text"`
+	// Savings is what sleeping saved and what the host spent, per day and
+	// over 30 days; null when its records cannot be read. SavedText is
+	// its 30-day saving in words ("12.40 EUR", "—" without a price).
+	Savings   *savingsJSON `json:"savings"`
+	SavedText string       `json:"saved_text"`
 
 	Failures    int       `json:"failures,omitempty"`
 	RetryAt     time.Time `json:"retry_at,omitzero"`
@@ -133,7 +145,7 @@ func targetText(t controller.Target) string {
 }
 
 // historyDepth is how much wake history the dashboard reads per host:
-// enough for a day's budget count and a week's sleep estimate on most
+// enough for a day's budget count on most
 // hosts (stores keep at least 100).
 const historyDepth = 100
 
@@ -174,9 +186,9 @@ func (a *Admin) hostView(ctx context.Context, h controller.Host) hostJSON {
 			v.AwakeBecause = a.opts.Busy(ctx, h, now)
 		}
 	}
-	wakes, werr := a.wakeCache.get(ctx, a.ctl, h.Name, now)
+	wakes, changes, werr := a.wakeCache.get(ctx, a.ctl, h.Name, now)
 	if werr != nil {
-		v.Problem = "wake history unavailable: " + redact.Text(werr.Error())
+		v.Problem = "history unavailable: " + redact.Text(werr.Error())
 	}
 	if len(wakes) > 0 {
 		v.LastWake = wakeOf(wakes[0])
@@ -191,8 +203,14 @@ func (a *Admin) hostView(ctx context.Context, h controller.Host) hostJSON {
 		left := max(0, v.MaxWakesPerDay-v.WakesToday)
 		v.BudgetLeft = &left
 	}
-	asleep := asleepWithin(now.Add(-asleepWindow), now, h.IdleTimeout, wakes, a.feed.transitions(h.Name), rec)
-	v.AsleepHours7d = float64(asleep.Round(6*time.Minute)) / float64(time.Hour)
+	if werr == nil {
+		l := controller.Account(h.Name, changes, rec, h.Price, now, controller.LedgerDays)
+		week := h.Price.Tally(l.Spans, now.Add(-asleepWindow), now)
+		v.AsleepHours7d = hoursOf(week.Asleep)
+		v.RecordedHours7d = hoursOf(week.Asleep + week.Awake)
+		v.Savings = savingsOf(l)
+	}
+	v.AsleepText, v.SavedText = asleepText(v), savedText(v)
 	return v
 }
 
@@ -231,10 +249,10 @@ func (a *Admin) hostViews(ctx context.Context) []hostJSON {
 	return out
 }
 
-// wakeCache keeps each host's recent wake history for a short while, so
-// that event streams refreshing every few seconds do not read the whole
-// history from the store each time. An event for the host (a wake ended)
-// drops its entry.
+// wakeCache keeps each host's recent wake history and state changes for
+// a short while, so that event streams refreshing every few seconds do not
+// read the whole history from the store each time. An event for the host
+// (a state change) drops its entry.
 type wakeCache struct {
 	mu      sync.Mutex
 	entries map[string]wakeEntry
@@ -242,6 +260,7 @@ type wakeCache struct {
 
 type wakeEntry struct {
 	wakes   []controller.WakeRecord
+	changes []controller.Transition
 	fetched time.Time
 }
 
@@ -249,21 +268,27 @@ const wakeCacheTTL = 30 * time.Second
 
 func newWakeCache() *wakeCache { return &wakeCache{entries: map[string]wakeEntry{}} }
 
-func (c *wakeCache) get(ctx context.Context, ctl AdminController, host string, now time.Time) ([]controller.WakeRecord, error) {
+// get returns the host's wakes (newest first) and its recorded state
+// changes (oldest first, all the store keeps).
+func (c *wakeCache) get(ctx context.Context, ctl AdminController, host string, now time.Time) ([]controller.WakeRecord, []controller.Transition, error) {
 	c.mu.Lock()
 	e, ok := c.entries[host]
 	c.mu.Unlock()
 	if ok && now.Sub(e.fetched) < wakeCacheTTL && !now.Before(e.fetched) {
-		return e.wakes, nil
+		return e.wakes, e.changes, nil
 	}
 	wakes, err := ctl.Wakes(ctx, host, historyDepth)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	changes, err := ctl.Transitions(ctx, host, time.Time{})
+	if err != nil {
+		return nil, nil, err
 	}
 	c.mu.Lock()
-	c.entries[host] = wakeEntry{wakes: wakes, fetched: now}
+	c.entries[host] = wakeEntry{wakes: wakes, changes: changes, fetched: now}
 	c.mu.Unlock()
-	return wakes, nil
+	return wakes, changes, nil
 }
 
 func (c *wakeCache) forget(host string) {

@@ -212,6 +212,7 @@ func (a *app) build(ctx context.Context, cfg *config.Config, st controller.Store
 		OnWake:   m.OnWake,
 	})
 	m.TrackStates(a.ctrl)
+	m.TrackSavings(a.ctrl)
 	if err := a.buildActivity(cfg, busy); err != nil {
 		return err
 	}

@@ -38,6 +38,7 @@ type Store struct {
 	mu       sync.Mutex
 	records  map[string]controller.Record
 	wakes    map[string][]controller.WakeRecord // oldest first
+	changes  map[string][]controller.Transition // oldest first
 	counters map[counterID]counter
 	incrs    int
 	leases   map[string]lease
@@ -77,6 +78,7 @@ func New(clock controller.Clock) *Store {
 		clock:    clock,
 		records:  map[string]controller.Record{},
 		wakes:    map[string][]controller.WakeRecord{},
+		changes:  map[string][]controller.Transition{},
 		counters: map[counterID]counter{},
 		leases:   map[string]lease{},
 		subs:     map[*subscriber]struct{}{},
@@ -160,6 +162,7 @@ func (s *Store) Delete(_ context.Context, host string) error {
 	defer s.mu.Unlock()
 	delete(s.records, host)
 	delete(s.wakes, host)
+	delete(s.changes, host)
 	return nil
 }
 
@@ -193,6 +196,52 @@ func (s *Store) Wakes(_ context.Context, host string, limit int) ([]controller.W
 		out = append(out, h[i])
 	}
 	return out, nil
+}
+
+// AddTransition records t in time order, keeping TransitionRetention
+// before the newest record (and the newest record older than that) and at
+// most TransitionCap records.
+func (s *Store) AddTransition(_ context.Context, t controller.Transition) error {
+	if t.Host == "" {
+		return errors.New("memory store: add transition: record has no host")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.changes[t.Host]
+	// After every record at the same time or earlier: usually the end.
+	i, _ := slices.BinarySearchFunc(h, t.At, func(e controller.Transition, at time.Time) int {
+		if e.At.After(at) {
+			return 1
+		}
+		return -1
+	})
+	h = slices.Insert(h, i, t)
+	cutoff := h[len(h)-1].At.Add(-controller.TransitionRetention)
+	old := 0
+	for old < len(h) && h[old].At.Before(cutoff) {
+		old++
+	}
+	drop := max(len(h)-controller.TransitionCap, old-1, 0)
+	if drop > 0 {
+		// Copy rather than reslice so the dropped entries can be freed.
+		h = slices.Clone(h[drop:])
+	}
+	s.changes[t.Host] = h
+	return nil
+}
+
+// Transitions returns the host's records at or after since, oldest first.
+func (s *Store) Transitions(_ context.Context, host string, since time.Time) ([]controller.Transition, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.changes[host]
+	i, _ := slices.BinarySearchFunc(h, since, func(e controller.Transition, at time.Time) int {
+		if e.At.Before(at) {
+			return -1
+		}
+		return 1
+	})
+	return slices.Clone(h[i:]), nil
 }
 
 // window returns the fixed window of length d that contains now.

@@ -184,12 +184,12 @@ func (s *Store) Touch(ctx context.Context, host string, a controller.Activity) e
 	return nil
 }
 
-// Delete forgets the host's record and wake history.
+// Delete forgets the host's record, wake history and transitions.
 func (s *Store) Delete(ctx context.Context, host string) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, s.hostKey(host), s.wakesKey(host))
+		p.Del(ctx, s.hostKey(host), s.wakesKey(host), s.changesKey(host))
 		p.SRem(ctx, s.hostsKey(), host)
 		return nil
 	})

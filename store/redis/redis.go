@@ -10,6 +10,8 @@
 //	<prefix>host:<host>            hash: state fields (written by CompareAndSwap)
 //	                               and activity fields (written by Touch)
 //	<prefix>wakes:<host>           list of JSON WakeRecords, newest first, capped
+//	<prefix>changes:<host>         sorted set of JSON Transitions, scored by Unix ms,
+//	                               kept 31 days and capped
 //	<prefix>count:<key>:<window ms>:<start ms>
 //	                               counter of one fixed window, expiring with it
 //	<prefix>lease:<name>           lease holder's name, with a TTL
@@ -224,6 +226,9 @@ func (s *Store) Close() error {
 func (s *Store) hostsKey() string            { return s.prefix + "hosts" }
 func (s *Store) hostKey(host string) string  { return s.prefix + "host:" + host }
 func (s *Store) wakesKey(host string) string { return s.prefix + "wakes:" + host }
+func (s *Store) changesKey(host string) string {
+	return s.prefix + "changes:" + host
+}
 func (s *Store) leaseKey(name string) string { return s.prefix + "lease:" + name }
 func (s *Store) channel() string             { return s.prefix + "events" }
 func (s *Store) counterKey(key string, win time.Duration, start time.Time) string {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -41,6 +42,8 @@ func Run(t *testing.T, newStore func(t *testing.T) controller.Store) {
 		{"ListReturnsEveryRecordSortedByHost", testList},
 		{"DeleteForgetsRecordAndHistory", testDelete},
 		{"WakeHistoryNewestFirstCappedAndLimited", testWakes},
+		{"TransitionsOldestFirstExactAndSince", testTransitions},
+		{"TransitionsKeptForRetentionAndCapped", testTransitionRetention},
 		{"IncrCountsWithinWindow", testIncrCounts},
 		{"IncrKeysAndWindowsAreSeparate", testIncrSeparate},
 		{"IncrConcurrentCountsEveryCall", testIncrConcurrent},
@@ -405,12 +408,18 @@ func testDelete(t *testing.T, s controller.Store) {
 	if err := s.AddWake(ctx, controller.WakeRecord{ID: "w1", Host: host, Result: controller.WakeRunning}); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.AddTransition(ctx, controller.Transition{Host: host, At: base, From: controller.StateRunning, To: controller.StateStopping}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Delete(ctx, host); err != nil {
 		t.Fatal(err)
 	}
 	sameRecord(t, "Get after Delete", mustGet(t, s, host), controller.Record{Host: host, State: controller.StateUnknown})
 	if ws, err := s.Wakes(ctx, host, 0); err != nil || len(ws) != 0 {
 		t.Errorf("Wakes after Delete = %v, %v; want none", ws, err)
+	}
+	if ts, err := s.Transitions(ctx, host, time.Time{}); err != nil || len(ts) != 0 {
+		t.Errorf("Transitions after Delete = %v, %v; want none", ts, err)
 	}
 	// The host can be stored afresh.
 	if got := mustCAS(t, s, 0, controller.Record{Host: host, State: controller.StateStopped}); got.Version != 1 {
@@ -493,6 +502,129 @@ func testWakes(t *testing.T, s controller.Store) {
 	}
 	if ws, _ := s.Wakes(ctx, "other.example.com", 0); len(ws) != 1 || ws[0].ID != "other" {
 		t.Errorf("other host's history = %v; want just its own entry", ws)
+	}
+}
+
+func normTransitions(ts []controller.Transition) []controller.Transition {
+	out := make([]controller.Transition, len(ts))
+	for i, t := range ts {
+		t.At = t.At.UTC()
+		out[i] = t
+	}
+	return out
+}
+
+func sameTransitions(t *testing.T, what string, got, want []controller.Transition) {
+	t.Helper()
+	got, want = normTransitions(got), normTransitions(want)
+	if len(got) != len(want) {
+		t.Errorf("%s: %d records; want %d\n got  %+v\n want %+v", what, len(got), len(want), got, want)
+		return
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Errorf("%s: record %d:\n got  %+v\n want %+v", what, i, got[i], want[i])
+		}
+	}
+}
+
+func testTransitions(t *testing.T, s controller.Store) {
+	ctx := t.Context()
+	host := "app.example.com"
+	// A wake and a stop, with the nanoseconds of real clocks; two records
+	// in one millisecond, and one added late (another replica's clock).
+	wake := controller.Transition{Host: host, At: base, From: controller.StateStopped, To: controller.StateStarting,
+		Reason: "wake requested", By: "203.0.113.x (browser)"}
+	ready := controller.Transition{Host: host, At: base.Add(7*time.Second + 3), From: controller.StateStarting, To: controller.StateRunning,
+		By: "203.0.113.x (browser)", Took: 7*time.Second + 3}
+	stopping := controller.Transition{Host: host, At: base.Add(time.Hour), From: controller.StateRunning, To: controller.StateStopping,
+		Reason: "idle for 15m0s"}
+	stopped := controller.Transition{Host: host, At: base.Add(time.Hour + 1), From: controller.StateStopping, To: controller.StateStopped,
+		Took: 1}
+	for _, tr := range []controller.Transition{ready, wake, stopped, stopping} {
+		if err := s.AddTransition(ctx, tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AddTransition(ctx, controller.Transition{Host: "other.example.com", At: base, To: controller.StateStopped}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddTransition(ctx, controller.Transition{At: base}); err == nil {
+		t.Error("AddTransition without a host succeeded")
+	}
+	all := []controller.Transition{wake, ready, stopping, stopped}
+	tests := []struct {
+		name  string
+		since time.Time
+		want  []controller.Transition
+	}{
+		{"zero time", time.Time{}, all},
+		{"before the first", base.Add(-time.Hour), all},
+		{"exactly the first", base, all},
+		{"a nanosecond after the first", base.Add(1), all[1:]},
+		{"exactly the stop", stopping.At, all[2:]},
+		{"between stop and stopped", stopping.At.Add(1), all[3:]},
+		{"after the last", stopped.At.Add(1), nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.Transitions(ctx, host, tc.since)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameTransitions(t, "Transitions", got, tc.want)
+		})
+	}
+	if got, err := s.Transitions(ctx, "nobody.example.com", time.Time{}); err != nil || len(got) != 0 {
+		t.Errorf("Transitions of an unknown host = %v, %v; want none", got, err)
+	}
+}
+
+func testTransitionRetention(t *testing.T, s controller.Store) {
+	ctx := t.Context()
+	add := func(host string, at time.Time) {
+		t.Helper()
+		if err := s.AddTransition(ctx, controller.Transition{Host: host, At: at, From: controller.StateRunning, To: controller.StateStopping}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	times := func(host string) []time.Time {
+		t.Helper()
+		ts, err := s.Transitions(ctx, host, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]time.Time, len(ts))
+		for i, tr := range ts {
+			out[i] = tr.At.UTC()
+		}
+		return out
+	}
+
+	// Retention counts back from the newest record, and keeps the newest
+	// of the older ones: it says which state the retained period began in.
+	old := "old.example.com"
+	ret := controller.TransitionRetention
+	add(old, base)
+	add(old, base.Add(time.Hour))
+	add(old, base.Add(2*time.Hour))
+	add(old, base.Add(ret+time.Hour+time.Millisecond))
+	if got, want := times(old), []time.Time{base.Add(time.Hour), base.Add(2 * time.Hour), base.Add(ret + time.Hour + time.Millisecond)}; !slices.Equal(got, want) {
+		t.Errorf("after a record %s later: kept %v; want %v", ret, got, want)
+	}
+
+	// The cap drops the oldest.
+	busy := "busy.example.com"
+	const extra = 3
+	for i := range controller.TransitionCap + extra {
+		add(busy, base.Add(time.Duration(i)*time.Second))
+	}
+	got := times(busy)
+	if len(got) != controller.TransitionCap {
+		t.Fatalf("kept %d records of %d; want the cap, %d", len(got), controller.TransitionCap+extra, controller.TransitionCap)
+	}
+	if want := base.Add(extra * time.Second); !got[0].Equal(want) {
+		t.Errorf("oldest kept is %v; want %v (the %d oldest dropped)", got[0], want, extra)
 	}
 }
 

@@ -47,7 +47,7 @@
   var english = {
     "any-moment": "any moment now", "about-seconds": "about {n} s", "about-minutes": "about {n} min",
     "seconds": "{s} s", "minutes-seconds": "{m} min {s} s", "hours-minutes": "{h} h {m} min",
-    "problem": "temporary problem"
+    "problem": "temporary problem", "longer": "Taking longer than usual: it usually takes {usual}."
   };
   function t(key, args) {
     var s = root.getAttribute("data-t-" + key);
@@ -84,15 +84,57 @@
     return t("about-minutes", {n: Math.round(s / 60)});
   }
 
+  // progress is how far a wake is, in percent, from its estimate (the
+  // median of past wakes): 90 % at the estimate, then ever slower towards
+  // 99 %. It never reaches the end before the host is ready; the page
+  // loads the site then.
+  function progress(elapsed, est) {
+    if (elapsed <= est) {
+      return 90 * elapsed / est;
+    }
+    return 90 + 9 * (1 - Math.exp(-(elapsed - est) / est));
+  }
+
   function tick() {
     if (state !== "starting") {
       return;
     }
     var elapsed = (Date.now() - since) / 1000;
     text("wr-elapsed", elapsedText(elapsed));
-    if (isFinite(estimate)) {
+    if (isFinite(estimate) && estimate > 0) {
       text("wr-remaining", aboutText(estimate - elapsed));
+      var bar = document.getElementById("wr-progress");
+      if (bar) {
+        bar.value = Math.round(progress(elapsed, estimate) * 10) / 10;
+      }
+      var longer = document.getElementById("wr-longer");
+      if (longer) {
+        // Said once the usual time has passed: the bar alone would only
+        // seem to stall.
+        longer.hidden = elapsed <= estimate;
+        longer.textContent = t("longer", {usual: elapsedText(estimate)});
+      }
     }
+  }
+
+  // localRetry says the retry time of a failed wake in the visitor's own
+  // time zone and language: the server knows only UTC. It replaces the
+  // server's time (data-retry-at-text) in the message.
+  function localRetry() {
+    var utc = root.getAttribute("data-retry-at-text");
+    var at = new Date(root.getAttribute("data-retry-at") || "");
+    var msg = document.getElementById("wr-message");
+    if (!utc || isNaN(at.getTime()) || !msg || msg.textContent.indexOf(utc) < 0) {
+      return;
+    }
+    var local;
+    try {
+      local = at.toLocaleTimeString(document.documentElement.lang || undefined,
+        {hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"});
+    } catch (e) {
+      return; // an old browser: UTC it stays
+    }
+    msg.textContent = msg.textContent.replace(utc, local);
   }
 
   function setState(s) {
@@ -105,9 +147,15 @@
     state = s;
     root.setAttribute("data-state", s);
     root.className = root.className.replace(/\bstate-\S+/, "state-" + s);
-    var timing = document.getElementById("wr-timing");
-    if (timing) {
-      timing.hidden = s !== "starting";
+    ["wr-timing", "wr-progress"].forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el) {
+        el.hidden = s !== "starting";
+      }
+    });
+    var longer = document.getElementById("wr-longer");
+    if (longer && s !== "starting") {
+      longer.hidden = true;
     }
   }
 
@@ -136,6 +184,7 @@
     // the same Accept-Language).
     text("wr-state", st.problem ? t("problem") : st.state_words);
     text("wr-message", st.message);
+    localRetry();
     tick();
   }
 
@@ -226,6 +275,7 @@
     };
   }
 
+  localRetry();
   setInterval(tick, 1000);
   if (window.EventSource) {
     listen();

@@ -118,7 +118,8 @@
       });
       setField(root, 'budget', budgetText(h));
       setField(root, 'last-wake', lastWakeText(h.last_wake));
-      setField(root, 'asleep', h.asleep_hours_7d.toFixed(1) + ' h');
+      setField(root, 'asleep', h.asleep_text || '');
+      setField(root, 'saved', h.saved_text || '');
       root.querySelectorAll('button.wake').forEach(function (b) { b.disabled = !canWake(h.state); });
       root.querySelectorAll('summary.stop-open').forEach(function (s) {
         s.classList.toggle('is-disabled', !canStop(h.state));
