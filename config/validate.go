@@ -536,7 +536,11 @@ func (v *validator) price(path, label string, h *Host) {
 		v.add(path+".running", "%s: price.running must be a number greater than 0 (per hour while it runs)", label)
 	}
 	if v.has(path + ".suspended") {
-		sleep := cmp.Or(h.Sleep, v.f.Providers[h.Provider].Sleep, DefaultSleep)
+		pc := v.f.Providers[h.Provider]
+		sleep := cmp.Or(h.Sleep, pc.Sleep)
+		if k, ok := v.kinds.Lookup(cmp.Or(pc.Type, h.Provider)); ok && sleep == "" && len(k.Sleep) > 0 {
+			sleep = k.Sleep[0] // the kind's default
+		}
 		switch {
 		case !finite(p.Suspended) || p.Suspended < 0:
 			v.add(path+".suspended", "%s: price.suspended must be a number, 0 or more (per hour while suspended)", label)
