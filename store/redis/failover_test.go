@@ -1,0 +1,173 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/fake"
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
+	"github.com/waitingroom/waitingroom/internal/testutil/redistest"
+	redisstore "github.com/waitingroom/waitingroom/store/redis"
+)
+
+const failoverHost = "app.example.com"
+
+// replica is one controller on its own sentinel-backed store, as one
+// waitingroom process would run it. No scheduler runs: a host that leaves
+// starting does so through the wake's own work, not a reconcile.
+func replica(t *testing.T, top *redistest.Topology, prov controller.Provider) (*controller.Controller, *redisstore.Store) {
+	t.Helper()
+	st := sentinelStore(t, top, redisstore.WithPrefix("failover:"))
+	reg := controller.NewRegistry([]controller.Host{{
+		Name: failoverHost, Provider: "fake",
+		Target:       controller.Target{Host: failoverHost, Provider: "fake"},
+		IdleTimeout:  time.Hour,
+		StartTimeout: 2 * time.Minute,
+	}}, map[string]controller.Provider{"fake": prov})
+	c := controller.New(controller.Options{Store: st, Registry: reg, Logger: quiet})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = c.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		c.Shutdown(sctx)
+		cancel()
+		<-done
+	})
+	return c, st
+}
+
+// stateOf reads the host's state through c ("" while the store does not
+// answer).
+func stateOf(c *controller.Controller) controller.State {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, rec, err := c.Status(ctx, failoverHost)
+	if err != nil {
+		return ""
+	}
+	return rec.State
+}
+
+// The primary dies (SIGKILL) while a wake's Start is under way, and Start
+// returns during the failover: the wake waits the outage out and records
+// running on the promoted replica, with no second Start, no reconcile, and
+// everything written before still there.
+func TestFailoverMidWake(t *testing.T) {
+	top := redistest.StartTopology(t)
+	prov := &fake.Provider{}
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	prov.OnStart(func() {
+		once.Do(func() { close(started) })
+		<-release
+	})
+	c, st := replica(t, top, prov)
+	before := seed(t, st, "other.example.com")
+
+	if _, err := c.Wake(t.Context(), failoverHost, controller.Client{Source: "page"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Start was never called")
+	}
+	top.Primary.Stop()
+	close(release)
+
+	poll.Every(t, 50*time.Millisecond, 90*time.Second, "the host running after the failover", func() bool {
+		return stateOf(c) == controller.StateRunning
+	})
+	if got := top.PrimaryAddr(t.Context()); got != top.Replica.Addr() {
+		t.Fatalf("no failover happened: the sentinels name %s", got)
+	}
+	if n := prov.Starts(); n != 1 {
+		t.Fatalf("provider started %d times, want 1", n)
+	}
+	ws, err := st.Wakes(t.Context(), failoverHost, 0)
+	if err != nil || len(ws) != 1 || ws[0].Result != controller.WakeRunning {
+		t.Fatalf("wake history after the failover: %+v, %v", ws, err)
+	}
+	after, err := st.Get(t.Context(), "other.example.com")
+	if err != nil || after.Version != before.Version || after.WakeID != before.WakeID || !after.LastActivity.Equal(before.LastActivity) {
+		t.Fatalf("record written before the failover: %+v, %v; want %+v", after, err, before)
+	}
+}
+
+// A stampede spread over two replicas; the primary dies right after the
+// first wake is recorded. Requests during the failover fail with
+// ErrStoreUnavailable (nothing else), the wake under way finishes on the
+// promoted replica, and the provider is started once in all.
+func TestFailoverMidStampedeStartsOnce(t *testing.T) {
+	top := redistest.StartTopology(t)
+	prov := &fake.Provider{}
+	prov.SetDelay(500 * time.Millisecond)
+	c1, _ := replica(t, top, prov)
+	c2, _ := replica(t, top, prov)
+	ctls := []*controller.Controller{c1, c2}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	var (
+		killOnce              sync.Once
+		ok, unavailable, errs atomic.Int64
+		wg                    sync.WaitGroup
+		running               atomic.Bool
+		firstErr              atomic.Value
+	)
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := ctls[w%len(ctls)]
+			// Bounded: until the host runs, the test's deadline, or 5,000 calls.
+			for i := 0; i < 5000 && ctx.Err() == nil && !running.Load(); i++ {
+				rec, err := c.Wake(ctx, failoverHost, controller.Client{Source: "page"})
+				switch {
+				case err == nil:
+					ok.Add(1)
+					if rec.State == controller.StateStarting {
+						killOnce.Do(top.Primary.Stop)
+					}
+					if rec.State == controller.StateRunning {
+						running.Store(true)
+					}
+				case errors.Is(err, controller.ErrStoreUnavailable):
+					unavailable.Add(1)
+				default:
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	if !running.Load() {
+		t.Fatalf("the host never ran (ok %d, unavailable %d, other errors %d: %v)", ok.Load(), unavailable.Load(), errs.Load(), firstErr.Load())
+	}
+	t.Logf("wakes answered: %d ok, %d store unavailable, %d other", ok.Load(), unavailable.Load(), errs.Load())
+	if errs.Load() != 0 {
+		t.Errorf("%d wakes failed with something else than ErrStoreUnavailable, e.g. %v", errs.Load(), firstErr.Load())
+	}
+	if got := top.PrimaryAddr(t.Context()); got != top.Replica.Addr() {
+		t.Fatalf("no failover happened: the sentinels name %s", got)
+	}
+	if n := prov.Starts(); n != 1 {
+		t.Fatalf("provider started %d times across 2 replicas, want 1", n)
+	}
+	// A replica whose store has not heard of the new primary yet may
+	// fail a call or two more.
+	for _, c := range ctls {
+		poll.Every(t, 50*time.Millisecond, 30*time.Second, "every replica seeing the host running", func() bool {
+			return stateOf(c) == controller.StateRunning
+		})
+	}
+}
