@@ -171,3 +171,74 @@ func TestFailoverMidStampedeStartsOnce(t *testing.T) {
 		})
 	}
 }
+
+// Redis replicates asynchronously: a write the primary acknowledged but
+// had not yet sent to the replica when it died is gone after the
+// failover. This test makes that happen for real — the replica is frozen
+// (SIGSTOP) and the primary's replication stream is stuffed with 40 MB, so
+// the wake's compare-and-set stays in the dying primary's memory — and
+// shows what waitingroom does about it: the wake already under way
+// finds its record gone and stops recording; the host is not stuck in
+// starting, and the next reconcile adopts the running backend, with no
+// second Start.
+func TestFailoverLosingAnAcknowledgedWakeLeavesNoHostStuck(t *testing.T) {
+	top := redistest.StartTopology(t)
+	prov := &fake.Provider{}
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	prov.OnStart(func() {
+		once.Do(func() { close(started) })
+		<-release
+	})
+	c, st := replica(t, top, prov)
+	ctx := t.Context()
+	primary := rawClient(t, top.Primary)
+
+	top.Replica.Pause()
+	resumed := false
+	defer func() {
+		if !resumed {
+			top.Replica.Resume()
+		}
+	}()
+	filler := make([]byte, 1<<20)
+	for i := range 40 {
+		if err := primary.Set(ctx, "filler:"+string(rune('a'+i%26))+string(rune('a'+i/26)), filler, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec, err := c.Wake(ctx, failoverHost, controller.Client{Source: "page"})
+	if err != nil || rec.State != controller.StateStarting {
+		t.Fatalf("wake = %+v, %v", rec, err)
+	}
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Start was never called")
+	}
+	top.Primary.Stop()
+	top.Replica.Resume()
+	resumed = true
+	top.WaitFailover(60 * time.Second)
+
+	var lost controller.Record
+	poll.Every(t, 50*time.Millisecond, 30*time.Second, "the store answering from the promoted replica", func() bool {
+		lost, err = st.Get(ctx, failoverHost)
+		return err == nil
+	})
+	if lost.State == controller.StateStarting {
+		t.Fatalf("the replica got the write after all (%+v): the test did not make Redis lose it", lost)
+	}
+	t.Logf("after the failover the acknowledged wake is gone: %+v", lost)
+
+	close(release)
+	// The wake ends without recording anything over the record it no
+	// longer finds; a reconcile (the scheduler runs one every
+	// reconcile_interval) finds the backend running and adopts it.
+	poll.Every(t, 50*time.Millisecond, 30*time.Second, "the wake job ending", func() bool {
+		return c.Reconcile(ctx) == nil && stateOf(c) == controller.StateRunning
+	})
+	if n := prov.Starts(); n != 1 {
+		t.Fatalf("provider started %d times, want 1", n)
+	}
+}
