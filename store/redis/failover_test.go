@@ -43,6 +43,19 @@ func replica(t *testing.T, top *redistest.Topology, prov controller.Provider) (*
 	return c, st
 }
 
+// gatedProvider is a provider whose Start, once called, closes started
+// and does not return before release is closed.
+func gatedProvider() (prov *fake.Provider, started, release chan struct{}) {
+	prov = &fake.Provider{}
+	started, release = make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	prov.OnStart(func() {
+		once.Do(func() { close(started) })
+		<-release
+	})
+	return prov, started, release
+}
+
 // stateOf reads the host's state through c ("" while the store does not
 // answer).
 func stateOf(c *controller.Controller) controller.State {
@@ -61,13 +74,7 @@ func stateOf(c *controller.Controller) controller.State {
 // everything written before still there.
 func TestFailoverMidWake(t *testing.T) {
 	top := redistest.StartTopology(t)
-	prov := &fake.Provider{}
-	started, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	prov.OnStart(func() {
-		once.Do(func() { close(started) })
-		<-release
-	})
+	prov, started, release := gatedProvider()
 	c, st := replica(t, top, prov)
 	before := seed(t, st, "other.example.com")
 
@@ -183,13 +190,7 @@ func TestFailoverMidStampedeStartsOnce(t *testing.T) {
 // second Start.
 func TestFailoverLosingAnAcknowledgedWakeLeavesNoHostStuck(t *testing.T) {
 	top := redistest.StartTopology(t)
-	prov := &fake.Provider{}
-	started, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	prov.OnStart(func() {
-		once.Do(func() { close(started) })
-		<-release
-	})
+	prov, started, release := gatedProvider()
 	c, st := replica(t, top, prov)
 	ctx := t.Context()
 	primary := rawClient(t, top.Primary)

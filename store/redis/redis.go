@@ -18,6 +18,16 @@
 // A Redis that is down or hung never blocks a caller for long: dial, read and
 // write time out after one second by default and a command is retried at
 // most once, and every such failure wraps controller.ErrStoreUnavailable.
+//
+// With WithSentinel the store asks Redis Sentinel where the primary is
+// (go-redis's failover client) and follows a failover: calls fail with
+// ErrStoreUnavailable until the sentinels have promoted a replica, then
+// work on it. Replication is asynchronous, so a write the old primary
+// acknowledged but had not sent to the replica is lost; the controller's
+// reconcile makes that harmless (docs/operations.md). Redis Cluster is
+// refused: the scripts and transactions above touch several keys (a host's
+// hash and the hosts set; on delete also the wake list) that hash to
+// different slots.
 package redisstore
 
 import (
@@ -351,7 +361,7 @@ func unavailable(err error) bool {
 		return true // net errors, io.EOF, pool timeouts, context ends, closed client
 	}
 	msg := rerr.Error()
-	for _, transient := range []string{"LOADING", "BUSY", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN", "MISCONF", "OOM", "ERR max number of clients"} {
+	for _, transient := range []string{"LOADING", "BUSY", "MASTERDOWN", "READONLY", "NOREPLICAS", "TRYAGAIN", "CLUSTERDOWN", "MISCONF", "OOM", "ERR max number of clients"} {
 		if strings.HasPrefix(msg, transient) {
 			return true
 		}

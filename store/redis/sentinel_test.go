@@ -154,3 +154,18 @@ func TestSentinelPasswordsStayOutOfErrors(t *testing.T) {
 		t.Fatalf("Get = %v", err)
 	}
 }
+
+// A primary told to refuse writes without a replica (min-replicas-to-write,
+// the operator's choice to lose availability rather than writes) answers
+// NOREPLICAS: that is the store being unavailable, not a broken command.
+func TestPrimaryWithoutItsReplicasIsUnavailable(t *testing.T) {
+	srv := redistest.Start(t)
+	if err := rawClient(t, srv).ConfigSet(t.Context(), "min-replicas-to-write", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	s := newStore(t, srv.URL())
+	_, _, err := s.CompareAndSwap(t.Context(), 0, sampleRecord("app.example.com"))
+	if !errors.Is(err, controller.ErrStoreUnavailable) || !strings.Contains(err.Error(), "NOREPLICAS") {
+		t.Fatalf("CAS = %v; want ErrStoreUnavailable (NOREPLICAS)", err)
+	}
+}
