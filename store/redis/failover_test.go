@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -89,9 +90,20 @@ func TestFailoverMidWake(t *testing.T) {
 	top.Primary.Stop()
 	close(release)
 
-	poll.Every(t, 50*time.Millisecond, 90*time.Second, "the host running after the failover", func() bool {
-		return stateOf(c) == controller.StateRunning
-	})
+	var last string
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		_, rec, err := c.Status(t.Context(), failoverHost)
+		if err == nil && rec.State == controller.StateRunning {
+			break
+		}
+		last = fmt.Sprintf("%+v, %v", rec, err)
+		if time.Now().After(deadline) {
+			t.Fatalf("the host is not running 90 s after the primary died: %s; sentinels name %q as primary\nsentinel log:\n%s",
+				last, top.PrimaryAddr(t.Context()), top.Sentinels[0].Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if got := top.PrimaryAddr(t.Context()); got != top.Replica.Addr() {
 		t.Fatalf("no failover happened: the sentinels name %s", got)
 	}

@@ -258,6 +258,14 @@ func newClient(o *redis.Options, sentinel *Sentinel) (*redis.Client, error) {
 	if o.Network == "unix" {
 		return nil, errors.New("sentinel: the sentinels give TCP addresses; use a redis:// or rediss:// URL")
 	}
+	tlsConf := o.TLSConfig
+	if tlsConf != nil {
+		// The URL's host is the master's name, not a server: let each
+		// connection check the certificate against the address it dials
+		// (the primary's, a sentinel's).
+		tlsConf = tlsConf.Clone()
+		tlsConf.ServerName = ""
+	}
 	return redis.NewFailoverClient(&redis.FailoverOptions{
 		MasterName:            sentinel.Master,
 		SentinelAddrs:         slices.Clone(sentinel.Addrs),
@@ -266,7 +274,7 @@ func newClient(o *redis.Options, sentinel *Sentinel) (*redis.Client, error) {
 		Username:              o.Username,
 		Password:              o.Password,
 		DB:                    o.DB,
-		TLSConfig:             o.TLSConfig,
+		TLSConfig:             tlsConf,
 		MaxRetries:            o.MaxRetries,
 		DialTimeout:           o.DialTimeout,
 		DialerRetries:         o.DialerRetries,
