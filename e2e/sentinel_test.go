@@ -130,7 +130,7 @@ func TestSentinelFailoverMidWakeWithThreeReplicas(t *testing.T) {
 	defer stopCrowd()
 
 	proc.Eventually(t, 20*time.Second, func() bool { return d.starts() == 1 }, "the start command never ran")
-	top.Primary.Stop()
+	top.KillPrimary()
 	killed := time.Now()
 	a.setMark(killed)
 	top.WaitFailover(60 * time.Second)
@@ -176,7 +176,7 @@ func BenchmarkSentinelFailover(b *testing.B) {
 		stop := make(chan struct{})
 		var a answers
 		done := make(chan struct{})
-		top.Primary.Stop()
+		top.KillPrimary()
 		killed := time.Now()
 		a.setMark(killed)
 		go func() {

@@ -87,7 +87,7 @@ func TestFailoverMidWake(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Start was never called")
 	}
-	top.Primary.Stop()
+	top.KillPrimary()
 	close(release)
 
 	var last string
@@ -153,7 +153,7 @@ func TestFailoverMidStampedeStartsOnce(t *testing.T) {
 				case err == nil:
 					ok.Add(1)
 					if rec.State == controller.StateStarting {
-						killOnce.Do(top.Primary.Stop)
+						killOnce.Do(top.KillPrimary)
 					}
 					if rec.State == controller.StateRunning {
 						running.Store(true)
@@ -229,7 +229,7 @@ func TestFailoverLosingAnAcknowledgedWakeLeavesNoHostStuck(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Start was never called")
 	}
-	top.Primary.Stop()
+	top.KillPrimary()
 	top.Replica.Resume()
 	resumed = true
 	top.WaitFailover(60 * time.Second)

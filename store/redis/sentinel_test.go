@@ -45,7 +45,7 @@ func TestSentinelStoreFollowsAFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	top.Primary.Stop()
+	top.KillPrimary()
 	killed := time.Now()
 	var failures int
 	var lastErr error

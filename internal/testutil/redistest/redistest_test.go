@@ -101,7 +101,7 @@ func TestTopologyFailsOverToTheReplica(t *testing.T) {
 	if n, err := top.client(top.Primary.Addr()).Wait(ctx, 1, 5*time.Second).Result(); err != nil || n != 1 {
 		t.Fatalf("WAIT = %d, %v", n, err)
 	}
-	top.Primary.Stop()
+	top.KillPrimary()
 	top.WaitFailover(30 * time.Second)
 	if got, err := top.client(top.Replica.Addr()).Get(ctx, "k").Result(); err != nil || got != "v" {
 		t.Errorf("after failover k = %q, %v; want v", got, err)

@@ -32,7 +32,7 @@ const (
 // when the test ends.
 type Topology struct {
 	tb        testing.TB
-	Primary   *Server // the primary at start; after a failover, see PrimaryAddr
+	Primary   *Server // the primary at start; KillPrimary kills it, PrimaryAddr says who is now
 	Replica   *Server
 	Sentinels []*Server
 
@@ -66,6 +66,32 @@ func StartTopology(tb testing.TB) *Topology {
 	}
 	t.waitReady()
 	return t
+}
+
+// KillPrimary kills the primary (SIGKILL, like a crash) and keeps its port
+// from being reused: other test binaries start redis-servers on free ports
+// too, and one of them on the dead primary's port would look to the
+// sentinels like the primary coming back (and get our writes). The port
+// accepts connections and closes them at once, until the test ends.
+//
+// It may be called from any goroutine (a failure is reported with Errorf).
+func (t *Topology) KillPrimary() {
+	t.Primary.Stop()
+	ln, err := net.Listen("tcp", t.Primary.Addr())
+	if err != nil {
+		t.tb.Errorf("redistest: hold the dead primary's port: %v", err)
+		return
+	}
+	t.tb.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
 }
 
 // SentinelAddrs are host:port of the three sentinels.
