@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
 	"github.com/waitingroom/waitingroom/store/memory"
 )
 
@@ -69,9 +70,11 @@ func TestWakeWaitsOutAStoreOutageBeforeRecordingItsResult(t *testing.T) {
 	if n := e.prov.Starts(); n != 1 {
 		t.Fatalf("provider started %d times, want 1", n)
 	}
-	if ws, err := st.Wakes(t.Context(), "app.example.com", 0); err != nil || len(ws) != 1 || ws[0].Result != controller.WakeRunning {
-		t.Fatalf("wake history %+v, %v", ws, err)
-	}
+	// The history entry follows the running record.
+	poll.Until(t, 5*time.Second, "the wake in the history", func() bool {
+		ws, err := st.Wakes(t.Context(), "app.example.com", 0)
+		return err == nil && len(ws) == 1 && ws[0].Result == controller.WakeRunning
+	})
 }
 
 func TestWakeWaitsOutAStoreOutageForItsLease(t *testing.T) {
