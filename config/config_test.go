@@ -436,3 +436,33 @@ func TestBudgetsOnByDefaultOffWithZero(t *testing.T) {
 		t.Errorf("budgets = %+v, want %+v", cfg.File.Budgets, want)
 	}
 }
+
+// The sentinel section is shown (where the password is read from, not the
+// password), the data password in redis_url is not, and the redacted YAML
+// parses back to the same store settings.
+func TestRedactedSentinel(t *testing.T) {
+	cfg := mustParse(t, lines(
+		"store:",
+		"  redis_url: 'rediss://app:s3cret@mymaster/2'",
+		"  sentinel: {master: mymaster, addrs: ['10.0.0.1:26379', '10.0.0.2:26379'], username: app, password_file: /run/secrets/sentinel}",
+	))
+	r := cfg.Redacted()
+	if r.Store.RedisURL != "rediss://app:REDACTED@mymaster/2" {
+		t.Errorf("redis url = %q", r.Store.RedisURL)
+	}
+	r.Store.Sentinel.Addrs[0] = "changed"
+	if cfg.File.Store.Sentinel.Addrs[0] != "10.0.0.1:26379" {
+		t.Error("Redacted shares the sentinel addresses with the configuration")
+	}
+	out, err := cfg.RedactedYAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "s3cret") {
+		t.Errorf("RedactedYAML shows the password:\n%s", out)
+	}
+	back := mustParse(t, string(out))
+	if got, want := back.File.Store.Sentinel, cfg.File.Store.Sentinel; got.Master != want.Master || strings.Join(got.Addrs, ",") != strings.Join(want.Addrs, ",") || got.PasswordFile != want.PasswordFile || got.Username != want.Username {
+		t.Errorf("round trip: %+v; want %+v\n%s", got, want, out)
+	}
+}

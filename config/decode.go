@@ -776,6 +776,11 @@ func (d *decoder) unknownKey(key, path string, t reflect.Type, fs []fieldInfo) s
 		return msg + fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	switch {
+	case t == reflect.TypeFor[Store]() && strings.HasPrefix(key, "cluster"):
+		// Short: the message is cut at maxQuoted. docs/operations.md says why.
+		return msg + " (Redis Cluster is not supported: see docs/operations.md)"
+	case t == reflect.TypeFor[Sentinel]() && key == "password":
+		return msg + " (use password_file or password_env)"
 	case t == reflect.TypeFor[File]() && d.hasKey(reflect.TypeFor[Defaults](), key, nil):
 		return msg + fmt.Sprintf(" (it belongs under defaults: or a host: defaults.%s)", key)
 	case t == hostType && d.hasKey(providerType, key, func(k providers.Kind) any { return k.Settings() }):

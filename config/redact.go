@@ -179,6 +179,7 @@ func cloneFile(f File) File {
 	f.Admin.Users = slices.Clone(f.Admin.Users)
 	f.Admin.Tokens = slices.Clone(f.Admin.Tokens)
 	f.Admin.MetricsPublic = cloneBool(f.Admin.MetricsPublic)
+	f.Store.Sentinel.Addrs = slices.Clone(f.Store.Sentinel.Addrs)
 	f.TrustedProxies = slices.Clone(f.TrustedProxies)
 	f.Traefik.EntryPoints = slices.Clone(f.Traefik.EntryPoints)
 	f.Traefik.Middlewares = slices.Clone(f.Traefik.Middlewares)

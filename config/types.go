@@ -71,7 +71,23 @@ type Token struct {
 // Store selects the state store.
 type Store struct {
 	// RedisURL, e.g. redis://127.0.0.1:6379/0; empty: embedded memory store.
+	// With Sentinel it gives the scheme, the data nodes' credentials and
+	// the database, and its host is the master's name.
 	RedisURL string `yaml:"redis_url"`
+	// Sentinel finds the Redis primary through Redis Sentinel and follows
+	// its failovers.
+	Sentinel Sentinel `yaml:"sentinel"`
+}
+
+// Sentinel locates the Redis primary through Redis Sentinel.
+type Sentinel struct {
+	Master string   `yaml:"master"` // the name the sentinels monitor the primary under
+	Addrs  []string `yaml:"addrs"`  // host:port of the sentinels
+	// Username and the password (from PasswordFile or PasswordEnv, never
+	// written here) authenticate to the sentinels themselves.
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"password_file"`
+	PasswordEnv  string `yaml:"password_env"`
 }
 
 // Defaults apply to every host that does not set its own value.

@@ -219,6 +219,7 @@ func looksBcrypt(h string) bool {
 }
 
 func (v *validator) redisURL() {
+	v.sentinel()
 	s := v.f.Store.RedisURL
 	if s == "" {
 		return
@@ -249,6 +250,41 @@ func (v *validator) redisURL() {
 		}
 	default:
 		v.add("store.redis_url", "store.redis_url: scheme %q is not redis, rediss or unix; write it like %s", u.Scheme, want)
+	}
+}
+
+// sentinel checks store.sentinel: a master name, sentinel addresses, a
+// password from a file or the environment, and a redis_url (if any) that
+// names the master rather than an address, since the sentinels say where
+// the primary is.
+func (v *validator) sentinel() {
+	s := v.f.Store.Sentinel
+	if !v.has("store.sentinel") {
+		return
+	}
+	if s.Master == "" {
+		v.add("store.sentinel", "store.sentinel needs master: the name the sentinels monitor the primary under (sentinel monitor <master> ...)")
+	}
+	if len(s.Addrs) == 0 {
+		v.add("store.sentinel", "store.sentinel needs addrs: host:port of the sentinels, e.g. [sentinel-1:26379, sentinel-2:26379, sentinel-3:26379]")
+	}
+	for i, a := range s.Addrs {
+		host, port, err := net.SplitHostPort(a)
+		p, perr := strconv.Atoi(port)
+		if err != nil || host == "" || perr != nil || p < 1 || p > 65535 {
+			v.add(fmt.Sprintf("store.sentinel.addrs[%d]", i), "store.sentinel.addrs: %q is not host:port, e.g. sentinel-1:26379", a)
+		}
+	}
+	if s.PasswordFile != "" && s.PasswordEnv != "" {
+		v.add("store.sentinel", "store.sentinel has both password_file and password_env; keep one")
+	}
+	u, err := url.Parse(v.f.Store.RedisURL)
+	switch {
+	case v.f.Store.RedisURL == "" || err != nil:
+	case u.Scheme == "unix":
+		v.add("store.redis_url", "store.redis_url: a unix:// URL cannot be used with store.sentinel (the sentinels give TCP addresses); write it like redis://:password@%s/0", cmp.Or(s.Master, "mymaster"))
+	case u.Hostname() != s.Master && s.Master != "":
+		v.add("store.redis_url", "store.redis_url: with store.sentinel the URL's host names the master (redis://:password@%s/0), not an address: the sentinels say where the primary is", s.Master)
 	}
 }
 

@@ -331,6 +331,43 @@ func TestValidationErrors(t *testing.T) {
 		{"redis url without host", lines(
 			"store: {redis_url: 'redis:///0'}"),
 			[]string{`config.yaml:1: store.redis_url has no host; write it like redis://host:6379/0, rediss://host:6380/0 or unix:///path/to/redis.sock`}},
+		{"sentinel without master or addrs", lines(
+			"store:",
+			"  sentinel: {username: app}"),
+			[]string{
+				`config.yaml:2: store.sentinel needs master: the name the sentinels monitor the primary under (sentinel monitor <master> ...)`,
+				`config.yaml:2: store.sentinel needs addrs: host:port of the sentinels, e.g. [sentinel-1:26379, sentinel-2:26379, sentinel-3:26379]`,
+			}},
+		{"sentinel with bad addresses, two passwords and an address as url host", lines(
+			"store:",
+			"  redis_url: 'redis://:pw@10.0.0.5:6379/0'",
+			"  sentinel:",
+			"    master: mymaster",
+			"    addrs:",
+			"      - 10.0.0.1:26379",
+			"      - 10.0.0.2",
+			"      - 'sentinel:99999'",
+			"    password_file: /run/secrets/sentinel",
+			"    password_env: SENTINEL_PASSWORD"),
+			[]string{
+				`config.yaml:2: store.redis_url: with store.sentinel the URL's host names the master (redis://:password@mymaster/0), not an address: the sentinels say where the primary is`,
+				`config.yaml:3: store.sentinel has both password_file and password_env; keep one`,
+				`config.yaml:7: store.sentinel.addrs: "10.0.0.2" is not host:port, e.g. sentinel-1:26379`,
+				`config.yaml:8: store.sentinel.addrs: "sentinel:99999" is not host:port, e.g. sentinel-1:26379`,
+			}},
+		{"sentinel with a unix socket url", lines(
+			"store:",
+			"  redis_url: 'unix:///run/redis.sock'",
+			"  sentinel: {master: m, addrs: ['s:26379']}"),
+			[]string{`config.yaml:2: store.redis_url: a unix:// URL cannot be used with store.sentinel (the sentinels give TCP addresses); write it like redis://:password@m/0`}},
+		{"redis cluster", lines(
+			"store:",
+			"  cluster_addrs: ['a:7000']"),
+			[]string{`config.yaml:2: unknown key "cluster_addrs" in store (Redis Cluster is not supported: see docs/operations.md)`}},
+		{"sentinel password inline", lines(
+			"store:",
+			"  sentinel: {master: m, addrs: ['s:26379'], password: hunter2}"),
+			[]string{`config.yaml:2: unknown key "password" in store.sentinel (use password_file or password_env)`}},
 		{"warm windows and timezone", providersBlock + lines(
 			"  - host: a.example.com",
 			"    provider: docker",
@@ -540,6 +577,11 @@ func TestValidFiles(t *testing.T) {
 			"admin: {listen: '[::1]:8081'}"),
 		"redis over a unix socket":  "store: {redis_url: 'unix:///run/redis.sock'}\n",
 		"redis with TLS and a user": "store: {redis_url: 'rediss://app:secret@redis.internal:6380/2'}\n",
+		"redis through sentinel": lines(
+			"store:",
+			"  redis_url: 'rediss://app:secret@mymaster/2'",
+			"  sentinel: {master: mymaster, addrs: ['10.0.0.1:26379', 's2.internal:26379', '[::1]:26379'], username: app, password_env: SENTINEL_PASSWORD}"),
+		"redis through sentinel without url": "store: {sentinel: {master: mymaster, addrs: ['10.0.0.1:26379']}}\n",
 		"merge keys and anchors": lines(
 			"x-exec: &exec {provider: exec, start: [svc, start], stop: [svc, stop], idle_timeout: 5m}",
 			"providers: {exec: {}}",

@@ -445,8 +445,19 @@ func (c *Controller) nudges(host string) chan struct{} {
 
 func (c *Controller) runWake(ctx context.Context, h Host, rec Record, cl Client, mode wakeMode) {
 	lease := "wake:" + h.Name
-	if ok, err := c.store.AcquireLease(ctx, lease, c.replica, c.leaseTTL); err != nil || !ok {
-		// Another replica is working on it (or the store is gone): it
+	var out outage
+	for {
+		ok, err := c.store.AcquireLease(ctx, lease, c.replica, c.leaseTTL)
+		if err == nil && ok {
+			break
+		}
+		// A store failing over answers again within seconds: the wake
+		// waits for it rather than leaving the host starting until the
+		// next reconcile.
+		if err != nil && out.retry(ctx, err) {
+			continue
+		}
+		// Another replica is working on it (or the store stays gone): it
 		// owns the outcome; Reconcile takes over if it dies.
 		c.log.Info("wake owned elsewhere", "host", h.Name, "err", err)
 		return
@@ -525,9 +536,16 @@ func (c *Controller) startAndWait(ctx context.Context, h Host, mode wakeMode) er
 // finishWake moves starting → running or failed, records the wake, and
 // handles a stop requested meanwhile.
 func (c *Controller) finishWake(ctx context.Context, h Host, started Record, cl Client, werr error) Record {
+	// ctx outlives the controller (the result must be recorded); a store
+	// outage is waited out until the controller shuts down.
+	var out outage
 	for attempt := 0; attempt < 8; attempt++ {
 		cur, err := c.store.Get(ctx, h.Name)
 		if err != nil {
+			if out.retry(c.life, err) {
+				attempt--
+				continue
+			}
 			c.log.Error("cannot record wake result; reconcile will", "host", h.Name, "err", err)
 			return started
 		}
@@ -552,6 +570,11 @@ func (c *Controller) finishWake(ctx context.Context, h Host, started Record, cl 
 		}
 		stored, ok, err := c.store.CompareAndSwap(ctx, cur.Version, next)
 		if err != nil {
+			// Unknown whether it was stored: the next look tells.
+			if out.retry(c.life, err) {
+				attempt--
+				continue
+			}
 			c.log.Error("cannot record wake result; reconcile will", "host", h.Name, "err", err)
 			return cur
 		}
@@ -687,10 +710,16 @@ func (c *Controller) runStop(ctx context.Context, h Host, rec Record) {
 	if ctx.Err() != nil {
 		return // shutting down: reconcile settles it later
 	}
+	life := ctx
 	ctx = context.WithoutCancel(ctx)
+	var out outage
 	for attempt := 0; attempt < 8; attempt++ {
 		cur, gerr := c.store.Get(ctx, h.Name)
 		if gerr != nil {
+			if out.retry(life, gerr) {
+				attempt--
+				continue
+			}
 			c.log.Error("cannot record stop result; reconcile will", "host", h.Name, "err", gerr)
 			return
 		}
@@ -719,6 +748,10 @@ func (c *Controller) runStop(ctx context.Context, h Host, rec Record) {
 		}
 		stored, ok, cerr := c.store.CompareAndSwap(ctx, cur.Version, next)
 		if cerr != nil {
+			if out.retry(life, cerr) {
+				attempt--
+				continue
+			}
 			c.log.Error("cannot record stop result; reconcile will", "host", h.Name, "err", cerr)
 			return
 		}

@@ -554,7 +554,10 @@ func listen(cfg *config.Config, key, addr string) (net.Listener, error) {
 }
 
 func storeKind(cfg *config.Config) string {
-	if cfg.File.Store.RedisURL == "" {
+	switch {
+	case cfg.File.Store.Sentinel.Master != "":
+		return "redis via sentinel"
+	case cfg.File.Store.RedisURL == "":
 		return "memory"
 	}
 	return "redis"

@@ -20,6 +20,16 @@
 // A Redis that is down or hung never blocks a caller for long: dial, read and
 // write time out after one second by default and a command is retried at
 // most once, and every such failure wraps controller.ErrStoreUnavailable.
+//
+// With WithSentinel the store asks Redis Sentinel where the primary is
+// (go-redis's failover client) and follows a failover: calls fail with
+// ErrStoreUnavailable until the sentinels have promoted a replica, then
+// work on it. Replication is asynchronous, so a write the old primary
+// acknowledged but had not sent to the replica is lost; the controller's
+// reconcile makes that harmless (docs/operations.md). Redis Cluster is
+// refused: the scripts and transactions above touch several keys (a host's
+// hash and the hosts set; on delete also the wake list) that hash to
+// different slots.
 package redisstore
 
 import (
@@ -29,6 +39,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -61,6 +72,31 @@ type settings struct {
 	wakeHistory int
 	subBuffer   int
 	log         *slog.Logger
+	sentinel    *Sentinel
+}
+
+// Sentinel says where the Redis Sentinels watching the primary are. The
+// store asks them for the primary's address and follows a failover.
+type Sentinel struct {
+	// Master is the name the sentinels monitor the primary under.
+	Master string
+	// Addrs are host:port of some of the sentinels (they tell about the
+	// others).
+	Addrs []string
+	// Username and Password authenticate to the sentinels themselves
+	// (sentinel.conf's requirepass); the data nodes' credentials are
+	// those of the URL.
+	Username, Password string
+}
+
+// WithSentinel makes the store find the primary through Redis Sentinel:
+// the URL then gives only the scheme (rediss:// for TLS), the data nodes'
+// credentials and the database; its host is not dialled.
+func WithSentinel(s Sentinel) Option {
+	return func(set *settings) {
+		s.Addrs = slices.Clone(s.Addrs)
+		set.sentinel = &s
+	}
 }
 
 // WithPrefix puts every key and the event channel under prefix instead of
@@ -176,9 +212,13 @@ func New(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	o.DisableIdentity = true
 	o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 
+	client, err := newClient(o, set.sentinel)
+	if err != nil {
+		return nil, fmt.Errorf("redis store: %w", err)
+	}
 	life, cancel := context.WithCancel(context.Background())
 	s := &Store{
-		client:      redis.NewClient(o),
+		client:      client,
 		prefix:      set.prefix,
 		clock:       set.clock,
 		timeout:     set.timeout,
@@ -188,15 +228,89 @@ func New(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 		life:        life,
 		cancel:      cancel,
 	}
+	addr := o.Addr
+	if set.sentinel != nil {
+		addr = "sentinel master " + set.sentinel.Master
+	}
 	if err := s.Ping(ctx); err != nil {
 		if !errors.Is(err, controller.ErrStoreUnavailable) || ctx.Err() != nil {
 			_ = s.Close()
 			return nil, err
 		}
 		s.log.Warn("redis is not reachable yet; carrying on and connecting when it answers",
-			"addr", o.Addr, "err", err)
+			"addr", addr, "err", err)
+		return s, nil
+	}
+	if err := s.refuseCluster(ctx); err != nil && !errors.Is(err, controller.ErrStoreUnavailable) {
+		_ = s.Close()
+		return nil, err
 	}
 	return s, nil
+}
+
+// newClient is a plain client for o, or with sentinel one that asks the
+// sentinels where the primary is, and follows them when they fail over.
+func newClient(o *redis.Options, sentinel *Sentinel) (*redis.Client, error) {
+	if sentinel == nil {
+		return redis.NewClient(o), nil
+	}
+	if sentinel.Master == "" || len(sentinel.Addrs) == 0 {
+		return nil, errors.New("sentinel: a master name and at least one sentinel address are needed")
+	}
+	if o.Network == "unix" {
+		return nil, errors.New("sentinel: the sentinels give TCP addresses; use a redis:// or rediss:// URL")
+	}
+	tlsConf := o.TLSConfig
+	if tlsConf != nil {
+		// The URL's host is the master's name, not a server: let each
+		// connection check the certificate against the address it dials
+		// (the primary's, a sentinel's).
+		tlsConf = tlsConf.Clone()
+		tlsConf.ServerName = ""
+	}
+	return redis.NewFailoverClient(&redis.FailoverOptions{
+		MasterName:            sentinel.Master,
+		SentinelAddrs:         slices.Clone(sentinel.Addrs),
+		SentinelUsername:      sentinel.Username,
+		SentinelPassword:      sentinel.Password,
+		Username:              o.Username,
+		Password:              o.Password,
+		DB:                    o.DB,
+		TLSConfig:             tlsConf,
+		MaxRetries:            o.MaxRetries,
+		DialTimeout:           o.DialTimeout,
+		DialerRetries:         o.DialerRetries,
+		ReadTimeout:           o.ReadTimeout,
+		WriteTimeout:          o.WriteTimeout,
+		ContextTimeoutEnabled: o.ContextTimeoutEnabled,
+		PoolSize:              o.PoolSize,
+		PoolTimeout:           o.PoolTimeout,
+		MinIdleConns:          o.MinIdleConns,
+		MaxIdleConns:          o.MaxIdleConns,
+		ConnMaxIdleTime:       o.ConnMaxIdleTime,
+		ConnMaxLifetime:       o.ConnMaxLifetime,
+		DisableIdentity:       o.DisableIdentity,
+	}), nil
+}
+
+// refuseCluster fails on a Redis Cluster node. The store's scripts and
+// transactions touch several keys (a host's hash and the set of hosts;
+// the hash, the wake history and the set on delete) that hash to
+// different slots, so a cluster would answer them CROSSSLOT or MOVED:
+// better a clear refusal at start than failed wakes later.
+func (s *Store) refuseCluster(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	info, err := s.client.Info(ctx, "cluster").Result()
+	if err != nil {
+		return s.fail("info cluster", err)
+	}
+	if strings.Contains(info, "cluster_enabled:1") {
+		return errors.New("redis store: this Redis runs in cluster mode, which waitingroom does not support " +
+			"(its scripts update several keys at once, which a cluster spreads over slots); " +
+			"use a single primary, with replicas and Redis Sentinel for failover (store.sentinel)")
+	}
+	return nil
 }
 
 // Ping reports whether Redis answers.
@@ -260,7 +374,7 @@ func unavailable(err error) bool {
 		return true // net errors, io.EOF, pool timeouts, context ends, closed client
 	}
 	msg := rerr.Error()
-	for _, transient := range []string{"LOADING", "BUSY", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN", "MISCONF", "OOM", "ERR max number of clients"} {
+	for _, transient := range []string{"LOADING", "BUSY", "MASTERDOWN", "READONLY", "NOREPLICAS", "TRYAGAIN", "CLUSTERDOWN", "MISCONF", "OOM", "ERR max number of clients"} {
 		if strings.HasPrefix(msg, transient) {
 			return true
 		}

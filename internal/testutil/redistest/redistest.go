@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,11 @@ type Option func(*config)
 
 type config struct {
 	persistent bool
+	replicaOf  string // host:port of the primary this server replicates
+	// sentinelConf, when set, makes the process a sentinel run from this
+	// configuration text (written once: a sentinel rewrites its file).
+	sentinelConf string
+	cluster      bool
 }
 
 // WithPersistence turns the append-only file on (fsync on every write), so
@@ -39,6 +45,13 @@ type config struct {
 // production Redis that crashed.
 func WithPersistence() Option {
 	return func(c *config) { c.persistent = true }
+}
+
+// WithClusterMode starts the server as a Redis Cluster node (of a cluster
+// of one, with no slots assigned): enough to see how a client is told it
+// talks to a cluster.
+func WithClusterMode() Option {
+	return func(c *config) { c.cluster = true }
 }
 
 // Server is one redis-server process owned by a test.
@@ -61,17 +74,30 @@ type Server struct {
 // install it.
 func Start(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
-	bin, err := exec.LookPath("redis-server")
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return start(tb, lookPath(tb, "redis-server", InstallHint), cfg)
+}
+
+// lookPath finds bin, or fails the test when CI=true and skips it
+// otherwise, with hint.
+func lookPath(tb testing.TB, bin, hint string) string {
+	tb.Helper()
+	path, err := exec.LookPath(bin)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			tb.Fatal(InstallHint)
+			tb.Fatal(hint)
 		}
-		tb.Skip(InstallHint)
+		tb.Skip(hint)
 	}
-	s := &Server{tb: tb, bin: bin, dir: tb.TempDir()}
-	for _, o := range opts {
-		o(&s.cfg)
-	}
+	return path
+}
+
+func start(tb testing.TB, bin string, cfg config) *Server {
+	tb.Helper()
+	s := &Server{tb: tb, bin: bin, dir: tb.TempDir(), cfg: cfg}
 	tb.Cleanup(s.Stop)
 
 	// The free port found may be taken by someone else before redis binds
@@ -138,18 +164,9 @@ func (s *Server) Restart() {
 }
 
 func (s *Server) start() error {
-	args := []string{
-		"--port", strconv.Itoa(s.port),
-		"--bind", "127.0.0.1",
-		"--dir", s.dir,
-		"--daemonize", "no",
-		"--save", "",
-		"--logfile", "",
-	}
-	if s.cfg.persistent {
-		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
-	} else {
-		args = append(args, "--appendonly", "no")
+	args, err := s.args()
+	if err != nil {
+		return err
 	}
 	// Only the latest MiB is kept: a long test must not grow it without bound.
 	log := &logbuf.Buffer{Max: 1 << 20}
@@ -173,13 +190,13 @@ func (s *Server) start() error {
 		}
 		select {
 		case <-done:
-			return fmt.Errorf("redis-server on port %d exited at start:\n%s", s.port, log.String())
+			return fmt.Errorf("%s on port %d exited at start:\n%s", s.bin, s.port, log.String())
 		default:
 		}
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
 			<-done
-			return fmt.Errorf("redis-server on port %d did not answer PING within %s:\n%s", s.port, startTimeout, log.String())
+			return fmt.Errorf("%s on port %d did not answer PING within %s:\n%s", s.bin, s.port, startTimeout, log.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -187,6 +204,49 @@ func (s *Server) start() error {
 	s.cmd, s.done, s.log = cmd, done, log
 	s.mu.Unlock()
 	return nil
+}
+
+// args are the command line of the process: a redis-server's settings, or
+// a sentinel's configuration file (written on the first start; the
+// sentinel keeps what it learnt in it across restarts).
+func (s *Server) args() ([]string, error) {
+	if s.cfg.sentinelConf != "" {
+		path := filepath.Join(s.dir, "sentinel.conf")
+		if _, err := os.Stat(path); err != nil {
+			conf := fmt.Sprintf("bind 127.0.0.1\ndaemonize no\nlogfile \"\"\ndir %s\n%s", s.dir, s.cfg.sentinelConf)
+			if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+				return nil, err
+			}
+		}
+		// The port on the command line wins over the file's, so a retry
+		// on another free port needs no new file.
+		args := []string{path, "--port", strconv.Itoa(s.port)}
+		if filepath.Base(s.bin) == "redis-server" {
+			args = append(args, "--sentinel")
+		}
+		return args, nil
+	}
+	args := []string{
+		"--port", strconv.Itoa(s.port),
+		"--bind", "127.0.0.1",
+		"--dir", s.dir,
+		"--daemonize", "no",
+		"--save", "",
+		"--logfile", "",
+	}
+	if s.cfg.persistent {
+		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
+	} else {
+		args = append(args, "--appendonly", "no")
+	}
+	if s.cfg.replicaOf != "" {
+		host, port, _ := strings.Cut(s.cfg.replicaOf, ":")
+		args = append(args, "--replicaof", host, port)
+	}
+	if s.cfg.cluster {
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+	}
+	return args, nil
 }
 
 func (s *Server) stopLocked() {

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestStartStopRestart(t *testing.T) {
@@ -69,5 +70,40 @@ func TestMissingRedisFailsInCIAndSkipsOutside(t *testing.T) {
 				t.Errorf("fatal=%q skip=%q; want the install hint in the %s message", r.fatal, r.skip, map[bool]string{true: "fatal", false: "skip"}[tc.wantFail])
 			}
 		})
+	}
+}
+
+func TestMissingBinariesFailTheTopologyInCI(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	t.Setenv("CI", "true")
+	r := &recorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		StartTopology(r)
+	}()
+	<-done
+	if !strings.Contains(r.fatal, "apt-get install -y redis-server") {
+		t.Errorf("fatal=%q skip=%q; want a failure with the install hint", r.fatal, r.skip)
+	}
+}
+
+func TestTopologyFailsOverToTheReplica(t *testing.T) {
+	top := StartTopology(t)
+	ctx := t.Context()
+	if got := top.PrimaryAddr(ctx); got != top.Primary.Addr() {
+		t.Fatalf("sentinels name %q as primary; want %s", got, top.Primary.Addr())
+	}
+	if err := top.client(top.Primary.Addr()).Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// WAIT: the replica has the write before the primary dies.
+	if n, err := top.client(top.Primary.Addr()).Wait(ctx, 1, 5*time.Second).Result(); err != nil || n != 1 {
+		t.Fatalf("WAIT = %d, %v", n, err)
+	}
+	top.KillPrimary()
+	top.WaitFailover(30 * time.Second)
+	if got, err := top.client(top.Replica.Addr()).Get(ctx, "k").Result(); err != nil || got != "v" {
+		t.Errorf("after failover k = %q, %v; want v", got, err)
 	}
 }

@@ -1,0 +1,220 @@
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// SentinelInstallHint is what to run when redis-sentinel is missing.
+const SentinelInstallHint = "redis-sentinel (or redis-server, which runs as one with --sentinel) not found on PATH: " +
+	"install it with `apt-get install -y redis-server redis-sentinel`"
+
+// MasterName is the name the sentinels of a Topology monitor the primary under.
+const MasterName = "mymaster"
+
+// Timing of a Topology's sentinels: short, so that a test sees a failover
+// within seconds (production uses tens of seconds).
+const (
+	DownAfter       = time.Second
+	FailoverTimeout = 5 * time.Second
+)
+
+// Topology is a Redis primary, one replica and three sentinels (quorum 2)
+// on free loopback ports, every process killed and every directory removed
+// when the test ends.
+type Topology struct {
+	tb        testing.TB
+	Primary   *Server // the primary at start; KillPrimary kills it, PrimaryAddr says who is now
+	Replica   *Server
+	Sentinels []*Server
+
+	mu        sync.Mutex
+	sentinels map[string]*redis.SentinelClient
+	clients   map[string]*redis.Client
+}
+
+// StartTopology starts a primary, its replica and three sentinels, and
+// waits until the sentinels know the replica and each other (a failover
+// needs both). Without the binaries the test fails when CI=true and is
+// skipped otherwise.
+func StartTopology(tb testing.TB) *Topology {
+	tb.Helper()
+	server := lookPath(tb, "redis-server", InstallHint)
+	sentinel, err := exec.LookPath("redis-sentinel")
+	if err != nil {
+		sentinel = server // the same program; --sentinel selects the mode
+	}
+	t := &Topology{tb: tb, sentinels: map[string]*redis.SentinelClient{}, clients: map[string]*redis.Client{}}
+	tb.Cleanup(t.closeClients)
+	t.Primary = start(tb, server, config{})
+	t.Replica = start(tb, server, config{replicaOf: t.Primary.Addr()})
+	conf := fmt.Sprintf("sentinel monitor %[1]s 127.0.0.1 %[2]d 2\n"+
+		"sentinel down-after-milliseconds %[1]s %[3]d\n"+
+		"sentinel failover-timeout %[1]s %[4]d\n"+
+		"sentinel parallel-syncs %[1]s 1\n",
+		MasterName, t.Primary.port, DownAfter.Milliseconds(), FailoverTimeout.Milliseconds())
+	for range 3 {
+		t.Sentinels = append(t.Sentinels, start(tb, sentinel, config{sentinelConf: conf}))
+	}
+	t.waitReady()
+	return t
+}
+
+// KillPrimary kills the primary (SIGKILL, like a crash) and keeps its port
+// from being reused: other test binaries start redis-servers on free ports
+// too, and one of them on the dead primary's port would look to the
+// sentinels like the primary coming back (and get our writes). The port
+// accepts connections and closes them at once, until the test ends.
+//
+// It may be called from any goroutine (a failure is reported with Errorf).
+func (t *Topology) KillPrimary() {
+	t.Primary.Stop()
+	ln, err := net.Listen("tcp", t.Primary.Addr())
+	if err != nil {
+		t.tb.Errorf("redistest: hold the dead primary's port: %v", err)
+		return
+	}
+	t.tb.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+}
+
+// SentinelAddrs are host:port of the three sentinels.
+func (t *Topology) SentinelAddrs() []string {
+	out := make([]string, len(t.Sentinels))
+	for i, s := range t.Sentinels {
+		out[i] = s.Addr()
+	}
+	return out
+}
+
+// readyTimeout bounds how long the sentinels may take to find each other
+// (they announce themselves every 2 s) and the replica to sync.
+const readyTimeout = 30 * time.Second
+
+func (t *Topology) waitReady() {
+	t.tb.Helper()
+	var last string
+	ok := t.poll(readyTimeout, func(ctx context.Context) bool {
+		for _, s := range t.Sentinels {
+			m, err := t.sentinel(s).Master(ctx, MasterName).Result()
+			if err != nil {
+				last = err.Error()
+				return false
+			}
+			if m["num-other-sentinels"] != "2" || m["num-slaves"] != "1" || !strings.Contains(m["flags"], "master") || strings.Contains(m["flags"], "down") {
+				last = fmt.Sprintf("sentinel %s sees %v", s.Addr(), m)
+				return false
+			}
+		}
+		info, err := t.client(t.Replica.Addr()).Info(ctx, "replication").Result()
+		if err != nil || !strings.Contains(info, "master_link_status:up") {
+			last = fmt.Sprintf("replica not in sync: %v %s", err, info)
+			return false
+		}
+		return true
+	})
+	if !ok {
+		t.tb.Fatalf("redistest: sentinel topology not ready within %s: %s\nsentinel log:\n%s", readyTimeout, last, t.Sentinels[0].Log())
+	}
+}
+
+// PrimaryAddr is the primary's address according to the sentinels ("" when
+// they cannot say).
+func (t *Topology) PrimaryAddr(ctx context.Context) string {
+	for _, s := range t.Sentinels {
+		addr, err := t.sentinel(s).GetMasterAddrByName(ctx, MasterName).Result()
+		if err == nil && len(addr) == 2 {
+			return net.JoinHostPort(addr[0], addr[1])
+		}
+	}
+	return ""
+}
+
+// WaitFailover waits until the sentinels name the replica as primary and
+// the replica says it is one, and returns when that was seen.
+func (t *Topology) WaitFailover(d time.Duration) time.Time {
+	t.tb.Helper()
+	want := t.Replica.Addr()
+	ok := t.poll(d, func(ctx context.Context) bool {
+		for _, s := range t.Sentinels {
+			addr, err := t.sentinel(s).GetMasterAddrByName(ctx, MasterName).Result()
+			if err != nil || len(addr) != 2 || net.JoinHostPort(addr[0], addr[1]) != want {
+				return false
+			}
+		}
+		role, err := t.client(want).Do(ctx, "ROLE").Slice()
+		return err == nil && len(role) > 0 && role[0] == "master"
+	})
+	if !ok {
+		t.tb.Fatalf("redistest: no failover to the replica %s within %s\nsentinel log:\n%s", want, d, t.Sentinels[0].Log())
+	}
+	return time.Now()
+}
+
+// poll runs cond every 50 ms until it holds or d passes.
+func (t *Topology) poll(d time.Duration, cond func(context.Context) bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ok := cond(ctx)
+		cancel()
+		if ok {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// sentinel is a client of one sentinel, made once per topology.
+func (t *Topology) sentinel(s *Server) *redis.SentinelClient {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c, ok := t.sentinels[s.Addr()]; ok {
+		return c
+	}
+	c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr(), DisableIdentity: true, MaxRetries: -1})
+	t.sentinels[s.Addr()] = c
+	return c
+}
+
+// client is a plain client of one server, made once per topology.
+func (t *Topology) client(addr string) *redis.Client {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c, ok := t.clients[addr]; ok {
+		return c
+	}
+	c := redis.NewClient(&redis.Options{Addr: addr, DisableIdentity: true, MaxRetries: -1})
+	t.clients[addr] = c
+	return c
+}
+
+func (t *Topology) closeClients() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, c := range t.sentinels {
+		_ = c.Close()
+	}
+	for _, c := range t.clients {
+		_ = c.Close()
+	}
+}
