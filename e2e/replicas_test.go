@@ -45,7 +45,7 @@ func TestReplicasShareOneWakeAndOneSweep(t *testing.T) {
 
 	const crowd = 1000
 	var wg sync.WaitGroup
-	var ok503, other atomic.Int32
+	var page, site, other atomic.Int32
 	sem := make(chan struct{}, 200) // bounded in flight
 	for i := 0; i < crowd; i++ {
 		wg.Add(1)
@@ -54,16 +54,21 @@ func TestReplicasShareOneWakeAndOneSweep(t *testing.T) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			w := ws[i%len(ws)]
-			if wake(t, w, "app.test") == http.StatusServiceUnavailable {
-				ok503.Add(1)
-			} else {
+			switch wake(t, w, "app.test") {
+			case http.StatusServiceUnavailable:
+				page.Add(1)
+			case http.StatusOK: // arrived once running: handed to the backend
+				site.Add(1)
+			default:
 				other.Add(1)
 			}
 		}()
 	}
 	wg.Wait()
-	if ok503.Load() != crowd {
-		t.Fatalf("%d of %d requests got the waiting page (%d other)", ok503.Load(), crowd, other.Load())
+	// On a busy machine the backend may be ready before the crowd has
+	// passed; what arrives after that is handed off, which is right too.
+	if other.Load() != 0 || page.Load() == 0 {
+		t.Fatalf("of %d requests %d got the waiting page, %d the site, %d something else", crowd, page.Load(), site.Load(), other.Load())
 	}
 	for i, s := range streams {
 		for st := range s {
