@@ -93,6 +93,8 @@ func (c *Config) Hosts() []controller.Host {
 		switch p.Type {
 		case TypeDocker:
 			t.Fields["container"] = h.Container
+		case TypeSwarm:
+			t.Fields["service"] = h.Service
 		case TypeGCE:
 			t.Fields["instance"] = h.Instance
 			t.Fields["zone"] = h.Zone

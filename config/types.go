@@ -209,7 +209,7 @@ type Provider struct {
 	// connections (a proxy's health checks) also count.
 	CountConnections bool `yaml:"count_connections"`
 
-	// docker
+	// docker (and swarm: host, labels)
 	Host        string   `yaml:"host"` // DOCKER_HOST override
 	Labels      bool     `yaml:"labels"`
 	StopTimeout Duration `yaml:"stop_timeout"`
@@ -231,6 +231,8 @@ type Host struct {
 
 	// docker
 	Container string `yaml:"container"`
+	// swarm
+	Service string `yaml:"service"`
 	// gce
 	Instance string `yaml:"instance"`
 	Zone     string `yaml:"zone"`

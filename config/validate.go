@@ -24,10 +24,11 @@ const (
 	TypeDocker = "docker"
 	TypeGCE    = "gce"
 	TypeExec   = "exec"
+	TypeSwarm  = "swarm"
 )
 
 // ProviderTypes lists the known provider types, sorted.
-func ProviderTypes() []string { return []string{TypeDocker, TypeExec, TypeGCE} }
+func ProviderTypes() []string { return []string{TypeDocker, TypeExec, TypeGCE, TypeSwarm} }
 
 // providerKeys are the provider settings each type accepts, beyond the
 // common type, sleep and adopt.
@@ -39,6 +40,8 @@ func providerKeys(typ string) []string {
 		return []string{"project", "credentials_file", "endpoint"}
 	case TypeExec:
 		return []string{"timeout", "count_connections"}
+	case TypeSwarm:
+		return []string{"host", "labels"}
 	}
 	return nil
 }
@@ -52,6 +55,8 @@ func targetKeys(typ string) []string {
 		return []string{"instance", "zone", "project"}
 	case TypeExec:
 		return []string{"start", "stop", "status"}
+	case TypeSwarm:
+		return []string{"service"}
 	}
 	return nil
 }
@@ -63,7 +68,7 @@ func sleepModes(typ string) []string {
 		return []string{"stop", "pause"}
 	case TypeGCE:
 		return []string{"stop", "suspend"}
-	case TypeExec:
+	case TypeExec, TypeSwarm:
 		return []string{"stop"}
 	}
 	return nil
@@ -443,7 +448,7 @@ func (v *validator) providers() {
 		if p.Sleep != "" && !slices.Contains(sleepModes(typ), p.Sleep) {
 			v.add(path+".sleep", "provider %q: sleep %q is not possible with %s (choose %s)", name, p.Sleep, typ, orList(sleepModes(typ)))
 		}
-		if p.Host != "" && typ == TypeDocker {
+		if p.Host != "" && (typ == TypeDocker || typ == TypeSwarm) {
 			if u, err := url.Parse(p.Host); err != nil || !slices.Contains([]string{"unix", "tcp", "ssh", "npipe", "http", "https"}, u.Scheme) {
 				v.add(path+".host", "provider %q: host %q is not a Docker address like unix:///var/run/docker.sock or tcp://10.0.0.2:2376", name, p.Host)
 			}
@@ -581,6 +586,10 @@ func (v *validator) target(path, label, typ string, h *Host) {
 	case TypeDocker:
 		if h.Container == "" {
 			missing("container", "the container's name or ID")
+		}
+	case TypeSwarm:
+		if h.Service == "" {
+			missing("service", "the Swarm service's name or ID")
 		}
 	case TypeGCE:
 		if h.Instance == "" {

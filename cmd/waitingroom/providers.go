@@ -11,6 +11,7 @@ import (
 	"github.com/waitingroom/waitingroom/providers/docker"
 	"github.com/waitingroom/waitingroom/providers/exec"
 	"github.com/waitingroom/waitingroom/providers/gce"
+	"github.com/waitingroom/waitingroom/providers/swarm"
 )
 
 // providerSpecs are the configured providers, for providers.Set.Apply.
@@ -51,6 +52,9 @@ var kinds = map[string]func(ctx context.Context, name string, pc config.Provider
 			Network:     pc.Network,
 			Logger:      log,
 		})
+	},
+	config.TypeSwarm: func(_ context.Context, name string, pc config.Provider, log *slog.Logger) (controller.Provider, error) {
+		return swarm.New(swarm.Options{Name: name, Host: pc.Host, Labels: pc.Labels, Logger: log})
 	},
 	config.TypeGCE: func(ctx context.Context, _ string, pc config.Provider, log *slog.Logger) (controller.Provider, error) {
 		return gce.New(ctx, gce.Options{
