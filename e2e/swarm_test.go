@@ -1,0 +1,214 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/client"
+	"github.com/waitingroom/waitingroom/internal/testutil/proc"
+	"github.com/waitingroom/waitingroom/internal/testutil/redistest"
+	"github.com/waitingroom/waitingroom/internal/testutil/swarmtest"
+)
+
+// swarmService creates a sleeping (0 replicas) service of the plain test
+// image, publishing its port on a free loopback-reachable host port, and
+// returns it with that port.
+func swarmService(t *testing.T) (*client.Client, swarmtest.Service, int) {
+	t.Helper()
+	cli := swarms.Require(t)
+	_, images := dockerImages.Images(t)
+	port := proc.FreePort(t)
+	svc := swarmtest.CreateService(t, cli, swarmtest.Spec{Image: images.Plain, Replicas: 0, PublishPort: port})
+	return cli, svc, port
+}
+
+func swarmConfig(svc swarmtest.Service, port int, extra string) string {
+	return fmt.Sprintf(`
+listen: "%%PUBLIC%%"
+admin:
+  listen: "%%ADMIN%%"
+scheduler:
+  sweep_interval: 500ms
+  reconcile_interval: 2s
+%sproviders:
+  swarm: {}
+hosts:
+  - host: svc.test
+    provider: swarm
+    service: %s
+    ready_url: http://127.0.0.1:%d/
+    idle_timeout: 4s
+    start_timeout: 90s
+`, extra, svc.Name, port)
+}
+
+// replicasOf reads a service's replicas and remembered-replicas label.
+func replicasOf(t *testing.T, cli *client.Client, id string) (uint64, string) {
+	t.Helper()
+	s, _, err := cli.ServiceInspectWithRaw(context.Background(), id, swarm.ServiceInspectOptions{})
+	if err != nil {
+		t.Fatalf("inspect service: %v", err)
+	}
+	return *s.Spec.Mode.Replicated.Replicas, s.Spec.Labels["waitingroom.replicas"]
+}
+
+// The binary wakes a Swarm service over HTTP (0 → 1 replica, ready when its
+// task runs and its published port answers), hears a `docker service scale
+// =0` made behind its back, and scales it to 0 again when it is idle,
+// remembering its replicas.
+func TestSwarmWakeThroughBinary(t *testing.T) {
+	cli, svc, port := swarmService(t)
+	w := proc.StartWaitingroom(t, bins, t.TempDir(), swarmConfig(svc, port, ""))
+	proc.Eventually(t, 15*time.Second, func() bool { return status(t, w, "svc.test") == "stopped" }, "not reconciled as stopped")
+
+	started := time.Now()
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if c := wake(t, w, "svc.test"); c != http.StatusServiceUnavailable {
+				t.Errorf("status %d", c)
+			}
+		}()
+	}
+	wg.Wait()
+	proc.Eventually(t, 90*time.Second, func() bool { return status(t, w, "svc.test") == "running" }, "service never running")
+	t.Logf("request → running (task running, ready_url answering) through the binary: %s", time.Since(started).Round(time.Millisecond))
+	if n, _ := replicasOf(t, cli, svc.ID); n != 1 {
+		t.Fatalf("replicas %d after the wake, want 1", n)
+	}
+
+	// Scaled to 0 behind waitingroom's back: the event stream says so.
+	if err := swarmtest.Scale(context.Background(), cli, svc.ID, 0); err != nil {
+		t.Fatalf("scale to 0 by hand: %v", err)
+	}
+	proc.Eventually(t, 30*time.Second, func() bool { return status(t, w, "svc.test") == "stopped" }, "external scale to 0 not seen")
+
+	// Wake again, then leave it idle: the sweep scales it to 0.
+	wake(t, w, "svc.test")
+	proc.Eventually(t, 90*time.Second, func() bool { return status(t, w, "svc.test") == "running" }, "second wake never running")
+	proc.Eventually(t, 60*time.Second, func() bool { return status(t, w, "svc.test") == "stopped" }, "idle service never scaled to 0")
+	if n, label := replicasOf(t, cli, svc.ID); n != 0 || label != "1" {
+		t.Fatalf("after the idle stop: replicas %d, waitingroom.replicas=%q; want 0 and 1", n, label)
+	}
+}
+
+// scaleUps follows the engine's events for one service from now on and
+// counts the updates that scaled it up from 0 (the engine puts the old and
+// new replicas on a service's update event).
+func scaleUps(ctx context.Context, t *testing.T, cli *client.Client, id string) func() int {
+	t.Helper()
+	msgs, errs := cli.Events(ctx, events.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("type", string(events.ServiceEventType)),
+		filters.Arg("service", id),
+	)})
+	var n atomic.Int32
+	go func() {
+		for {
+			select {
+			case m := <-msgs:
+				old, _ := strconv.Atoi(m.Actor.Attributes["replicas.old"])
+				now, _ := strconv.Atoi(m.Actor.Attributes["replicas.new"])
+				if m.Action == events.ActionUpdate && old == 0 && now > 0 {
+					n.Add(1)
+				}
+			case <-errs:
+				return
+			}
+		}
+	}()
+	return func() int { return int(n.Load()) }
+}
+
+// Three replicas on one Redis: a crowd of 1,000 requests spread across them
+// scales the service up exactly once; the idle sweep scales it down.
+func TestSwarmStampedeThreeReplicasOneScaleUp(t *testing.T) {
+	cli, svc, port := swarmService(t)
+	rs := redistest.Start(t)
+	cfg := swarmConfig(svc, port, fmt.Sprintf("store:\n  redis_url: %q\n", rs.URL()))
+	ws := replicas(t, 3, cfg)
+	for _, w := range ws {
+		proc.Eventually(t, 15*time.Second, func() bool { return status(t, w, "svc.test") == "stopped" }, "not reconciled")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ups := scaleUps(ctx, t, cli, svc.ID)
+
+	const crowd = 1000
+	var wg sync.WaitGroup
+	var ok503, other atomic.Int32
+	sem := make(chan struct{}, 200) // bounded in flight
+	for i := range crowd {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if wake(t, ws[i%len(ws)], "svc.test") == http.StatusServiceUnavailable {
+				ok503.Add(1)
+			} else {
+				other.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok503.Load() != crowd {
+		t.Fatalf("%d of %d requests got the waiting page (%d other)", ok503.Load(), crowd, other.Load())
+	}
+	for i, w := range ws {
+		proc.Eventually(t, 90*time.Second, func() bool { return status(t, w, "svc.test") == "running" }, fmt.Sprintf("replica %d never running", i))
+	}
+	proc.Eventually(t, 10*time.Second, func() bool { return ups() >= 1 }, "the engine's scale-up event")
+	// The idle stop comes after any second scale-up there could have
+	// been: once it is seen, the count is final.
+	proc.Eventually(t, 60*time.Second, func() bool { return status(t, ws[0], "svc.test") == "stopped" }, "never scaled down as idle")
+	if n := ups(); n != 1 {
+		t.Fatalf("%d scale-ups from 0 across 3 replicas for %d requests, want 1", n, crowd)
+	}
+	// And waitingroom's own count: one wake ran, on one replica.
+	wakes := 0
+	for _, w := range ws {
+		wakes += wakesTotal(t, w, "svc.test")
+	}
+	if wakes != 1 {
+		t.Fatalf("%d wakes ran across 3 replicas (waitingroom_wakes_total), want 1", wakes)
+	}
+	t.Logf("scale-ups per %d-request stampede across 3 replicas: %d (wakes run: %d)", crowd, ups(), wakes)
+}
+
+// wakesTotal sums a replica's waitingroom_wakes_total for host (every
+// result), from its admin /metrics.
+func wakesTotal(t *testing.T, w *proc.Waitingroom, host string) int {
+	t.Helper()
+	resp, err := http.Get(w.Admin + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("metrics: %d %v", resp.StatusCode, err)
+	}
+	n := 0
+	prefix := `waitingroom_wakes_total{host="` + host + `"`
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, prefix) {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			n += int(v)
+		}
+	}
+	return n
+}
