@@ -14,7 +14,7 @@ import (
 	"github.com/waitingroom/waitingroom/internal/testutil/redistest"
 )
 
-func replicas(t *testing.T, n int, cfg string) []*proc.Waitingroom {
+func replicas(t testing.TB, n int, cfg string) []*proc.Waitingroom {
 	t.Helper()
 	ws := make([]*proc.Waitingroom, n)
 	for i := range ws {
@@ -26,6 +26,32 @@ func replicas(t *testing.T, n int, cfg string) []*proc.Waitingroom {
 // Three replicas on one Redis: a crowd spread across them makes exactly one
 // start, every replica's event stream hears "running", and the idle sweep
 // stops the host exactly once.
+// crowd sends n waking requests spread over the replicas, at most 200 in
+// flight, and fails the test unless every one got the waiting page (503).
+func crowd(t testing.TB, ws []*proc.Waitingroom, host string, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	var ok503, other atomic.Int32
+	sem := make(chan struct{}, 200) // bounded in flight
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if wake(t, ws[i%len(ws)], host) == http.StatusServiceUnavailable {
+				ok503.Add(1)
+			} else {
+				other.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if int(ok503.Load()) != n {
+		t.Fatalf("%d of %d requests got the waiting page (%d other)", ok503.Load(), n, other.Load())
+	}
+}
+
 func TestReplicasShareOneWakeAndOneSweep(t *testing.T) {
 	rs := redistest.Start(t)
 	d := newDemoHost(t, "app.test", time.Second, "4s")
@@ -43,28 +69,7 @@ func TestReplicasShareOneWakeAndOneSweep(t *testing.T) {
 		streams[i] = sse(ctx, t, w.Public, "app.test")
 	}
 
-	const crowd = 1000
-	var wg sync.WaitGroup
-	var ok503, other atomic.Int32
-	sem := make(chan struct{}, 200) // bounded in flight
-	for i := 0; i < crowd; i++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			w := ws[i%len(ws)]
-			if wake(t, w, "app.test") == http.StatusServiceUnavailable {
-				ok503.Add(1)
-			} else {
-				other.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	if ok503.Load() != crowd {
-		t.Fatalf("%d of %d requests got the waiting page (%d other)", ok503.Load(), crowd, other.Load())
-	}
+	crowd(t, ws, "app.test", 1000)
 	for i, s := range streams {
 		for st := range s {
 			if st == "running" {

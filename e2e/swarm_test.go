@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,7 +23,7 @@ import (
 // swarmService creates a sleeping (0 replicas) service of the plain test
 // image, publishing its port on a free loopback-reachable host port, and
 // returns it with that port.
-func swarmService(t *testing.T) (*client.Client, swarmtest.Service, int) {
+func swarmService(t testing.TB) (*client.Client, swarmtest.Service, int) {
 	t.Helper()
 	cli := swarms.Require(t)
 	_, images := dockerImages.Images(t)
@@ -33,7 +32,9 @@ func swarmService(t *testing.T) (*client.Client, swarmtest.Service, int) {
 	return cli, svc, port
 }
 
-func swarmConfig(svc swarmtest.Service, port int, extra string) string {
+// swarmConfig is a swarm provider and one host, svc.test, for the service;
+// extra goes before providers:, hostExtra at the end of the host.
+func swarmConfig(svc swarmtest.Service, extra, hostExtra string) string {
 	return fmt.Sprintf(`
 listen: "%%PUBLIC%%"
 admin:
@@ -47,10 +48,9 @@ hosts:
   - host: svc.test
     provider: swarm
     service: %s
-    ready_url: http://127.0.0.1:%d/
     idle_timeout: 4s
     start_timeout: 90s
-`, extra, svc.Name, port)
+%s`, extra, svc.Name, hostExtra)
 }
 
 // replicasOf reads a service's replicas and remembered-replicas label.
@@ -69,21 +69,11 @@ func replicasOf(t *testing.T, cli *client.Client, id string) (uint64, string) {
 // remembering its replicas.
 func TestSwarmWakeThroughBinary(t *testing.T) {
 	cli, svc, port := swarmService(t)
-	w := proc.StartWaitingroom(t, bins, t.TempDir(), swarmConfig(svc, port, ""))
+	w := proc.StartWaitingroom(t, bins, t.TempDir(), swarmConfig(svc, "", fmt.Sprintf("    ready_url: http://127.0.0.1:%d/\n", port)))
 	proc.Eventually(t, 15*time.Second, func() bool { return status(t, w, "svc.test") == "stopped" }, "not reconciled as stopped")
 
 	started := time.Now()
-	var wg sync.WaitGroup
-	for range 50 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if c := wake(t, w, "svc.test"); c != http.StatusServiceUnavailable {
-				t.Errorf("status %d", c)
-			}
-		}()
-	}
-	wg.Wait()
+	crowd(t, []*proc.Waitingroom{w}, "svc.test", 50)
 	proc.Eventually(t, 90*time.Second, func() bool { return status(t, w, "svc.test") == "running" }, "service never running")
 	t.Logf("request → running (task running, ready_url answering) through the binary: %s", time.Since(started).Round(time.Millisecond))
 	if n, _ := replicasOf(t, cli, svc.ID); n != 1 {
@@ -137,7 +127,7 @@ func scaleUps(ctx context.Context, t *testing.T, cli *client.Client, id string) 
 func TestSwarmStampedeThreeReplicasOneScaleUp(t *testing.T) {
 	cli, svc, port := swarmService(t)
 	rs := redistest.Start(t)
-	cfg := swarmConfig(svc, port, fmt.Sprintf("store:\n  redis_url: %q\n", rs.URL()))
+	cfg := swarmConfig(svc, fmt.Sprintf("store:\n  redis_url: %q\n", rs.URL()), fmt.Sprintf("    ready_url: http://127.0.0.1:%d/\n", port))
 	ws := replicas(t, 3, cfg)
 	for _, w := range ws {
 		proc.Eventually(t, 15*time.Second, func() bool { return status(t, w, "svc.test") == "stopped" }, "not reconciled")
@@ -146,27 +136,8 @@ func TestSwarmStampedeThreeReplicasOneScaleUp(t *testing.T) {
 	defer cancel()
 	ups := scaleUps(ctx, t, cli, svc.ID)
 
-	const crowd = 1000
-	var wg sync.WaitGroup
-	var ok503, other atomic.Int32
-	sem := make(chan struct{}, 200) // bounded in flight
-	for i := range crowd {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if wake(t, ws[i%len(ws)], "svc.test") == http.StatusServiceUnavailable {
-				ok503.Add(1)
-			} else {
-				other.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	if ok503.Load() != crowd {
-		t.Fatalf("%d of %d requests got the waiting page (%d other)", ok503.Load(), crowd, other.Load())
-	}
+	const n = 1000
+	crowd(t, ws, "svc.test", n)
 	for i, w := range ws {
 		proc.Eventually(t, 90*time.Second, func() bool { return status(t, w, "svc.test") == "running" }, fmt.Sprintf("replica %d never running", i))
 	}
@@ -175,22 +146,28 @@ func TestSwarmStampedeThreeReplicasOneScaleUp(t *testing.T) {
 	// been: once it is seen, the count is final.
 	proc.Eventually(t, 60*time.Second, func() bool { return status(t, ws[0], "svc.test") == "stopped" }, "never scaled down as idle")
 	if n := ups(); n != 1 {
-		t.Fatalf("%d scale-ups from 0 across 3 replicas for %d requests, want 1", n, crowd)
+		t.Fatalf("%d scale-ups from 0 across 3 replicas for %d requests, want 1", n, 1000)
 	}
 	// And waitingroom's own count: one wake ran, on one replica.
-	wakes := 0
-	for _, w := range ws {
-		wakes += wakesTotal(t, w, "svc.test")
-	}
+	wakes := wakesRun(t, ws, "svc.test")
 	if wakes != 1 {
 		t.Fatalf("%d wakes ran across 3 replicas (waitingroom_wakes_total), want 1", wakes)
 	}
-	t.Logf("scale-ups per %d-request stampede across 3 replicas: %d (wakes run: %d)", crowd, ups(), wakes)
+	t.Logf("scale-ups per %d-request stampede across 3 replicas: %d (wakes run: %d)", n, ups(), wakes)
 }
 
-// wakesTotal sums a replica's waitingroom_wakes_total for host (every
-// result), from its admin /metrics.
-func wakesTotal(t *testing.T, w *proc.Waitingroom, host string) int {
+// wakesRun sums the replicas' waitingroom_wakes_total for host (every
+// result), from their admin /metrics: the wakes they ran.
+func wakesRun(t testing.TB, ws []*proc.Waitingroom, host string) int {
+	t.Helper()
+	n := 0
+	for _, w := range ws {
+		n += wakesTotal(t, w, host)
+	}
+	return n
+}
+
+func wakesTotal(t testing.TB, w *proc.Waitingroom, host string) int {
 	t.Helper()
 	resp, err := http.Get(w.Admin + "/metrics")
 	if err != nil {
