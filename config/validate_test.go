@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/waitingroom/waitingroom/providers/kinds"
 )
 
 // lines joins YAML lines, so that a case's line numbers can be read off.
@@ -19,7 +21,7 @@ const providersBlock = "providers:\n  docker: {}\n  gce: {project: p}\n  exec: {
 // string per problem as printed.
 func problemsOf(t *testing.T, data string) []string {
 	t.Helper()
-	cfg, err := Parse("config.yaml", []byte(data))
+	cfg, err := Parse("config.yaml", []byte(data), kinds.All())
 	if err == nil {
 		t.Fatalf("Parse accepted the file; want problems. File:\n%s", data)
 	}
@@ -471,7 +473,7 @@ func TestEveryProblemAtOnce(t *testing.T) {
 
 func TestLoadMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nope.yaml")
-	_, err := Load(path)
+	_, err := Load(path, kinds.All())
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Load of a missing file: %v, want an error wrapping fs.ErrNotExist", err)
 	}
@@ -545,7 +547,7 @@ func TestValidFiles(t *testing.T) {
 	}
 	for name, data := range tests {
 		t.Run(name, func(t *testing.T) {
-			if _, err := Parse("config.yaml", []byte(data)); err != nil {
+			if _, err := Parse("config.yaml", []byte(data), kinds.All()); err != nil {
 				t.Errorf("refused:\n%v", err)
 			}
 		})

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/waitingroom/waitingroom/providers"
 )
 
 // Watcher keeps a configuration current while the process runs: it reloads
@@ -32,6 +33,7 @@ import (
 // Without SetCurrent, Run applies the file once when it starts.
 type Watcher struct {
 	path  string
+	kinds providers.Kinds
 	log   *slog.Logger
 	apply func(*Config) error
 
@@ -46,6 +48,7 @@ type Watcher struct {
 	reloadMu sync.Mutex // serialises reloads, so applies happen in order
 
 	mu       sync.Mutex
+	started  *Config // the first configuration in use: what the process was set up with
 	last     *Config
 	lastErr  error
 	rejected string // digest of the last file refused, not to log it again
@@ -59,11 +62,11 @@ type Watcher struct {
 // valid configuration, one at a time, in order; it must not call Reload.
 // When apply fails, having changed nothing, the file is refused like an
 // invalid one and the configuration in use stays in use.
-func NewWatcher(path string, log *slog.Logger, apply func(*Config) error) *Watcher {
+func NewWatcher(path string, kinds providers.Kinds, log *slog.Logger, apply func(*Config) error) *Watcher {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Watcher{path: path, log: log, apply: apply, debounce: 100 * time.Millisecond, poll: 5 * time.Second,
+	return &Watcher{path: path, kinds: kinds, log: log, apply: apply, debounce: 100 * time.Millisecond, poll: 5 * time.Second,
 		watching: make(chan struct{})}
 }
 
@@ -73,6 +76,18 @@ func (w *Watcher) SetCurrent(cfg *Config) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.last, w.lastErr, w.rejected = cfg, nil, ""
+	if w.started == nil {
+		w.started = cfg
+	}
+}
+
+// RestartNeeded lists the settings in which the configuration in use
+// differs from the one the process started with and that only a restart
+// applies (RestartNeeded): a reload accepted them, but they wait.
+func (w *Watcher) RestartNeeded() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return RestartNeeded(w.started, w.last)
 }
 
 // Last returns the configuration in use (nil before the first successful
@@ -127,7 +142,7 @@ func (w *Watcher) reload(force bool) error {
 	if !force && digest == rejected {
 		return nil
 	}
-	cfg, err := Parse(w.path, data)
+	cfg, err := Parse(w.path, data, w.kinds)
 	if err == nil && cfg.empty && prev != nil {
 		// Editors that save in place truncate the file first: an empty
 		// file seen on reload is far more likely half-written than meant
@@ -149,8 +164,16 @@ func (w *Watcher) reload(force bool) error {
 	}
 	w.mu.Lock()
 	w.last, w.lastErr, w.rejected = cfg, nil, ""
+	if w.started == nil {
+		w.started = cfg
+	}
+	started := w.started
 	w.mu.Unlock()
 	w.logApplied(prev, cfg)
+	if pending := RestartNeeded(started, cfg); len(pending) > 0 {
+		w.log.Warn("configuration reloaded, but these settings take effect only after a restart",
+			"file", cfg.Path, "settings", pending)
+	}
 	return nil
 }
 

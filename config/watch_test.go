@@ -14,6 +14,7 @@ import (
 
 	"github.com/waitingroom/waitingroom/internal/testutil/logbuf"
 	"github.com/waitingroom/waitingroom/internal/testutil/poll"
+	"github.com/waitingroom/waitingroom/providers/kinds"
 )
 
 // registry returns a valid file registering the given hosts (exec).
@@ -52,8 +53,8 @@ func newHarness(t *testing.T, path, content string) *harness {
 	}
 	h := &harness{t: t, path: path, applied: make(chan *Config, 16), logs: &logbuf.Buffer{}}
 	log := slog.New(slog.NewTextHandler(h.logs, nil))
-	h.w = NewWatcher(path, log, func(c *Config) error { h.applied <- c; return nil })
-	cfg, err := Load(path)
+	h.w = NewWatcher(path, kinds.All(), log, func(c *Config) error { h.applied <- c; return nil })
+	cfg, err := Load(path, kinds.All())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +287,7 @@ func TestReloadWithoutChanges(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	writeFile(t, path, registry("a.example.com"))
 	var applied int
-	w := NewWatcher(path, slog.New(slog.NewTextHandler(&logbuf.Buffer{}, nil)), func(*Config) error { applied++; return nil })
+	w := NewWatcher(path, kinds.All(), slog.New(slog.NewTextHandler(&logbuf.Buffer{}, nil)), func(*Config) error { applied++; return nil })
 	if err := w.Reload(); err != nil || applied != 1 {
 		t.Fatalf("first Reload: %v, applied %d", err, applied)
 	}
@@ -306,12 +307,12 @@ func TestReloadWithoutChanges(t *testing.T) {
 func TestReloadThatCannotBeAppliedIsRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	writeFile(t, path, registry("a.example.com"))
-	old, err := Load(path)
+	old, err := Load(path, kinds.All())
 	if err != nil {
 		t.Fatal(err)
 	}
 	fail := errors.New("provider \"docker\": cannot build")
-	w := NewWatcher(path, slog.New(slog.NewTextHandler(&logbuf.Buffer{}, nil)), func(*Config) error { return fail })
+	w := NewWatcher(path, kinds.All(), slog.New(slog.NewTextHandler(&logbuf.Buffer{}, nil)), func(*Config) error { return fail })
 	w.SetCurrent(old)
 	writeFile(t, path, registry("a.example.com", "b.example.com"))
 	err = w.Reload()
@@ -331,7 +332,7 @@ func TestRunAppliesWithoutSetCurrent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	writeFile(t, path, registry("a.example.com"))
 	applied := make(chan *Config, 1)
-	w := NewWatcher(path, slog.New(slog.NewTextHandler(&logbuf.Buffer{}, nil)), func(c *Config) error { applied <- c; return nil })
+	w := NewWatcher(path, kinds.All(), slog.New(slog.NewTextHandler(&logbuf.Buffer{}, nil)), func(c *Config) error { applied <- c; return nil })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
@@ -347,7 +348,7 @@ func TestRunAppliesWithoutSetCurrent(t *testing.T) {
 }
 
 func TestRunFailsOnMissingDirectory(t *testing.T) {
-	w := NewWatcher(filepath.Join(t.TempDir(), "nope", "config.yaml"), nil, func(*Config) error { return nil })
+	w := NewWatcher(filepath.Join(t.TempDir(), "nope", "config.yaml"), kinds.All(), nil, func(*Config) error { return nil })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := w.Run(ctx); err == nil {
@@ -377,5 +378,40 @@ func TestWatcherRefusesAnEmptyFile(t *testing.T) {
 	writeFile(t, path, "hosts: []\n")
 	if got := hostNames(h.next(2 * time.Second)); len(got) != 0 {
 		t.Fatalf("hosts: [] applied hosts %v", got)
+	}
+}
+
+// TestReloadSaysWhatWaitsForARestart: a reload that changes page.* or
+// limits.* is applied for what it can apply, and says, in the log and
+// through RestartNeeded (the /api/reload answer), that the rest waits for
+// a restart; a later reload that changes only hosts still says so, since
+// the process still runs the old page.
+func TestReloadSaysWhatWaitsForARestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	writeFile(t, path, registry("a.example.com"))
+	logs := &logbuf.Buffer{}
+	w := NewWatcher(path, kinds.All(), slog.New(slog.NewTextHandler(logs, nil)), func(*Config) error { return nil })
+	if err := w.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.RestartNeeded(); got != nil {
+		t.Fatalf("RestartNeeded at start = %v", got)
+	}
+	writeFile(t, path, "page: {status: 200}\nlimits: {max_url_length: 4096}\n"+registry("a.example.com"))
+	if err := w.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.RestartNeeded(); !slices.Equal(got, []string{"page", "limits"}) {
+		t.Errorf("RestartNeeded = %v, want [page limits]", got)
+	}
+	if !strings.Contains(logs.String(), "take effect only after a restart") || !strings.Contains(logs.String(), "settings=\"[page limits]\"") {
+		t.Errorf("the log does not say what waits for a restart:\n%s", logs.String())
+	}
+	writeFile(t, path, "page: {status: 200}\nlimits: {max_url_length: 4096}\n"+registry("a.example.com", "b.example.com"))
+	if err := w.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.RestartNeeded(); !slices.Equal(got, []string{"page", "limits"}) {
+		t.Errorf("after a hosts-only reload RestartNeeded = %v, want [page limits] still", got)
 	}
 }

@@ -37,3 +37,34 @@ func (e *BudgetError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrBudgetExceeded) true.
 func (e *BudgetError) Unwrap() error { return ErrBudgetExceeded }
+
+// HTTPStatus is the one map from the errors the controller returns (Wake,
+// Status, Stop, ...) to an HTTP status, with how long to wait before
+// trying again where that is known: nil 200; an unknown host 404; a spent
+// wake budget 429 (until the budget allows a wake again, else a minute); a
+// refused wake, blocked clients included, 403; a transition the state does
+// not allow 409; the store or a provider unreachable 503; anything else
+// 500. The waiting page, held requests and the admin API answer from it;
+// where an audience answers otherwise (a visitor whose request does not
+// wake sees the page) the caller says so in its own switch on the status.
+func HTTPStatus(err error) (status int, retryAfter time.Duration) {
+	if err == nil {
+		return 200, 0 // before be exists: the page's path allocates nothing here
+	}
+	var be *BudgetError
+	switch {
+	case errors.Is(err, ErrUnknownHost):
+		return 404, 0
+	case errors.As(err, &be):
+		return 429, be.RetryAfter
+	case errors.Is(err, ErrBudgetExceeded):
+		return 429, time.Minute
+	case errors.Is(err, ErrWakeRefused):
+		return 403, 0
+	case errors.Is(err, ErrConflict):
+		return 409, 0
+	case errors.Is(err, ErrStoreUnavailable), errors.Is(err, ErrUnavailable):
+		return 503, 0
+	}
+	return 500, 0
+}

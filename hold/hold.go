@@ -511,19 +511,22 @@ func (hd *Holder) Serve(w http.ResponseWriter, r *http.Request, h controller.Hos
 	hd.forward(w, r, fwd, body)
 }
 
-// refuseWake answers a request whose wake returned an error.
+// refuseWake answers a request whose wake returned an error, with the
+// status controller.HTTPStatus gives it; a refused wake and waitingroom's
+// own problems are 503: the client may try again.
 func (hd *Holder) refuseWake(w http.ResponseWriter, r *http.Request, hs *hostState, rec controller.Record, err error) {
+	status, retry := controller.HTTPStatus(err)
 	var be *controller.BudgetError
 	switch {
-	case errors.As(err, &be):
-		hd.refuse(w, r, hs, http.StatusTooManyRequests, ReasonBudget, rec.State, be.RetryAfter,
+	case status == http.StatusTooManyRequests && errors.As(err, &be):
+		hd.refuse(w, r, hs, status, ReasonBudget, rec.State, retry,
 			hs.name+" has been woken too often lately ("+be.Budget+" budget), so it stays asleep for now")
-	case errors.Is(err, controller.ErrBudgetExceeded):
-		hd.refuse(w, r, hs, http.StatusTooManyRequests, ReasonBudget, rec.State, time.Minute,
+	case status == http.StatusTooManyRequests:
+		hd.refuse(w, r, hs, status, ReasonBudget, rec.State, retry,
 			hs.name+" has been woken too often lately, so it stays asleep for now")
-	case errors.Is(err, controller.ErrUnknownHost):
-		hd.refuse(w, r, hs, http.StatusNotFound, ReasonUnknownHost, "", 0, "no site is registered for this host name")
-	case errors.Is(err, controller.ErrWakeRefused):
+	case status == http.StatusNotFound:
+		hd.refuse(w, r, hs, status, ReasonUnknownHost, "", 0, "no site is registered for this host name")
+	case status == http.StatusForbidden:
 		hd.refuse(w, r, hs, http.StatusServiceUnavailable, ReasonWakeRefused, rec.State, hd.retryAfter,
 			hs.name+" is "+rec.State.Words()+" and this request does not wake it")
 	default:

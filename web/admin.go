@@ -44,6 +44,9 @@ type ConfigInfo struct {
 	// LastError is the error of the latest reload attempt, nil when it
 	// succeeded (config.Watcher.Last).
 	LastError error
+	// RestartNeeded lists the settings a reload accepted that take effect
+	// only after a restart ("page", "limits"; config.Watcher.RestartNeeded).
+	RestartNeeded []string
 }
 
 // Defaults of AdminOptions.

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -746,5 +747,22 @@ func TestDashboardSaysWhyAHostIsAwake(t *testing.T) {
 	s.login(t, c)
 	if page := s.do(t, c, "GET", "/", nil); !strings.Contains(page.body, "kept awake: warm window until 18:00 Europe/Paris") {
 		t.Errorf("dashboard does not say why the host is awake")
+	}
+}
+
+// TestReloadSaysWhatWaitsForARestart: a reload whose file changes
+// settings only a restart applies (page, limits) answers 200 with them
+// listed and a warning, not a silent success.
+func TestReloadSaysWhatWaitsForARestart(t *testing.T) {
+	s := newDashSetup(t, nil, func(o *AdminOptions) {
+		o.Config = func() ConfigInfo {
+			return ConfigInfo{Path: "/etc/waitingroom/waitingroom.yaml", RestartNeeded: []string{"page", "limits"}}
+		}
+	})
+	res := s.do(t, nil, "POST", "/api/reload", nil, "Authorization: Bearer "+dashToken)
+	var got reloadJSON
+	if err := json.Unmarshal([]byte(res.body), &got); err != nil || res.StatusCode != 200 || !got.Reloaded ||
+		!slices.Equal(got.RestartNeeded, []string{"page", "limits"}) || !strings.Contains(got.Warning, "page, limits take effect only after a restart") {
+		t.Fatalf("reload with settings that wait for a restart: %d %s", res.StatusCode, res.body)
 	}
 }

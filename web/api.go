@@ -299,6 +299,10 @@ type reloadJSON struct {
 	Error    string    `json:"error,omitempty"`
 	// Problems lists every problem of a refused file, "FILE:LINE: message".
 	Problems []string `json:"problems,omitempty"`
+	// RestartNeeded lists the settings the file changes that only a
+	// restart applies (page, limits, listeners...); Warning says so.
+	RestartNeeded []string `json:"restart_needed,omitempty"`
+	Warning       string   `json:"warning,omitempty"`
 }
 
 func (a *Admin) apiReload(w http.ResponseWriter, r *http.Request, p principal) {
@@ -325,6 +329,10 @@ func (a *Admin) apiReload(w http.ResponseWriter, r *http.Request, p principal) {
 	if a.opts.Config != nil {
 		ci := a.opts.Config()
 		res.Path, res.LoadedAt = ci.Path, ci.LoadedAt.UTC()
+		if len(ci.RestartNeeded) > 0 {
+			res.RestartNeeded = ci.RestartNeeded
+			res.Warning = "applied, but " + strings.Join(ci.RestartNeeded, ", ") + " take effect only after a restart of waitingroom"
+		}
 	}
 	writeJSON(w, r, http.StatusOK, res)
 }
@@ -359,17 +367,14 @@ func (a *Admin) apiEvents(w http.ResponseWriter, r *http.Request, _ principal) {
 
 	rc := http.NewResponseController(w)
 	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
+	setSSEHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
 		return // the headers say it is a stream; there is no body to wait for
 	}
 
 	s := &adminStream{w: w, rc: rc, a: a, last: map[string][]byte{}}
-	s.buf.WriteString("retry: 2000\n\n")
+	appendSSERetry(&s.buf, 2*time.Second)
 	names := a.hostNames()
 	if !s.views(a.hostViews(ctx)) || !s.flush() {
 		return
@@ -406,7 +411,7 @@ func (a *Admin) apiEvents(w http.ResponseWriter, r *http.Request, _ principal) {
 				return
 			}
 		case <-beat.C:
-			s.buf.WriteString(": heartbeat\n\n")
+			s.buf.WriteString(sseHeartbeat)
 		}
 		if !s.flush() {
 			return
@@ -458,13 +463,7 @@ func (s *adminStream) send(event string, v any) bool {
 	return true
 }
 
-func (s *adminStream) write(event string, data []byte) {
-	s.buf.WriteString("event: ")
-	s.buf.WriteString(event)
-	s.buf.WriteString("\ndata: ")
-	s.buf.Write(data) // encoding/json writes no newlines
-	s.buf.WriteString("\n\n")
-}
+func (s *adminStream) write(event string, data []byte) { appendSSEEvent(&s.buf, event, data) }
 
 // flush writes what is queued within a deadline: a client that stopped
 // reading is dropped rather than holding the stream forever.

@@ -3,9 +3,6 @@ package web
 import (
 	"context"
 	"errors"
-	"maps"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -129,16 +126,10 @@ func wakeOf(w controller.WakeRecord) *wakeJSON {
 // targetText says which backend a host is, from its registry values,
 // with secrets hidden (a password in an argv or a URL).
 func targetText(t controller.Target) string {
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(t.Fields)) {
-		if v := t.Fields[k]; v != "" {
-			parts = append(parts, redact.Text(k+"="+v))
-		}
+	if t.Backend == nil {
+		return ""
 	}
-	if start := t.Commands["start"]; len(start) > 0 {
-		parts = append(parts, "start: "+strings.Join(redact.Args(start), " "))
-	}
-	return strings.Join(parts, " ")
+	return redact.Text(t.Backend.String())
 }
 
 // historyDepth is how much wake history the dashboard reads per host:
@@ -281,21 +272,16 @@ func (c *wakeCache) forget(host string) {
 	c.mu.Unlock()
 }
 
-// errorStatus maps the controller's errors to HTTP statuses and messages
-// an operator can act on.
+// errorStatus is the answer of the admin API to a controller error: its
+// status (controller.HTTPStatus) and a message an operator can act on.
 func errorStatus(err error) (int, string) {
+	status, _ := controller.HTTPStatus(err)
 	var be *controller.BudgetError
 	switch {
-	case errors.Is(err, controller.ErrUnknownHost):
-		return 404, err.Error()
-	case errors.As(err, &be):
-		return 429, be.Error()
-	case errors.Is(err, controller.ErrConflict):
-		return 409, err.Error() + "; try again once the host is running"
-	case errors.Is(err, controller.ErrWakeRefused):
-		return 403, err.Error()
-	case errors.Is(err, controller.ErrStoreUnavailable):
-		return 503, err.Error()
+	case status == 429 && errors.As(err, &be):
+		return status, be.Error()
+	case status == 409:
+		return status, err.Error() + "; try again once the host is running"
 	}
-	return 500, err.Error()
+	return status, err.Error()
 }

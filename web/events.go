@@ -94,15 +94,12 @@ func (p *Public) streamInHandler(w http.ResponseWriter, r *http.Request, host st
 	}
 
 	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no") // nginx and friends: do not buffer the stream
+	setSSEHeaders(h)
 	h.Set("X-Waitingroom-State", string(first.State))
 	w.WriteHeader(http.StatusOK)
 
 	var buf bytes.Buffer
-	// retry: EventSource reconnects after 1 s instead of its default 3 s.
-	buf.WriteString("retry: 1000\n\n")
+	appendSSERetry(&buf, publicRetry)
 	if !p.send(w, rc, &buf, first) {
 		return
 	}
@@ -120,7 +117,7 @@ func (p *Public) streamInHandler(w http.ResponseWriter, r *http.Request, host st
 				return
 			}
 		case <-beat.C:
-			buf.WriteString(": heartbeat\n\n")
+			buf.WriteString(sseHeartbeat)
 			if !p.flush(w, rc, &buf) {
 				return
 			}

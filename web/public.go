@@ -567,6 +567,17 @@ func (p *Public) serveStatus(w http.ResponseWriter, r *http.Request, host string
 	p.writeState(w, r, &d)
 }
 
+// budgetName is the budget that refused a wake ("" when err does not say).
+// Out of line, so that pageData's frame holds no BudgetError pointer that
+// escapes: the page's path does not allocate for it.
+func budgetName(err error) string {
+	var be *controller.BudgetError
+	if errors.As(err, &be) {
+		return be.Budget
+	}
+	return ""
+}
+
 // pageData turns a record (and the error Wake or Status returned with it)
 // into what the page, the JSON answer and the status endpoint show.
 // lang is the visitor's language (catalog.pick).
@@ -579,29 +590,24 @@ func (p *Public) pageData(ctx context.Context, host, lang string, rec controller
 	if !d.State.Valid() {
 		d.State = controller.StateUnknown
 	}
-	var budget time.Duration
-	var be *controller.BudgetError
+	status, budget := controller.HTTPStatus(err)
 	switch {
-	case errors.Is(err, controller.ErrClientBlocked):
-		d.Blocked = true
-	case err == nil, errors.Is(err, controller.ErrWakeRefused):
-		// A refused wake (a bot, a prefetch) still gets the honest state.
-	case errors.As(err, &be):
-		d.OverBudget, d.Budget, budget = true, be.Budget, be.RetryAfter
-	case errors.Is(err, controller.ErrBudgetExceeded):
-		d.OverBudget, budget = true, time.Minute
-	case errors.Is(err, controller.ErrStoreUnavailable):
-		d.Problem = p.cat.text(lang, "problem.store")
-		p.logProblem(host, err)
+	case status == http.StatusOK:
+	case status == http.StatusForbidden:
+		// A refused wake (a bot, a prefetch) still gets the honest state;
+		// a blocked client is told why.
+		d.Blocked = errors.Is(err, controller.ErrClientBlocked)
+	case status == http.StatusTooManyRequests:
+		d.OverBudget, d.Status = true, status
+		d.Budget = budgetName(err)
 	default:
-		d.Problem = p.cat.text(lang, "problem.other")
-		p.logProblem(host, err)
-	}
-	if d.OverBudget {
-		d.Status = http.StatusTooManyRequests
-	}
-	if d.Problem != "" {
+		// waitingroom's own problem: 503, whatever the page status.
 		d.Status = http.StatusServiceUnavailable
+		d.Problem = p.cat.text(lang, "problem.other")
+		if errors.Is(err, controller.ErrStoreUnavailable) {
+			d.Problem = p.cat.text(lang, "problem.store")
+		}
+		p.logProblem(host, err)
 	}
 	d.StateWords = p.cat.text(lang, "state."+string(d.State))
 

@@ -103,15 +103,14 @@ func (s *streamSet) serve(w http.ResponseWriter, r *http.Request, host string, r
 	rc := http.NewResponseController(w)
 	// Headers first, into the same write as the first event.
 	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no") // nginx and friends: do not buffer the stream
+	setSSEHeaders(h)
 	h.Set("X-Waitingroom-State", string(ev.State))
 	raw, brw, err := rc.Hijack()
 	if err != nil {
-		for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering", "X-Waitingroom-State"} {
+		for _, k := range sseHeaderKeys() {
 			h.Del(k)
 		}
+		h.Del("X-Waitingroom-State")
 		return true, errors.Join(errNotHijackable, err)
 	}
 	conn := net.Conn(&countedConn{Conn: raw, release: release})
@@ -127,8 +126,7 @@ func (s *streamSet) serve(w http.ResponseWriter, r *http.Request, host string, r
 	h.Set("Connection", "close")
 	_ = h.Write(&out)
 	out.WriteString("\r\n")
-	// retry: EventSource reconnects after 1 s instead of its default 3 s.
-	out.WriteString("retry: 1000\n\n")
+	appendSSERetry(&out, publicRetry)
 
 	var frame bytes.Buffer
 	if err := appendEvent(&frame, ev); err != nil {
@@ -220,9 +218,9 @@ func (s *streamSet) leave(g *hostStreams, conn net.Conn) {
 // server shutting down) it closes the streams that are left.
 func (s *streamSet) write(ctx context.Context, g *hostStreams, events <-chan controller.Event) {
 	beat := time.NewTicker(s.heartbeat)
+	heartbeat := []byte(sseHeartbeat)
 	defer beat.Stop()
 	defer g.closeAll()
-	heartbeat := []byte(": heartbeat\n\n")
 	// drain sends the events already waiting, so that heal, which reads
 	// the newest state, is not followed by an older one.
 	drain := func() bool {
@@ -367,8 +365,6 @@ func appendEvent(out *bytes.Buffer, ev eventJSON) error {
 	if err != nil {
 		return err
 	}
-	out.WriteString("event: state\ndata: ")
-	out.Write(data) // JSON from encoding/json has no newlines
-	out.WriteString("\n\n")
+	appendSSEEvent(out, "state", data)
 	return nil
 }

@@ -83,7 +83,7 @@ func (a *app) configInfo() web.ConfigInfo {
 	if err != nil {
 		y = []byte("# " + err.Error())
 	}
-	return web.ConfigInfo{Path: cfg.Path, LoadedAt: cfg.LoadedAt, YAML: y, LastError: lastErr}
+	return web.ConfigInfo{Path: cfg.Path, LoadedAt: cfg.LoadedAt, YAML: y, LastError: lastErr, RestartNeeded: a.watcher.RestartNeeded()}
 }
 
 // instrument counts each provider's errors in the metrics.

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/waitingroom/waitingroom/config"
+	"github.com/waitingroom/waitingroom/providers/kinds"
 )
 
 // readersInConfig are the files of package config that hand settings on
@@ -61,6 +62,20 @@ func TestEveryConfigFieldReachesItsConsumer(t *testing.T) {
 	if len(seen) < 10 {
 		t.Fatalf("walked only %d config types", len(seen))
 	}
+	// Each kind's settings and host settings are configuration too:
+	// something besides their own Check and Default must read them.
+	for _, k := range kinds.All() {
+		for what, v := range map[string]any{"providers." + k.Name: k.Settings(), "hosts[] of " + k.Name: k.Target()} {
+			typ := reflect.TypeOf(v).Elem()
+			for i := range typ.NumField() {
+				f := typ.Field(i)
+				key := typ.PkgPath() + "." + typ.Name() + "." + f.Name
+				if !read[key] {
+					missing = append(missing, key+" ("+what+"."+strings.Split(f.Tag.Get("yaml"), ",")[0]+")")
+				}
+			}
+		}
+	}
 	for _, m := range missing {
 		t.Errorf("setting %s is read by no package: wire it to its consumer, or remove it", m)
 	}
@@ -68,7 +83,9 @@ func TestEveryConfigFieldReachesItsConsumer(t *testing.T) {
 
 // configFieldReads type-checks every project package (its non-test
 // files; in config only readersInConfig) against the compiler's export
-// data and returns "Type.Field" for each field of a config type read.
+// data and returns "Type.Field" for each field of a config type read, and
+// "PKGPATH.Type.Field" for each field of a provider kind's settings read
+// outside their Check and Default methods.
 func configFieldReads(t *testing.T) map[string]bool {
 	t.Helper()
 	const module = "github.com/waitingroom/waitingroom"
@@ -116,20 +133,30 @@ func configFieldReads(t *testing.T) map[string]bool {
 		}
 		for _, af := range counted {
 			ast.Inspect(af, func(n ast.Node) bool {
+				if fd, ok := n.(*ast.FuncDecl); ok && fd.Recv != nil && (fd.Name.Name == "Check" || fd.Name.Name == "Default") {
+					return false // a kind's own validation and defaults reach nobody
+				}
 				sel, ok := n.(*ast.SelectorExpr)
 				if !ok {
 					return true
 				}
 				s := info.Selections[sel]
-				if s == nil || s.Kind() != types.FieldVal || s.Obj().Pkg() == nil || s.Obj().Pkg().Path() != module+"/config" {
+				if s == nil || s.Kind() != types.FieldVal || s.Obj().Pkg() == nil {
 					return true
 				}
 				recv := s.Recv()
 				if ptr, ok := recv.(*types.Pointer); ok {
 					recv = ptr.Elem()
 				}
-				if named, ok := recv.(*types.Named); ok {
+				named, ok := recv.(*types.Named)
+				if !ok {
+					return true
+				}
+				switch path := s.Obj().Pkg().Path(); {
+				case path == module+"/config":
 					read[named.Obj().Name()+"."+s.Obj().Name()] = true
+				case strings.HasPrefix(path, module+"/providers/"):
+					read[path+"."+named.Obj().Name()+"."+s.Obj().Name()] = true
 				}
 				return true
 			})

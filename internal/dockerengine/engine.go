@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -83,4 +85,16 @@ func IsUnreachable(err error) bool {
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// CheckHost checks an operator's engine address (a provider's host
+// setting); empty is fine (DOCKER_HOST or the local socket).
+func CheckHost(host string) error {
+	if host == "" {
+		return nil
+	}
+	if u, err := url.Parse(host); err != nil || !slices.Contains([]string{"unix", "tcp", "ssh", "npipe", "http", "https"}, u.Scheme) {
+		return fmt.Errorf("host %q is not a Docker address like unix:///var/run/docker.sock or tcp://10.0.0.2:2376", host)
+	}
+	return nil
 }

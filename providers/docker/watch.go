@@ -9,6 +9,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/waitingroom/waitingroom/controller"
 	"github.com/waitingroom/waitingroom/internal/dockerengine"
+	"github.com/waitingroom/waitingroom/providers"
 )
 
 // watchedActions are the container events that can change a target's state.
@@ -56,9 +57,9 @@ func (p *Provider) Watch(ctx context.Context, targets func() []controller.Target
 		Kind:    "docker",
 		Filters: f,
 		Mine:    p.mine,
-		Key:     func(t controller.Target) string { return t.Host + "\x00" + t.Field("container") },
+		Key:     func(t controller.Target) string { return t.Host + "\x00" + containerOf(t) },
 		Concerns: func(t controller.Target, m events.Message) bool {
-			return watched(actions, m.Action) && dockerengine.RefMatches(t.Field("container"), m.Actor.Attributes["name"], m.Actor.ID)
+			return watched(actions, m.Action) && dockerengine.RefMatches(containerOf(t), m.Actor.Attributes["name"], m.Actor.ID)
 		},
 		Status: p.Status,
 	}.Run(ctx, targets, observe)
@@ -66,8 +67,15 @@ func (p *Provider) Watch(ctx context.Context, targets func() []controller.Target
 
 // mine reports whether t is a docker target of this provider.
 func (p *Provider) mine(t controller.Target) bool {
-	if t.Field("container") == "" {
+	if containerOf(t) == "" {
 		return false
 	}
 	return t.Provider == "" || p.name == "" || t.Provider == p.name
+}
+
+// containerOf is a docker target's container reference, "" for a target of
+// another kind.
+func containerOf(t controller.Target) string {
+	dt, _ := providers.TargetOf[Target](t)
+	return dt.Container
 }

@@ -49,13 +49,13 @@ func (p *Provider) Discover(ctx context.Context) ([]controller.Host, error) {
 	// Deterministic winner when two services claim one host: the first
 	// service name in sort order.
 	slices.SortFunc(hosts, func(a, b controller.Host) int {
-		return strings.Compare(a.Name+"\x00"+a.Target.Field("service"), b.Name+"\x00"+b.Target.Field("service"))
+		return strings.Compare(a.Name+"\x00"+serviceOf(a.Target), b.Name+"\x00"+serviceOf(b.Target))
 	})
 	out := make([]controller.Host, 0, len(hosts))
 	for _, h := range hosts {
 		if n := len(out); n > 0 && out[n-1].Name == h.Name {
 			errs = append(errs, fmt.Errorf("service %q: label %s=%q: host already claimed by service %q; ignored",
-				h.Target.Field("service"), providers.KeyHost, h.Name, out[n-1].Target.Field("service")))
+				serviceOf(h.Target), providers.KeyHost, h.Name, serviceOf(out[n-1].Target)))
 			continue
 		}
 		out = append(out, h)
@@ -70,7 +70,7 @@ func HostFromLabels(provider, service string, labels map[string]string) (control
 	rule := providers.LabelRule{Word: "label", Extra: []string{LabelReplicas}, CheckSleep: checkSleep}
 	h, err := rule.HostFromLabels(owner, labels, controller.Target{
 		Provider: provider,
-		Fields:   map[string]string{"service": service},
+		Backend:  Target{Service: service},
 	})
 	if err != nil {
 		return controller.Host{}, err

@@ -35,7 +35,7 @@ func TestDiscoverServiceLabels(t *testing.T) {
 			continue // another test's service
 		}
 		mine++
-		if h.Provider != "sw" || h.Target.Field("service") != good.Name || h.IdleTimeout != 5*time.Minute ||
+		if h.Provider != "sw" || serviceOf(h.Target) != good.Name || h.IdleTimeout != 5*time.Minute ||
 			h.Origin != OriginLabels || h.ReadyURL != "http://{internal_ip}:8080/healthz" {
 			t.Errorf("host %+v", h)
 		}

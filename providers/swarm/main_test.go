@@ -61,7 +61,7 @@ func newTestProvider(t testing.TB, o Options) *Provider {
 }
 
 func target(service string) controller.Target {
-	return controller.Target{Host: service + ".test", Provider: "swarm", Fields: map[string]string{"service": service}}
+	return controller.Target{Host: service + ".test", Provider: "swarm", Backend: Target{Service: service}}
 }
 
 func ctxT(t testing.TB, d time.Duration) context.Context {
@@ -74,7 +74,7 @@ func ctxT(t testing.TB, d time.Duration) context.Context {
 func waitState(t testing.TB, p *Provider, tg controller.Target, want controller.State, timeout time.Duration) controller.Status {
 	t.Helper()
 	var got controller.Status
-	dockertest.Eventually(t, timeout, fmt.Sprintf("%s becomes %s", tg.Field("service"), want), func() (bool, string) {
+	dockertest.Eventually(t, timeout, fmt.Sprintf("%s becomes %s", serviceOf(tg), want), func() (bool, string) {
 		st, err := p.Status(ctxT(t, 10*time.Second), tg)
 		got = st
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/waitingroom/waitingroom/controller"
 	"github.com/waitingroom/waitingroom/internal/dockerengine"
+	"github.com/waitingroom/waitingroom/providers"
 )
 
 // Compile-time guards: the controller discovers these capabilities by type
@@ -100,11 +101,21 @@ func (p *Provider) engineErr(op string, err error) error {
 
 // serviceRef is the target's service name or ID.
 func serviceRef(t controller.Target) (string, error) {
-	ref := t.Field("service")
-	if ref == "" {
+	st, err := providers.TargetOf[Target](t)
+	if err != nil {
+		return "", err
+	}
+	if st.Service == "" {
 		return "", fmt.Errorf("host %s: swarm target has no service", t.Host)
 	}
-	return ref, nil
+	return st.Service, nil
+}
+
+// serviceOf is a swarm target's service reference, "" for a target of
+// another kind.
+func serviceOf(t controller.Target) string {
+	st, _ := providers.TargetOf[Target](t)
+	return st.Service
 }
 
 // checkSleep: a service sleeps one way, at 0 replicas.

@@ -45,7 +45,7 @@ func (p *Provider) Watch(ctx context.Context, targets func() []controller.Target
 		Kind:     "swarm",
 		Filters:  f,
 		Mine:     p.mine,
-		Key:      func(t controller.Target) string { return t.Host + "\x00" + t.Field("service") },
+		Key:      func(t controller.Target) string { return t.Host + "\x00" + serviceOf(t) },
 		Concerns: concerns,
 		Status:   p.Status,
 		// No event says a task reached running (its container's start
@@ -58,7 +58,7 @@ func (p *Provider) Watch(ctx context.Context, targets func() []controller.Target
 // concerns reports whether event m is about t's service: the service itself,
 // or one of its task containers.
 func concerns(t controller.Target, m events.Message) bool {
-	ref := t.Field("service")
+	ref := serviceOf(t)
 	switch m.Type {
 	case events.ServiceEventType:
 		return dockerengine.RefMatches(ref, m.Actor.Attributes["name"], m.Actor.ID)
@@ -71,7 +71,7 @@ func concerns(t controller.Target, m events.Message) bool {
 
 // mine reports whether t is a swarm target of this provider.
 func (p *Provider) mine(t controller.Target) bool {
-	if t.Field("service") == "" {
+	if serviceOf(t) == "" {
 		return false
 	}
 	return t.Provider == "" || p.name == "" || t.Provider == p.name

@@ -40,7 +40,7 @@ func TestWatchObservesScalingByHand(t *testing.T) {
 	other := swarmtest.CreateService(t, cli, swarmtest.Spec{Image: im.Plain, Replicas: 0})
 	p := newTestProvider(t, Options{})
 	tg := target(svc.Name)
-	notMine := controller.Target{Host: "c.test", Provider: "docker", Fields: map[string]string{"container": other.Name}}
+	notMine := controller.Target{Host: "c.test", Provider: "another-swarm", Backend: Target{Service: other.Name}}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
