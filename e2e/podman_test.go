@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,7 +108,9 @@ func TestPodmanStampedeThreeReplicasOneStart(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	starts := containerStarts(ctx, cli, c.ID)
+	starts := dockertest.CountEvents(ctx, cli, filters.NewArgs(filters.Arg("container", c.ID)), func(m events.Message) bool {
+		return m.Type == events.ContainerEventType && m.Action == events.ActionStart
+	})
 
 	const n = 1000
 	crowd(t, ws, "box.test", n)
@@ -125,24 +126,4 @@ func TestPodmanStampedeThreeReplicasOneStart(t *testing.T) {
 		t.Fatalf("%d wakes ran across 3 replicas (waitingroom_wakes_total), want 1", wakes)
 	}
 	t.Logf("container starts per %d-request stampede across 3 replicas, podman: %d", n, starts())
-}
-
-// containerStarts follows the engine's events for one container from now
-// on and counts its starts.
-func containerStarts(ctx context.Context, cli *client.Client, id string) func() int {
-	msgs, errs := cli.Events(ctx, events.ListOptions{Filters: filters.NewArgs(filters.Arg("container", id))})
-	var n atomic.Int32
-	go func() {
-		for {
-			select {
-			case m := <-msgs:
-				if m.Type == events.ContainerEventType && m.Action == events.ActionStart {
-					n.Add(1)
-				}
-			case <-errs:
-				return
-			}
-		}
-	}()
-	return func() int { return int(n.Load()) }
 }

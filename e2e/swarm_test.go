@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
+	"github.com/waitingroom/waitingroom/internal/testutil/dockertest"
 	"github.com/waitingroom/waitingroom/internal/testutil/proc"
 	"github.com/waitingroom/waitingroom/internal/testutil/redistest"
 	"github.com/waitingroom/waitingroom/internal/testutil/swarmtest"
@@ -98,28 +98,13 @@ func TestSwarmWakeThroughBinary(t *testing.T) {
 // scaleUps follows the engine's events for one service from now on and
 // counts the updates that scaled it up from 0 (the engine puts the old and
 // new replicas on a service's update event).
-func scaleUps(ctx context.Context, t *testing.T, cli *client.Client, id string) func() int {
-	t.Helper()
-	msgs, errs := cli.Events(ctx, events.ListOptions{Filters: filters.NewArgs(
-		filters.Arg("type", string(events.ServiceEventType)),
-		filters.Arg("service", id),
-	)})
-	var n atomic.Int32
-	go func() {
-		for {
-			select {
-			case m := <-msgs:
-				old, _ := strconv.Atoi(m.Actor.Attributes["replicas.old"])
-				now, _ := strconv.Atoi(m.Actor.Attributes["replicas.new"])
-				if m.Action == events.ActionUpdate && old == 0 && now > 0 {
-					n.Add(1)
-				}
-			case <-errs:
-				return
-			}
-		}
-	}()
-	return func() int { return int(n.Load()) }
+func scaleUps(ctx context.Context, cli *client.Client, id string) func() int {
+	f := filters.NewArgs(filters.Arg("type", string(events.ServiceEventType)), filters.Arg("service", id))
+	return dockertest.CountEvents(ctx, cli, f, func(m events.Message) bool {
+		old, _ := strconv.Atoi(m.Actor.Attributes["replicas.old"])
+		now, _ := strconv.Atoi(m.Actor.Attributes["replicas.new"])
+		return m.Action == events.ActionUpdate && old == 0 && now > 0
+	})
 }
 
 // Three replicas on one Redis: a crowd of 1,000 requests spread across them
@@ -134,7 +119,7 @@ func TestSwarmStampedeThreeReplicasOneScaleUp(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	ups := scaleUps(ctx, t, cli, svc.ID)
+	ups := scaleUps(ctx, cli, svc.ID)
 
 	const n = 1000
 	crowd(t, ws, "svc.test", n)

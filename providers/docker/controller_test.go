@@ -37,36 +37,14 @@ func (c *offsetClock) Advance(d time.Duration) {
 }
 
 // engineEvents follows the engine's events for one container from now on
-// and counts them by action, until ctx is done. A live stream rather than a
-// since/until query of the history: Podman (4.3) answers a query with an
-// until bound with no events at all.
-func engineEvents(ctx context.Context, t *testing.T, cli *client.Client, id string) (count func(events.Action) int) {
-	t.Helper()
-	msgs, errs := cli.Events(ctx, events.ListOptions{Filters: filters.NewArgs(
-		filters.Arg("type", string(events.ContainerEventType)),
-		filters.Arg("container", id),
-	)})
-	var (
-		mu   sync.Mutex
-		seen = map[events.Action]int{}
-	)
-	go func() {
-		for {
-			select {
-			case m := <-msgs:
-				mu.Lock()
-				seen[m.Action]++
-				mu.Unlock()
-			case <-errs:
-				return
-			}
-		}
-	}()
-	return func(a events.Action) int {
-		mu.Lock()
-		defer mu.Unlock()
-		return seen[a]
+// and counts them by action, until ctx is done.
+func engineEvents(ctx context.Context, cli *client.Client, id string) (count func(events.Action) int) {
+	f := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)), filters.Arg("container", id))
+	counts := map[events.Action]func() int{}
+	for _, a := range []events.Action{events.ActionStart, events.ActionDie} {
+		counts[a] = dockertest.CountEvents(ctx, cli, f, func(m events.Message) bool { return m.Action == a })
 	}
+	return func(a events.Action) int { return counts[a]() }
 }
 
 // TestConcurrentWakesStartTheContainerOnce runs the real controller (memory
@@ -99,7 +77,7 @@ func TestConcurrentWakesStartTheContainerOnce(t *testing.T) {
 	defer ctl.Shutdown(context.Background())
 	states := ctl.Subscribe(ctx, host.Name)
 
-	engine := engineEvents(ctx, t, cli, c.ID)
+	engine := engineEvents(ctx, cli, c.ID)
 	const wakers = 500
 	var (
 		wg    sync.WaitGroup

@@ -24,15 +24,19 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
+	"github.com/waitingroom/waitingroom/controller"
 )
 
 // Label marks every object this package creates.
@@ -387,4 +391,44 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (o
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// CountEvents follows the engine's events matching f from now on, until ctx
+// is done, and counts those match accepts. A live stream rather than a
+// since/until query of the history: Podman (4.3) answers a query bounded by
+// until with no events at all.
+func CountEvents(ctx context.Context, cli *client.Client, f filters.Args, match func(events.Message) bool) (count func() int) {
+	msgs, errs := cli.Events(ctx, events.ListOptions{Filters: f})
+	var n atomic.Int32
+	go func() {
+		for {
+			select {
+			case m := <-msgs:
+				if match(m) {
+					n.Add(1)
+				}
+			case <-errs:
+				return
+			}
+		}
+	}()
+	return func() int { return int(n.Load()) }
+}
+
+// WaitState polls a provider's Status of tg until it reports want, and
+// returns that Status.
+func WaitState(t testing.TB, status func(context.Context, controller.Target) (controller.Status, error), tg controller.Target, want controller.State, timeout time.Duration) controller.Status {
+	t.Helper()
+	var got controller.Status
+	Eventually(t, timeout, fmt.Sprintf("%s (%s) becomes %s", tg.Host, tg.Backend, want), func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		st, err := status(ctx, tg)
+		got = st
+		if err != nil {
+			return false, err.Error()
+		}
+		return st.State == want, fmt.Sprintf("%s (%s)", st.State, st.Reason)
+	})
+	return got
 }
