@@ -111,7 +111,7 @@ func TestMissingAndUnscalableServices(t *testing.T) {
 	if err != nil || st.State != controller.StateFailed || !strings.Contains(st.Reason, `"wrtest-no-such-service" does not exist`) {
 		t.Fatalf("Status of a missing service: %+v, %v", st, err)
 	}
-	st, err = p.Status(ctxT(t, 30*time.Second), controller.Target{Host: "x.test"})
+	st, err = p.Status(ctxT(t, 30*time.Second), controller.Target{Host: "x.test", Backend: Target{}})
 	if err != nil || st.State != controller.StateFailed || !strings.Contains(st.Reason, "no service") {
 		t.Fatalf("Status without a service field: %+v, %v", st, err)
 	}

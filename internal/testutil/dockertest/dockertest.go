@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -393,12 +394,15 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (o
 	}
 }
 
-// CountEvents follows the engine's events matching f from now on, until ctx
-// is done, and counts those match accepts. A live stream rather than a
-// since/until query of the history: Podman (4.3) answers a query bounded by
-// until with no events at all.
+// CountEvents follows the engine's events matching f from the start of the
+// current second on, until ctx is done, and counts those match accepts.
+// Since, so that an event the engine emits before the subscription is
+// established is not missed; whole seconds, which Docker and Podman parse
+// alike. A stream rather than a since/until query of the history: Podman
+// (4.3) answers a query bounded by until with no events at all.
 func CountEvents(ctx context.Context, cli *client.Client, f filters.Args, match func(events.Message) bool) (count func() int) {
-	msgs, errs := cli.Events(ctx, events.ListOptions{Filters: f})
+	since := strconv.FormatInt(time.Now().Unix(), 10)
+	msgs, errs := cli.Events(ctx, events.ListOptions{Since: since, Filters: f})
 	var n atomic.Int32
 	go func() {
 		for {

@@ -56,9 +56,7 @@ func (s *Swarm) Require(t testing.TB) *client.Client {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.ready && s.err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		s.err = s.join(ctx, cli)
-		cancel()
+		s.err = s.join(cli)
 		s.ready = s.err == nil
 	}
 	if s.err != nil {
@@ -67,7 +65,7 @@ func (s *Swarm) Require(t testing.TB) *client.Client {
 	return cli
 }
 
-func (s *Swarm) join(ctx context.Context, cli *client.Client) error {
+func (s *Swarm) join(cli *client.Client) error {
 	if s.lock == nil {
 		f, err := os.OpenFile(filepath.Join(os.TempDir(), "waitingroom-swarmtest.lock"), os.O_CREATE|os.O_RDWR, 0o600)
 		if err != nil {
@@ -80,6 +78,10 @@ func (s *Swarm) join(ctx context.Context, cli *client.Client) error {
 		}
 		s.lock = f
 	}
+	// After the lock: waiting for another package's tests is not the
+	// engine's time.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
 	info, err := cli.Info(ctx)
 	if err != nil {
 		return err
