@@ -93,6 +93,10 @@ func statusOf(svc swarm.Service, tasks []swarm.Task) controller.Status {
 			break // older than this scale-up
 		}
 		switch st := tk.Status; {
+		case strings.Contains(st.Err, "host-mode port already in use"):
+			// The task before it, just shut down, still holds its
+			// published port: the scheduler places this one when the
+			// port is free, a moment later.
 		case st.State == swarm.TaskStateFailed, st.State == swarm.TaskStateRejected,
 			st.Err != "" && (st.State == swarm.TaskStatePending || st.State == swarm.TaskStateNew || st.State == swarm.TaskStateAllocated):
 			return controller.Status{State: controller.StateFailed, Reason: fmt.Sprintf("task %s %s", taskName(name, tk), describe(st))}

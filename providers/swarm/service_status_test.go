@@ -74,6 +74,7 @@ func TestStatusOf(t *testing.T) {
 		{"rejected now", svc(1), []swarm.Task{task(1, shut, swarm.TaskStateRejected, "No such image: x", after)}, controller.StateFailed, "task app.1 rejected: No such image: x"},
 		{"rejected in an earlier wake", svc(1), []swarm.Task{task(1, run, swarm.TaskStateAssigned, "", after), task(1, shut, swarm.TaskStateRejected, "No such image: x", before)}, controller.StateStarting, "0 of 1 tasks running; task app.1 assigned"},
 		{"unschedulable", svc(1), []swarm.Task{task(1, run, swarm.TaskStatePending, "no suitable node (1 node not available)", after)}, controller.StateFailed, "pending: no suitable node"},
+		{"port still held by the previous task", svc(1), []swarm.Task{task(1, run, swarm.TaskStatePending, "no suitable node (host-mode port already in use on 1 node)", after)}, controller.StateStarting, "0 of 1 tasks running; task app.1 pending: no suitable node (host-mode port"},
 		{"replaced after a failure", svc(1), []swarm.Task{task(1, shut, swarm.TaskStateFailed, "task: non-zero exit (1)", after), task(1, run, run, "", after.Add(time.Second))}, controller.StateRunning, ""},
 	}
 	for _, tc := range tests {
