@@ -120,8 +120,8 @@ func TestValidationErrors(t *testing.T) {
 			"  main: {type: dockr}",
 			"  podman: {}"),
 			[]string{
-				`config.yaml:2: provider "main": unknown type "dockr" (known: docker, exec, gce) (did you mean "docker"?)`,
-				`config.yaml:3: provider "podman" has no type and its name is not a type; add type: (one of docker, exec, gce)`,
+				`config.yaml:2: provider "main": unknown type "dockr" (known: docker, exec, gce, swarm) (did you mean "docker"?)`,
+				`config.yaml:3: provider "podman" has no type and its name is not a type; add type: (one of docker, exec, gce, swarm)`,
 			}},
 		{"provider keys of another type", lines(
 			"providers:",
@@ -174,6 +174,19 @@ func TestValidationErrors(t *testing.T) {
 			[]string{
 				`config.yaml:10: host "vm.example.com": "container" is a setting of docker hosts, but provider "gce" is gce (gce hosts take instance, zone, project)`,
 				`config.yaml:11: host "vm.example.com": "start" is a setting of exec hosts, but provider "gce" is gce (gce hosts take instance, zone, project)`,
+			}},
+		{"swarm hosts", lines(
+			"providers:",
+			"  swarm: {host: 'not an address', stop_timeout: 2s}",
+			"hosts:",
+			"  - {host: a.example.com, provider: swarm}",
+			"  - {host: b.example.com, provider: swarm, service: web, sleep: pause, container: c}"),
+			[]string{
+				`config.yaml:2: provider "swarm": "stop_timeout" is a setting of docker providers, not swarm`,
+				`config.yaml:2: provider "swarm": host "not an address" is not a Docker address like unix:///var/run/docker.sock or tcp://10.0.0.2:2376`,
+				`config.yaml:4: host "a.example.com": swarm hosts need service: (the Swarm service's name or ID)`,
+				`config.yaml:5: host "b.example.com": "container" is a setting of docker hosts, but provider "swarm" is swarm (swarm hosts take service)`,
+				`config.yaml:5: host "b.example.com": sleep "pause" is not possible with swarm (choose stop)`,
 			}},
 		{"exec argv", providersBlock + lines(
 			"  - host: a.example.com",

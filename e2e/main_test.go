@@ -17,6 +17,7 @@ import (
 
 	"github.com/waitingroom/waitingroom/internal/testutil/dockertest"
 	"github.com/waitingroom/waitingroom/internal/testutil/proc"
+	"github.com/waitingroom/waitingroom/internal/testutil/swarmtest"
 )
 
 // bins is set once by TestMain, before any test runs, and only read after.
@@ -25,6 +26,10 @@ var bins *proc.Binaries
 // dockerImages are the Docker test images, built on first use and removed
 // by TestMain.
 var dockerImages dockertest.Shared
+
+// swarms is the engine's swarm, initialised on first use if it has none and
+// left by TestMain if it was (swarmtest).
+var swarms swarmtest.Swarm
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "waitingroom-e2e-")
@@ -41,6 +46,10 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if err := dockerImages.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "removing docker test images:", err)
+	}
+	if err := swarms.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "leaving the test swarm:", err)
+		code = max(code, 1)
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)

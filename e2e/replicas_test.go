@@ -14,7 +14,7 @@ import (
 	"github.com/waitingroom/waitingroom/internal/testutil/redistest"
 )
 
-func replicas(t *testing.T, n int, cfg string) []*proc.Waitingroom {
+func replicas(t testing.TB, n int, cfg string) []*proc.Waitingroom {
 	t.Helper()
 	ws := make([]*proc.Waitingroom, n)
 	for i := range ws {
@@ -26,6 +26,37 @@ func replicas(t *testing.T, n int, cfg string) []*proc.Waitingroom {
 // Three replicas on one Redis: a crowd spread across them makes exactly one
 // start, every replica's event stream hears "running", and the idle sweep
 // stops the host exactly once.
+// crowd sends n waking requests spread over the replicas, at most 200 in
+// flight, and fails the test unless every one got the waiting page (503).
+func crowd(t testing.TB, ws []*proc.Waitingroom, host string, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	var page, site, other atomic.Int32
+	sem := make(chan struct{}, 200) // bounded in flight
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			switch wake(t, ws[i%len(ws)], host) {
+			case http.StatusServiceUnavailable:
+				page.Add(1)
+			case http.StatusOK: // arrived once running: handed to the backend
+				site.Add(1)
+			default:
+				other.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	// On a busy machine the backend may be ready before the crowd has
+	// passed; what arrives after that is handed off, which is right too.
+	if other.Load() != 0 || page.Load() == 0 {
+		t.Fatalf("of %d requests %d got the waiting page, %d the site, %d something else", n, page.Load(), site.Load(), other.Load())
+	}
+}
+
 func TestReplicasShareOneWakeAndOneSweep(t *testing.T) {
 	rs := redistest.Start(t)
 	d := newDemoHost(t, "app.test", time.Second, "4s")
@@ -43,33 +74,7 @@ func TestReplicasShareOneWakeAndOneSweep(t *testing.T) {
 		streams[i] = sse(ctx, t, w.Public, "app.test")
 	}
 
-	const crowd = 1000
-	var wg sync.WaitGroup
-	var page, site, other atomic.Int32
-	sem := make(chan struct{}, 200) // bounded in flight
-	for i := 0; i < crowd; i++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			w := ws[i%len(ws)]
-			switch wake(t, w, "app.test") {
-			case http.StatusServiceUnavailable:
-				page.Add(1)
-			case http.StatusOK: // arrived once running: handed to the backend
-				site.Add(1)
-			default:
-				other.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	// On a busy machine the backend may be ready before the crowd has
-	// passed; what arrives after that is handed off, which is right too.
-	if other.Load() != 0 || page.Load() == 0 {
-		t.Fatalf("of %d requests %d got the waiting page, %d the site, %d something else", crowd, page.Load(), site.Load(), other.Load())
-	}
+	crowd(t, ws, "app.test", 1000)
 	for i, s := range streams {
 		for st := range s {
 			if st == "running" {

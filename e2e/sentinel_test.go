@@ -84,7 +84,7 @@ func browserVisit(w *proc.Waitingroom, host string) string {
 
 // crowd runs workers visiting host across ws until stop is closed, each
 // at most max requests, one every pause, and returns when they are done.
-func crowd(ws []*proc.Waitingroom, host string, workers, max int, pause time.Duration, stop <-chan struct{}, a *answers) {
+func crowdUntil(ws []*proc.Waitingroom, host string, workers, max int, pause time.Duration, stop <-chan struct{}, a *answers) {
 	var wg sync.WaitGroup
 	for i := range workers {
 		wg.Add(1)
@@ -124,7 +124,7 @@ func TestSentinelFailoverMidWakeWithThreeReplicas(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		crowd(ws, "app.test", 12, 2000, 20*time.Millisecond, stop, &a)
+		crowdUntil(ws, "app.test", 12, 2000, 20*time.Millisecond, stop, &a)
 	}()
 	stopCrowd := sync.OnceFunc(func() { close(stop); <-done })
 	defer stopCrowd()
@@ -181,7 +181,7 @@ func BenchmarkSentinelFailover(b *testing.B) {
 		a.setMark(killed)
 		go func() {
 			defer close(done)
-			crowd(ws, "app.test", 4, 5000, 10*time.Millisecond, stop, &a)
+			crowdUntil(ws, "app.test", 4, 5000, 10*time.Millisecond, stop, &a)
 		}()
 		for _, w := range ws {
 			proc.Eventually(b, 90*time.Second, func() bool { return status(b, w, "app.test") == "running" }, "never running")

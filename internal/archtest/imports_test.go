@@ -27,6 +27,10 @@ var allowed = []struct {
 	{"internal/redact", nil},
 	{"internal/rlimit", nil},
 	{"internal/archtest", nil},
+	// The Docker Engine API client that providers/docker and
+	// providers/swarm share (providers never import one another); it
+	// returns controller.ErrUnavailable for an unreachable engine.
+	{"internal/dockerengine", []string{"controller", "internal"}},
 	// config builds each feature's per-host settings, in the types the
 	// features own (traefik.HostOptions, activity.HostSettings, hold's
 	// timeout): it imports them, they never import config.

@@ -61,6 +61,8 @@ func (p *Provider) inspect(ctx context.Context, ref string) (container.InspectRe
 //	restarting (3 or more)              → failed "restarting (restart count N)"
 //	created                             → stopped
 //	exited                              → stopped, Exited, "container \"app\" exited with code N"
+//	exited, restart policy, 3+ restarts → failed "restarting (restart count N), …" (Podman)
+//	stopped (Podman: ended, not yet cleaned up) → as exited
 //	removing                            → stopping
 //	dead                                → failed
 func statusOf(ins container.InspectResponse, network string) controller.Status {
@@ -106,7 +108,13 @@ func statusOf(ins container.InspectResponse, network string) controller.Status {
 		return controller.Status{State: controller.StateStarting, Reason: reason}
 	case container.StateCreated:
 		return controller.Status{State: controller.StateStopped, Reason: "created"}
-	case container.StateExited:
+	case container.StateExited, podmanStateStopped:
+		if restarting(ins) && ins.RestartCount >= failedRestarts {
+			// Podman has no restarting state: between two attempts of
+			// its restart policy a crash-looping container is exited.
+			return controller.Status{State: controller.StateFailed, Reason: fmt.Sprintf(
+				"restarting (restart count %d), last exit code %d", ins.RestartCount, st.ExitCode)}
+		}
 		reason := fmt.Sprintf("container %q exited with code %d", name, st.ExitCode)
 		if st.OOMKilled {
 			reason += " (out of memory)"
@@ -123,6 +131,23 @@ func statusOf(ins container.InspectResponse, network string) controller.Status {
 		return controller.Status{State: controller.StateFailed, Reason: fmt.Sprintf("container %q is dead (the engine failed to remove it)", name)}
 	}
 	return controller.Status{State: controller.StateUnknown, Reason: fmt.Sprintf("container %q is in unknown engine state %q", name, st.Status)}
+}
+
+// podmanStateStopped is Podman's state of a container whose process ended
+// and whose cleanup has not run yet; Docker has no such state.
+const podmanStateStopped container.ContainerState = "stopped"
+
+// restarting reports whether the container's restart policy restarts it
+// after it exits.
+func restarting(ins container.InspectResponse) bool {
+	if ins.HostConfig == nil {
+		return false
+	}
+	switch ins.HostConfig.RestartPolicy.Name {
+	case container.RestartPolicyAlways, container.RestartPolicyUnlessStopped, container.RestartPolicyOnFailure:
+		return true
+	}
+	return false
 }
 
 // newestCheck is the newest health check result, or nil.

@@ -2,7 +2,6 @@ package docker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,32 +36,15 @@ func (c *offsetClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// engineEvents counts the engine's events of one action for a container
-// between since and until, read back from the engine's own history.
-func engineEvents(ctx context.Context, cli *client.Client, id string, action events.Action, since, until time.Time) (int, error) {
-	ts := func(t time.Time) string { return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond()) }
-	msgs, errs := cli.Events(ctx, events.ListOptions{
-		Since: ts(since), Until: ts(until),
-		Filters: filters.NewArgs(
-			filters.Arg("type", string(events.ContainerEventType)),
-			filters.Arg("container", id),
-			filters.Arg("event", string(action)),
-		),
-	})
-	n := 0
-	for {
-		select {
-		case m := <-msgs:
-			if m.Action == action {
-				n++
-			}
-		case err := <-errs:
-			if errors.Is(err, io.EOF) {
-				return n, nil // the stream ends at until
-			}
-			return n, err
-		}
+// engineEvents follows the engine's events for one container from now on
+// and counts them by action, until ctx is done.
+func engineEvents(ctx context.Context, cli *client.Client, id string) (count func(events.Action) int) {
+	f := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)), filters.Arg("container", id))
+	counts := map[events.Action]func() int{}
+	for _, a := range []events.Action{events.ActionStart, events.ActionDie} {
+		counts[a] = dockertest.CountEvents(ctx, cli, f, func(m events.Message) bool { return m.Action == a })
 	}
+	return func(a events.Action) int { return counts[a]() }
 }
 
 // TestConcurrentWakesStartTheContainerOnce runs the real controller (memory
@@ -95,7 +77,7 @@ func TestConcurrentWakesStartTheContainerOnce(t *testing.T) {
 	defer ctl.Shutdown(context.Background())
 	states := ctl.Subscribe(ctx, host.Name)
 
-	since := time.Now().Add(-time.Second)
+	engine := engineEvents(ctx, cli, c.ID)
 	const wakers = 500
 	var (
 		wg    sync.WaitGroup
@@ -146,14 +128,11 @@ func TestConcurrentWakesStartTheContainerOnce(t *testing.T) {
 	t.Logf("wake time of the test container (request → running, %d concurrent requests): %s",
 		wakers, running.Sub(requested).Round(time.Millisecond))
 
-	// The host is running: no other wake can start it again.
-	n, err := engineEvents(ctx, cli, c.ID, events.ActionStart, since, time.Now())
-	if err != nil {
-		t.Fatalf("reading the engine's events: %v", err)
-	}
-	if n != 1 {
-		t.Fatalf("engine saw %d start events for %d concurrent wakes, want exactly 1", n, wakers)
-	}
+	// The host is running: the engine's start event is on its way.
+	dockertest.Eventually(t, 10*time.Second, "the engine's start event", func() (bool, string) {
+		n := engine(events.ActionStart)
+		return n >= 1, fmt.Sprintf("%d start events", n)
+	})
 
 	// The idle timeout passes: the sweep stops the container.
 	clock.Advance(2 * time.Minute)
@@ -165,5 +144,14 @@ func TestConcurrentWakesStartTheContainerOnce(t *testing.T) {
 	ins, err := cli.ContainerInspect(ctx, c.ID)
 	if err != nil || ins.State.Running {
 		t.Fatalf("after the idle stop: running=%v, %v", ins.State != nil && ins.State.Running, err)
+	}
+	// The die event comes after any start there was: once it is in, the
+	// count is complete.
+	dockertest.Eventually(t, 10*time.Second, "the engine's die event", func() (bool, string) {
+		n := engine(events.ActionDie)
+		return n >= 1, fmt.Sprintf("%d die events", n)
+	})
+	if n := engine(events.ActionStart); n != 1 {
+		t.Fatalf("engine saw %d start events for %d concurrent wakes, want exactly 1", n, wakers)
 	}
 }

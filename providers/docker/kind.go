@@ -2,11 +2,10 @@ package docker
 
 import (
 	"context"
-	"net/url"
-	"slices"
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/dockerengine"
 	"github.com/waitingroom/waitingroom/providers"
 )
 
@@ -48,10 +47,8 @@ type Settings struct {
 
 // Check implements providers.ProviderSettings.
 func (s *Settings) Check(r providers.Report) {
-	if s.Host != "" {
-		if u, err := url.Parse(s.Host); err != nil || !slices.Contains([]string{"unix", "tcp", "ssh", "npipe", "http", "https"}, u.Scheme) {
-			r.Problem("host", "host %q is not a Docker address like unix:///var/run/docker.sock or tcp://10.0.0.2:2376", s.Host)
-		}
+	if err := dockerengine.CheckHost(s.Host); err != nil {
+		r.Problem("host", "%v", err)
 	}
 }
 

@@ -61,14 +61,5 @@ func ctxT(t testing.TB, d time.Duration) context.Context {
 // waitState polls Status until it reports want.
 func waitState(t testing.TB, p *Provider, tg controller.Target, want controller.State, timeout time.Duration) controller.Status {
 	t.Helper()
-	var got controller.Status
-	dockertest.Eventually(t, timeout, fmt.Sprintf("%s becomes %s", containerOf(tg), want), func() (bool, string) {
-		st, err := p.Status(ctxT(t, 10*time.Second), tg)
-		got = st
-		if err != nil {
-			return false, err.Error()
-		}
-		return st.State == want, fmt.Sprintf("%s (%s)", st.State, st.Reason)
-	})
-	return got
+	return dockertest.WaitState(t, p.Status, tg, want, timeout)
 }

@@ -10,16 +10,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"strings"
-	"syscall"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/client"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/dockerengine"
 	"github.com/waitingroom/waitingroom/providers"
 )
 
@@ -107,13 +103,9 @@ func New(o Options) (*Provider, error) {
 	if err := checkSleep(o.Sleep); err != nil {
 		return nil, fmt.Errorf("docker provider %q: %w", o.Name, err)
 	}
-	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
-	if o.Host != "" {
-		opts = append(opts, client.WithHost(o.Host))
-	}
-	cli, err := client.NewClientWithOpts(opts...)
+	cli, err := dockerengine.NewClient(o.Host)
 	if err != nil {
-		return nil, fmt.Errorf("docker provider %q: client for %q: %w", o.Name, o.Host, err)
+		return nil, fmt.Errorf("docker provider %q: %w", o.Name, err)
 	}
 	return &Provider{
 		name:        o.Name,
@@ -172,50 +164,10 @@ func containerRef(t controller.Target) (string, error) {
 	return dt.Container, nil
 }
 
-// unavailableError says the engine could not be reached. It unwraps to
-// controller.ErrUnavailable (the page shows a temporary problem) and to the
-// transport error.
-type unavailableError struct {
-	op, host string
-	err      error
-}
-
-func (e *unavailableError) Error() string {
-	msg := e.err.Error()
-	if strings.Contains(msg, e.host) {
-		// The client's own words already name the address ("Cannot
-		// connect to the Docker daemon at unix://…. Is the docker daemon
-		// running?", "permission denied … at unix://…").
-		return e.op + ": docker engine unreachable: " + msg
-	}
-	return fmt.Sprintf("%s: docker engine at %s is unreachable: %s", e.op, e.host, msg)
-}
-
-func (e *unavailableError) Unwrap() []error { return []error{controller.ErrUnavailable, e.err} }
-
 // engineErr classifies an error from the client: unreachable engine →
 // ErrUnavailable; anything else is wrapped with op.
 func (p *Provider) engineErr(op string, err error) error {
-	if isUnreachable(err) {
-		return &unavailableError{op: op, host: p.cli.DaemonHost(), err: err}
-	}
-	return fmt.Errorf("%s: %w", op, err)
-}
-
-func isUnreachable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	if client.IsErrConnectionFailed(err) || cerrdefs.IsUnavailable(err) {
-		return true
-	}
-	// A daemon that dies mid-request (restart) cuts the connection rather
-	// than refusing it.
-	var opErr *net.OpError
-	return errors.As(err, &opErr) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+	return dockerengine.Err(p.cli.DaemonHost(), op, err)
 }
 
 // noContainerError names the missing container; errors.Is(err,

@@ -8,6 +8,7 @@ import (
 	"github.com/waitingroom/waitingroom/providers/docker"
 	"github.com/waitingroom/waitingroom/providers/exec"
 	"github.com/waitingroom/waitingroom/providers/gce"
+	"github.com/waitingroom/waitingroom/providers/swarm"
 )
 
 // All returns every kind, one line each.
@@ -16,5 +17,6 @@ func All() providers.Kinds {
 		docker.Kind,
 		exec.Kind,
 		gce.Kind,
+		swarm.Kind,
 	}
 }

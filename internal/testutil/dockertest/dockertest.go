@@ -22,17 +22,22 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
+	"github.com/waitingroom/waitingroom/controller"
 )
 
 // Label marks every object this package creates.
@@ -387,4 +392,47 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (o
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// CountEvents follows the engine's events matching f from the start of the
+// current second on, until ctx is done, and counts those match accepts.
+// Since, so that an event the engine emits before the subscription is
+// established is not missed; whole seconds, which Docker and Podman parse
+// alike. A stream rather than a since/until query of the history: Podman
+// (4.3) answers a query bounded by until with no events at all.
+func CountEvents(ctx context.Context, cli *client.Client, f filters.Args, match func(events.Message) bool) (count func() int) {
+	since := strconv.FormatInt(time.Now().Unix(), 10)
+	msgs, errs := cli.Events(ctx, events.ListOptions{Since: since, Filters: f})
+	var n atomic.Int32
+	go func() {
+		for {
+			select {
+			case m := <-msgs:
+				if match(m) {
+					n.Add(1)
+				}
+			case <-errs:
+				return
+			}
+		}
+	}()
+	return func() int { return int(n.Load()) }
+}
+
+// WaitState polls a provider's Status of tg until it reports want, and
+// returns that Status.
+func WaitState(t testing.TB, status func(context.Context, controller.Target) (controller.Status, error), tg controller.Target, want controller.State, timeout time.Duration) controller.Status {
+	t.Helper()
+	var got controller.Status
+	Eventually(t, timeout, fmt.Sprintf("%s (%s) becomes %s", tg.Host, tg.Backend, want), func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		st, err := status(ctx, tg)
+		got = st
+		if err != nil {
+			return false, err.Error()
+		}
+		return st.State == want, fmt.Sprintf("%s (%s)", st.State, st.Reason)
+	})
+	return got
 }
