@@ -7,11 +7,16 @@ import (
 
 // liveSettings are the settings a reload applies to the running process
 // (cmd/waitingroom's apply: the registry, its providers and defaults, the
-// scheduler's intervals, the admin's users and tokens). Every other
-// setting is read once at start: listeners, the store, the page, limits,
-// budgets, Traefik, webhooks...
+// scheduler's intervals, the admin's users and tokens; GET /api/traefik
+// generates Traefik's routes from the configuration in use, so the
+// settings of those routes apply too). Every other setting is read once at
+// start: listeners, the store, the page, limits, budgets, Traefik's metrics
+// and forward auth, webhooks...
 func liveSettings() []string {
-	return []string{"hosts", "providers", "defaults", "scheduler", "admin.users", "admin.tokens"}
+	return []string{"hosts", "providers", "defaults", "scheduler", "admin.users", "admin.tokens",
+		"traefik.waitingroom_url", "traefik.entry_points", "traefik.fallback", "traefik.health_check_interval",
+		"traefik.health_check_timeout", "traefik.unhealthy_interval", "traefik.dial_timeout",
+		"traefik.max_request_body_bytes", "traefik.cert_resolver", "traefik.middlewares"}
 }
 
 // RestartNeeded lists the settings (as "page", "limits", "admin.listen")
@@ -28,8 +33,9 @@ func RestartNeeded(running, next *Config) []string {
 }
 
 // diff appends the yaml keys of the fields of the structs a and b that
-// differ, descending into admin (whose users and tokens are live while its
-// listener is not) and skipping the live ones.
+// differ, descending into a section some of whose settings are live
+// (admin: its users and tokens, not its listener) and skipping the live
+// ones.
 func diff(a, b reflect.Value, path string, out *[]string) {
 	t := a.Type()
 	for i := range t.NumField() {
@@ -42,7 +48,7 @@ func diff(a, b reflect.Value, path string, out *[]string) {
 			continue
 		}
 		fa, fb := a.Field(i), b.Field(i)
-		if sub == "admin" {
+		if hasLive(sub) {
 			diff(fa, fb, sub, out)
 			continue
 		}
@@ -50,6 +56,17 @@ func diff(a, b reflect.Value, path string, out *[]string) {
 			*out = append(*out, sub)
 		}
 	}
+}
+
+// hasLive tells whether some, not all, of the section key's settings are
+// live.
+func hasLive(key string) bool {
+	for _, l := range liveSettings() {
+		if strings.HasPrefix(l, key+".") {
+			return true
+		}
+	}
+	return false
 }
 
 func isLive(key string) bool {

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/waitingroom/waitingroom/providers/kinds"
@@ -28,6 +30,13 @@ func TestRestartNeeded(t *testing.T) {
 		{"page and limits need a restart", "page: {status: 200}\nlimits: {max_url_length: 4096}\n", []string{"page", "limits"}},
 		{"the admin listener needs one, its tokens do not",
 			"admin:\n  listen: 127.0.0.1:9999\n  tokens: [{name: ci, env: CI_TOKEN}]\n", []string{"admin.listen"}},
+		// GET /api/traefik generates the routes from the configuration in
+		// use: their settings apply at once; the metrics poller does not.
+		{"Traefik's routes apply live",
+			"traefik:\n  fallback: health-check-only\n  health_check_interval: 7s\n  middlewares: [auth@file]\n  entry_points: [websecure]\n",
+			nil},
+		{"Traefik's metrics need a restart", "traefik: {metrics_url: 'http://127.0.0.1:8082/metrics', fallback: health-check-only}\n",
+			[]string{"traefik.metrics_url"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -38,5 +47,25 @@ func TestRestartNeeded(t *testing.T) {
 	}
 	if got := RestartNeeded(nil, running); got != nil {
 		t.Errorf("without a running configuration: %v", got)
+	}
+}
+
+// Every live setting names a setting of the file: a misspelt one would
+// leave its section reported as waiting for a restart.
+func TestLiveSettingsExist(t *testing.T) {
+	for _, key := range liveSettings() {
+		typ := reflect.TypeFor[File]()
+		for part := range strings.SplitSeq(key, ".") {
+			found := false
+			for i := range typ.NumField() {
+				if tag, _, _ := strings.Cut(typ.Field(i).Tag.Get("yaml"), ","); tag == part {
+					typ, found = typ.Field(i).Type, true
+					break
+				}
+			}
+			if !found {
+				t.Fatalf("live setting %q: no %q in the file's settings", key, part)
+			}
+		}
 	}
 }
