@@ -6,23 +6,21 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/waitingroom/waitingroom/controller"
-	"github.com/waitingroom/waitingroom/internal/hostname"
-	"github.com/waitingroom/waitingroom/internal/httpurl"
+	"github.com/waitingroom/waitingroom/providers"
 )
 
 // The labels Discover reads. LabelHost is required; the others are optional
 // and mean what the same keys mean in the YAML registry.
 const (
-	LabelHost         = "waitingroom.host"
-	LabelIdleTimeout  = "waitingroom.idle_timeout"
-	LabelStartTimeout = "waitingroom.start_timeout"
-	LabelReadyURL     = "waitingroom.ready_url"
-	LabelSleep        = "waitingroom.sleep"
+	LabelHost         = providers.KeyHost
+	LabelIdleTimeout  = providers.KeyIdleTimeout
+	LabelStartTimeout = providers.KeyStartTimeout
+	LabelReadyURL     = providers.KeyReadyURL
+	LabelSleep        = providers.KeySleep
 )
 
 // OriginLabels is the Host.Origin of discovered hosts.
@@ -98,56 +96,14 @@ func containerName(c container.Summary) string {
 // HostFromLabels builds the host a container's labels describe, for the
 // provider named provider. Errors name the container and the label.
 func HostFromLabels(provider, containerName string, labels map[string]string) (controller.Host, error) {
-	bad := func(label, value, why string) error {
-		return fmt.Errorf("container %q: label %s=%q: %s", containerName, label, value, why)
-	}
-	for k := range labels {
-		switch k {
-		case LabelHost, LabelIdleTimeout, LabelStartTimeout, LabelReadyURL, LabelSleep:
-		default:
-			if strings.HasPrefix(k, "waitingroom.") {
-				return controller.Host{}, bad(k, labels[k], fmt.Sprintf("unknown label (known: %s)",
-					strings.Join([]string{LabelHost, LabelIdleTimeout, LabelStartTimeout, LabelReadyURL, LabelSleep}, ", ")))
-			}
-		}
-	}
-	raw := labels[LabelHost]
-	name, err := hostname.Check(strings.TrimSpace(raw))
-	if err != nil {
-		return controller.Host{}, bad(LabelHost, raw, err.Error())
-	}
-	h := controller.Host{
-		Name:     name,
+	rule := providers.LabelRule{Word: "label", CheckSleep: checkSleep}
+	h, err := rule.HostFromLabels(fmt.Sprintf("container %q", containerName), labels, controller.Target{
 		Provider: provider,
-		Origin:   OriginLabels,
-		Target: controller.Target{
-			Host:     name,
-			Provider: provider,
-			Fields:   map[string]string{"container": containerName},
-		},
+		Fields:   map[string]string{"container": containerName},
+	})
+	if err != nil {
+		return controller.Host{}, err
 	}
-	for label, dst := range map[string]*time.Duration{LabelIdleTimeout: &h.IdleTimeout, LabelStartTimeout: &h.StartTimeout} {
-		v, ok := labels[label]
-		if !ok {
-			continue
-		}
-		d, err := time.ParseDuration(strings.TrimSpace(v))
-		if err != nil || d <= 0 {
-			return controller.Host{}, bad(label, v, "want a positive duration such as 30m or 90s")
-		}
-		*dst = d
-	}
-	if v, ok := labels[LabelSleep]; ok {
-		if err := checkSleep(v); err != nil {
-			return controller.Host{}, bad(LabelSleep, v, err.Error())
-		}
-		h.Target.Sleep = v
-	}
-	if v, ok := labels[LabelReadyURL]; ok {
-		if err := httpurl.Check(v, true); err != nil {
-			return controller.Host{}, bad(LabelReadyURL, v, err.Error())
-		}
-		h.ReadyURL = v
-	}
+	h.Origin = OriginLabels
 	return h, nil
 }
