@@ -162,4 +162,3 @@ func dropManagedFields(obj any) (any, error) {
 	}
 	return obj, nil
 }
-
