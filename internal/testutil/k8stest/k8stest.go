@@ -22,6 +22,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	_ "embed"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -76,6 +77,18 @@ var binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "ku
 // kwokStages are the stage files of the kwok module scripts/install-k8s
 // copies into <bin>/kwok-stages (the same set ../shared/k8s/up.sh uses).
 var kwokStages = []string{"node-initialize.yaml", "node-heartbeat-with-lease.yaml", "pod-ready.yaml", "pod-complete.yaml", "pod-delete.yaml"}
+
+// auditPolicy logs the requests of service accounts (what a test's
+// client did under RBAC), once each, and nothing of the control plane's
+// own traffic.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  userGroups: ["system:serviceaccounts"]
+- level: None
+`
 
 //go:embed stages.yaml
 var testStages []byte
@@ -140,6 +153,13 @@ type Cluster struct {
 	Kubeconfig string
 	// Server is the API server's URL.
 	Server string
+	// CAFile holds the API server's self-signed certificate and its CA,
+	// for clients that verify it (an in-cluster ca.crt).
+	CAFile string
+	// AuditLog is the API server's audit log (JSON lines) of every request
+	// made by a service account (group system:serviceaccounts): a test
+	// reads back exactly what a client asked for.
+	AuditLog string
 
 	bin, dir string
 	apiPort  int
@@ -211,7 +231,9 @@ func Start(ctx context.Context, bin string) (c *Cluster, err error) {
 		"--token-auth-file", filepath.Join(dir, "tokens.csv"), "--authorization-mode", "RBAC",
 		"--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file", sa, "--service-account-signing-key-file", sa,
-		"--service-cluster-ip-range", "10.96.0.0/16", "--profiling=false"}
+		"--service-cluster-ip-range", "10.96.0.0/16", "--profiling=false",
+		"--audit-policy-file", filepath.Join(dir, "audit-policy.yaml"), "--audit-log-path", c.AuditLog,
+		"--audit-log-format", "json", "--audit-log-mode", "blocking"}
 	if err := c.spawn("kube-apiserver", c.apiArgs...); err != nil {
 		return c, err
 	}
@@ -276,6 +298,11 @@ func (c *Cluster) writeFiles() error {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(c.dir, "tokens.csv"), []byte(Token+",admin,admin,system:masters\n"), 0o600); err != nil {
+		return err
+	}
+	c.CAFile = filepath.Join(pki, "apiserver.crt")
+	c.AuditLog = filepath.Join(c.dir, "audit.log")
+	if err := os.WriteFile(filepath.Join(c.dir, "audit-policy.yaml"), []byte(auditPolicy), 0o600); err != nil {
 		return err
 	}
 	c.Kubeconfig = filepath.Join(c.dir, "kubeconfig")
@@ -496,4 +523,62 @@ func (c *Cluster) Close() {
 		}
 	}
 	os.RemoveAll(c.dir)
+}
+
+// AuditEntry is one request of the audit log.
+type AuditEntry struct {
+	User        string
+	Verb        string
+	Group       string // "" for the core group
+	Resource    string
+	Subresource string
+	Namespace   string
+	Name        string
+	Code        int
+}
+
+// Audit reads the audit log: every request made by a service account
+// whose user name is user (system:serviceaccount:<ns>:<name>).
+func (c *Cluster) Audit(user string) ([]AuditEntry, error) {
+	b, err := os.ReadFile(c.AuditLog)
+	if err != nil {
+		return nil, err
+	}
+	var out []AuditEntry
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var ev struct {
+			User struct {
+				Username string `json:"username"`
+			} `json:"user"`
+			Verb      string `json:"verb"`
+			ObjectRef *struct {
+				APIGroup    string `json:"apiGroup"`
+				Resource    string `json:"resource"`
+				Subresource string `json:"subresource"`
+				Namespace   string `json:"namespace"`
+				Name        string `json:"name"`
+			} `json:"objectRef"`
+			ResponseStatus *struct {
+				Code int `json:"code"`
+			} `json:"responseStatus"`
+		}
+		if err := json.Unmarshal(line, &ev); err != nil {
+			return nil, fmt.Errorf("audit log: %w", err)
+		}
+		if ev.User.Username != user {
+			continue
+		}
+		e := AuditEntry{User: ev.User.Username, Verb: ev.Verb}
+		if r := ev.ObjectRef; r != nil {
+			e.Group, e.Resource, e.Subresource, e.Namespace, e.Name = r.APIGroup, r.Resource, r.Subresource, r.Namespace, r.Name
+		}
+		if ev.ResponseStatus != nil {
+			e.Code = ev.ResponseStatus.Code
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }
