@@ -146,7 +146,9 @@ func TestRBACManifestGrantsExactlyWhatTheProviderUses(t *testing.T) {
 	if _, err := cs.RbacV1().ClusterRoles().Create(ctx, roles[0], metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cs.RbacV1().ClusterRoles().Delete(context.Background(), roles[0].Name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = cs.RbacV1().ClusterRoles().Delete(context.Background(), roles[0].Name, metav1.DeleteOptions{})
+	})
 	if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, bindings[0], metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
