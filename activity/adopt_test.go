@@ -103,10 +103,10 @@ func TestExecBackendStartedOutsideIsAdoptedAndStopped(t *testing.T) {
 		Name: "legacy.example.com", Provider: "exec", IdleTimeout: 10 * time.Minute, StartTimeout: 30 * time.Second,
 		Target: controller.Target{
 			Host: "legacy.example.com", Provider: "exec",
-			Commands: map[string][]string{
-				"start":  {"touch", marker},
-				"stop":   {"rm", "-f", marker},
-				"status": {"sh", "-c", `test -e "$0" || exit 3`, marker},
+			Backend: execprovider.Target{
+				Start:  []string{"touch", marker},
+				Stop:   []string{"rm", "-f", marker},
+				Status: []string{"sh", "-c", `test -e "$0" || exit 3`, marker},
 			},
 		},
 	}

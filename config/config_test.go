@@ -14,11 +14,15 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/providers/docker"
+	"github.com/waitingroom/waitingroom/providers/exec"
+	"github.com/waitingroom/waitingroom/providers/gce"
+	"github.com/waitingroom/waitingroom/providers/kinds"
 )
 
 func mustParse(t *testing.T, data string) *Config {
 	t.Helper()
-	cfg, err := Parse("config.yaml", []byte(data))
+	cfg, err := Parse("config.yaml", []byte(data), kinds.All())
 	if err != nil {
 		t.Fatalf("Parse: %v\nfile:\n%s", err, data)
 	}
@@ -28,7 +32,7 @@ func mustParse(t *testing.T, data string) *Config {
 // TestExampleConfig: the example of DESIGN.md (testdata/example.yaml) is
 // valid and means what it says.
 func TestExampleConfig(t *testing.T) {
-	cfg, err := Load("testdata/example.yaml")
+	cfg, err := Load("testdata/example.yaml", kinds.All())
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -99,15 +103,15 @@ func TestDefaults(t *testing.T) {
 		{"provider type from name", f.Providers["gce"].Type, "gce"},
 		{"provider sleep", f.Providers["docker"].Sleep, "stop"},
 		{"provider adopt", *f.Providers["exec"].Adopt, true},
-		{"docker stop_timeout", f.Providers["docker"].StopTimeout.D(), 10 * time.Second},
-		{"exec timeout", f.Providers["exec"].Timeout.D(), time.Minute},
+		{"docker stop_timeout", f.Providers["docker"].Settings.(*docker.Settings).StopTimeout, 10 * time.Second},
+		{"exec timeout", f.Providers["exec"].Settings.(*exec.Settings).Timeout, time.Minute},
 		{"host idle_timeout", f.Hosts[0].IdleTimeout.D(), 30 * time.Minute},
 		{"host start_timeout", f.Hosts[0].StartTimeout.D(), 5 * time.Minute},
 		{"host hold_timeout", f.Hosts[0].HoldTimeout.D(), time.Minute},
 		{"host wait", f.Hosts[0].Wait, "auto"},
 		{"host wake", f.Hosts[0].Wake, "auto"},
 		{"host sleep from provider", f.Hosts[0].Sleep, "stop"},
-		{"host project from provider", f.Hosts[0].Project, "proj"},
+		{"host project from provider", f.Hosts[0].Target.(*gce.Target).Project, "proj"},
 		{"host url from ready_url, without credentials", f.Hosts[0].URL, "http://{internal_ip}:8080"},
 		{"host timezone", f.Hosts[0].TimeZone, "UTC"},
 		{"host budget from budgets", f.Hosts[0].MaxWakesPerDay, 7},
@@ -143,7 +147,7 @@ func TestDefaultsRespectExplicitValues(t *testing.T) {
 		t.Errorf("monitors.body = %q, want the explicit empty body", f.Monitors.Body)
 	}
 	p := f.Providers["box"]
-	if p.Type != "docker" || p.Sleep != "pause" || *p.Adopt || p.StopTimeout != 0 {
+	if p.Type != "docker" || p.Sleep != "pause" || *p.Adopt || p.Settings.(*docker.Settings).StopTimeout != 0 {
 		t.Errorf("provider box = %+v", p)
 	}
 	a, b := f.Hosts[0], f.Hosts[1]
@@ -202,7 +206,7 @@ func TestHosts(t *testing.T) {
 		{
 			Name: "app.example.com", Provider: "docker",
 			Target: controller.Target{Host: "app.example.com", Provider: "docker", Sleep: "pause",
-				Fields: map[string]string{"container": "app"}, Commands: map[string][]string{}},
+				Backend: docker.Target{Container: "app"}},
 			ReadyURL: "http://app:80/", IdleTimeout: 30 * time.Minute, StartTimeout: 5 * time.Minute,
 			Wait: "auto", WakeMode: "auto", Origin: "file", MaxWakesPerDay: 48, MaxWakesPerHour: 6,
 			Extra: map[string]any{
@@ -215,8 +219,7 @@ func TestHosts(t *testing.T) {
 		{
 			Name: "vm.example.com", Provider: "cloud",
 			Target: controller.Target{Host: "vm.example.com", Provider: "cloud", Sleep: "stop",
-				Fields:   map[string]string{"instance": "web-1", "zone": "europe-west1-b", "project": "default-proj"},
-				Commands: map[string][]string{}},
+				Backend: gce.Target{Instance: "web-1", Zone: "europe-west1-b", Project: "default-proj"}},
 			IdleTimeout: 30 * time.Minute, StartTimeout: 5 * time.Minute, Wait: "auto", WakeMode: "auto", Origin: "file",
 			MaxWakesPerDay: 48, MaxWakesPerHour: 6,
 			Extra: map[string]any{
@@ -228,8 +231,7 @@ func TestHosts(t *testing.T) {
 		{
 			Name: "other.example.com", Provider: "cloud",
 			Target: controller.Target{Host: "other.example.com", Provider: "cloud", Sleep: "suspend",
-				Fields:   map[string]string{"instance": "web-2", "zone": "z", "project": "own-proj"},
-				Commands: map[string][]string{}},
+				Backend: gce.Target{Instance: "web-2", Zone: "z", Project: "own-proj"}},
 			IdleTimeout: 30 * time.Minute, StartTimeout: 5 * time.Minute, Wait: "auto", WakeMode: "auto", Origin: "file",
 			MaxWakesPerDay: 48, MaxWakesPerHour: 6,
 			Extra: map[string]any{
@@ -241,11 +243,10 @@ func TestHosts(t *testing.T) {
 		{
 			Name: "legacy.example.com", Provider: "exec",
 			Target: controller.Target{Host: "legacy.example.com", Provider: "exec", Sleep: "stop",
-				Fields: map[string]string{},
-				Commands: map[string][]string{
-					"start":  {"systemctl", "start", "legacy"},
-					"stop":   {"systemctl", "stop", "legacy"},
-					"status": {"systemctl", "is-active", "legacy"},
+				Backend: exec.Target{
+					Start:  []string{"systemctl", "start", "legacy"},
+					Stop:   []string{"systemctl", "stop", "legacy"},
+					Status: []string{"systemctl", "is-active", "legacy"},
 				}},
 			IdleTimeout: 10 * time.Minute, StartTimeout: time.Minute, Wait: "hold", WakeMode: "click",
 			MaxWakesPerDay: 20, MaxWakesPerHour: 3, Origin: "file",
@@ -278,8 +279,8 @@ func TestHosts(t *testing.T) {
 	}
 
 	// The hosts are copies: changing them leaves the configuration alone.
-	hosts[3].Target.Commands["start"][0] = "rm"
-	if cfg.Hosts()[3].Target.Commands["start"][0] != "systemctl" {
+	hosts[3].Target.Backend.(exec.Target).Start[0] = "rm"
+	if cfg.Hosts()[3].Target.Backend.(exec.Target).Start[0] != "systemctl" {
 		t.Error("changing a returned host's argv changed the configuration")
 	}
 }
@@ -322,8 +323,8 @@ func TestRedacted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Hosts[1].ReadyURL != "http://b:80/ready?token=REDACTED" || strings.Join(r.Hosts[1].Start, " ") != "backup --password REDACTED --key=REDACTED" {
-		t.Errorf("host b: ready_url %q, start %q", r.Hosts[1].ReadyURL, r.Hosts[1].Start)
+	if r.Hosts[1].ReadyURL != "http://b:80/ready?token=REDACTED" || strings.Join(r.Hosts[1].Target.(*exec.Target).Start, " ") != "backup --password REDACTED --key=REDACTED" {
+		t.Errorf("host b: ready_url %q, start %q", r.Hosts[1].ReadyURL, r.Hosts[1].Target.(*exec.Target).Start)
 	}
 	for _, secret := range []string{hash, "s3cret", "XXXXSECRET", ":pw@", "hunter2", "k3y", "t0ken"} {
 		if strings.Contains(string(out), secret) {
@@ -353,7 +354,7 @@ func TestRedactedYAMLParsesBack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, err := Parse("redacted.yaml", out)
+		again, err := Parse("redacted.yaml", out, kinds.All())
 		if err != nil {
 			t.Fatalf("RedactedYAML does not parse back: %v\n%s", err, out)
 		}

@@ -2,16 +2,22 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/waitingroom/waitingroom/providers"
 )
 
 // MaxFileSize bounds the configuration file. A registry of thousands of
@@ -40,6 +46,14 @@ type decoder struct {
 	// exhausted: the budget ran out; what was decoded is incomplete and
 	// not worth validating.
 	exhausted bool
+	// kinds are the provider kinds; rest holds, per provider or host
+	// path, the keys that are not common settings: the kind's own, decoded
+	// once every provider's kind is known (decodeKinds).
+	kinds providers.Kinds
+	rest  map[string][]pair
+	// hints: a setting's explanation of its form, said when it has the
+	// wrong one (a field's hint tag).
+	hints map[string]string
 }
 
 // bad reports a value that could not be decoded. The validator then says
@@ -52,9 +66,17 @@ func (d *decoder) bad(path string, line int, format string, args ...any) {
 type fieldInfo struct {
 	key   string
 	index int
+	hint  string
 }
 
-var durationType = reflect.TypeFor[Duration]()
+var (
+	durationType = reflect.TypeFor[Duration]()
+	// A kind's settings (package providers/*) use time.Duration: they
+	// cannot name config's type.
+	stdDurationType = reflect.TypeFor[time.Duration]()
+	providerType    = reflect.TypeFor[Provider]()
+	hostType        = reflect.TypeFor[Host]()
+)
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
@@ -62,8 +84,9 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // could be decoded), the line of every setting present, the settings whose
 // value could not be decoded, and whether the file is worth validating
 // (false when nothing or too little could be decoded).
-func decodeFile(p *problems, data []byte) (f File, lines map[string]int, failed map[string]bool, ok bool) {
-	d := &decoder{p: p, lines: map[string]int{}, budget: maxNodes, fields: map[reflect.Type][]fieldInfo{}, labels: map[string]string{}, failed: map[string]bool{}}
+func decodeFile(p *problems, data []byte, kinds providers.Kinds) (f File, lines map[string]int, failed map[string]bool, ok bool) {
+	d := &decoder{p: p, lines: map[string]int{}, budget: maxNodes, fields: map[reflect.Type][]fieldInfo{}, labels: map[string]string{}, failed: map[string]bool{},
+		kinds: kinds, rest: map[string][]pair{}, hints: map[string]string{}}
 	if len(data) > MaxFileSize {
 		p.add(0, "the file is %d bytes; the limit is %d (is this the right file?)", len(data), MaxFileSize)
 		return f, d.lines, d.failed, false
@@ -105,6 +128,9 @@ func decodeFile(p *problems, data []byte) (f File, lines map[string]int, failed 
 		return f, d.lines, d.failed, false
 	}
 	d.mapping(root, reflect.ValueOf(&f).Elem(), "")
+	if !d.exhausted {
+		d.decodeKinds(&f)
+	}
 	return f, d.lines, d.failed, !d.exhausted
 }
 
@@ -246,7 +272,7 @@ func (d *decoder) fieldsOf(t reflect.Type) []fieldInfo {
 		if tag == "" || tag == "-" {
 			continue
 		}
-		fs = append(fs, fieldInfo{key: tag, index: i})
+		fs = append(fs, fieldInfo{key: tag, index: i, hint: t.Field(i).Tag.Get("hint")})
 	}
 	d.fields[t] = fs
 	return fs
@@ -383,7 +409,9 @@ func (d *decoder) label(item *yaml.Node, path, list string, i int) {
 	d.labels[path] = fmt.Sprintf("%s %d (%s)", noun, i+1, path)
 }
 
-// mapping decodes a mapping node into the struct v.
+// mapping decodes a mapping node into the struct v. The keys a provider
+// or a host does not have in common with every kind wait in d.rest for
+// decodeKinds.
 func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 	fs := d.fieldsOf(v.Type())
 	for _, p := range d.pairs(n, path) {
@@ -391,26 +419,134 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		key := p.key.Value
-		idx := -1
-		for _, f := range fs {
-			if f.key == key {
-				idx = f.index
-				break
-			}
-		}
-		if idx < 0 && path == "" && strings.HasPrefix(key, "x-") {
+		f, ok := field(fs, key)
+		switch {
+		case ok:
+			d.field(p, v, f, path)
+		case path == "" && strings.HasPrefix(key, "x-"):
 			// Extension keys, as in Compose files: a place for anchors
 			// (x-defaults: &defaults {...}) that hosts merge with <<.
-			continue
-		}
-		if idx < 0 {
+		case v.Type() == providerType || v.Type() == hostType:
+			d.rest[path] = append(d.rest[path], p)
+		default:
 			d.p.add(p.key.Line, "%s", d.unknownKey(key, path, v.Type(), fs))
+		}
+	}
+}
+
+func field(fs []fieldInfo, key string) (fieldInfo, bool) {
+	for _, f := range fs {
+		if f.key == key {
+			return f, true
+		}
+	}
+	return fieldInfo{}, false
+}
+
+// field decodes one key: value into its field of the struct v.
+func (d *decoder) field(p pair, v reflect.Value, f fieldInfo, path string) {
+	sub := join(path, f.key)
+	d.lines[sub] = p.key.Line
+	if f.hint != "" {
+		d.hints[sub] = f.hint
+	}
+	d.value(p.value, v.Field(f.index), sub, f.key)
+}
+
+// decodeKinds decodes the keys of each provider and host that belong to
+// its kind into the kind's own settings (Kind.Settings, Kind.Target). A
+// key of another kind is named as such; a key of no kind is unknown.
+// Providers of an unknown type, and their hosts, are reported by the
+// validator; only keys that belong to no kind are reported here.
+func (d *decoder) decodeKinds(f *File) {
+	for _, name := range slices.Sorted(maps.Keys(f.Providers)) {
+		p := f.Providers[name]
+		path := "providers." + name
+		k, ok := d.kinds.Lookup(cmp.Or(p.Type, name))
+		if !ok {
+			d.restOfNoKind(path, providerType, func(k providers.Kind) any { return k.Settings() })
 			continue
 		}
-		sub := join(path, key)
-		d.lines[sub] = p.key.Line
-		d.value(p.value, v.Field(idx), sub, key)
+		s := k.Settings()
+		d.restOfKind(path, providerType, s, func(k providers.Kind) any { return k.Settings() }, func(line int, key string, other providers.Kind) {
+			d.p.add(line, "provider %q: %q is a setting of %s providers, not %s", name, key, other.Name, k.Name)
+		})
+		p.Settings = s
+		f.Providers[name] = p
 	}
+	for i := range f.Hosts {
+		h := &f.Hosts[i]
+		path := "hosts[" + strconv.Itoa(i) + "]"
+		p, defined := f.Providers[h.Provider]
+		k, ok := d.kinds.Lookup(cmp.Or(p.Type, h.Provider))
+		if !defined || !ok {
+			d.restOfNoKind(path, hostType, func(k providers.Kind) any { return k.Target() })
+			continue
+		}
+		t := k.Target()
+		d.restOfKind(path, hostType, t, func(k providers.Kind) any { return k.Target() }, func(line int, key string, other providers.Kind) {
+			d.p.add(line, "%s: %q is a setting of %s hosts, but provider %q is %s (%s hosts take %s)",
+				d.where(path), key, other.Name, h.Provider, k.Name, k.Name, strings.Join(keysOf(d.fieldsOf(reflect.TypeOf(t).Elem())), ", "))
+		})
+		h.Target = t
+	}
+}
+
+// restOfKind decodes the keys of path left for its kind into dst, a
+// pointer to the kind's settings; settingsOf gives any kind's settings, to
+// name a key of another kind (otherKind reports it).
+func (d *decoder) restOfKind(path string, common reflect.Type, dst any, settingsOf func(providers.Kind) any, otherKind func(line int, key string, other providers.Kind)) {
+	v := reflect.ValueOf(dst).Elem()
+	fs := d.fieldsOf(v.Type())
+	for _, p := range d.rest[path] {
+		if d.exhausted {
+			return
+		}
+		key := p.key.Value
+		if f, ok := field(fs, key); ok {
+			d.field(p, v, f, path)
+			continue
+		}
+		if other, ok := d.kindWith(key, settingsOf); ok {
+			otherKind(p.key.Line, key, other)
+			continue
+		}
+		known := append(slices.Clone(d.fieldsOf(common)), fs...)
+		d.p.add(p.key.Line, "%s", d.unknownKey(key, path, common, known))
+	}
+}
+
+// restOfNoKind reports the keys of path, whose kind is not known, that
+// belong to no kind.
+func (d *decoder) restOfNoKind(path string, common reflect.Type, settingsOf func(providers.Kind) any) {
+	known := slices.Clone(d.fieldsOf(common))
+	for _, k := range d.kinds {
+		known = append(known, d.fieldsOf(reflect.TypeOf(settingsOf(k)).Elem())...)
+	}
+	for _, p := range d.rest[path] {
+		if _, ok := d.kindWith(p.key.Value, settingsOf); !ok {
+			d.p.add(p.key.Line, "%s", d.unknownKey(p.key.Value, path, common, known))
+		}
+	}
+}
+
+// kindWith finds the first kind, by name, whose settings have key.
+func (d *decoder) kindWith(key string, settingsOf func(providers.Kind) any) (providers.Kind, bool) {
+	for _, name := range d.kinds.Names() {
+		k, _ := d.kinds.Lookup(name)
+		if _, ok := field(d.fieldsOf(reflect.TypeOf(settingsOf(k)).Elem()), key); ok {
+			return k, true
+		}
+	}
+	return providers.Kind{}, false
+}
+
+func keysOf(fs []fieldInfo) []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = f.key
+	}
+	return out
 }
 
 // value decodes n into v, which has the type of the setting at path.
@@ -425,7 +561,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path, key string) {
 	}
 	t := v.Type()
 	switch {
-	case t == durationType:
+	case t == durationType || t == stdDurationType:
 		if n.Kind != yaml.ScalarNode {
 			d.bad(path, line, "%s: expected a duration like 30m, got %s", d.name(path), describeNode(n))
 			return
@@ -438,7 +574,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path, key string) {
 			d.bad(path, line, "%s: %v", d.name(path), err)
 			return
 		}
-		v.Set(reflect.ValueOf(dur))
+		v.Set(reflect.ValueOf(dur).Convert(t))
 	case t.Kind() == reflect.Struct:
 		switch {
 		case isNull(n):
@@ -514,8 +650,8 @@ func (d *decoder) strings(n *yaml.Node, line int, v reflect.Value, path, key str
 	}
 	if n.Kind != yaml.SequenceNode {
 		hint := ""
-		if key == "start" || key == "stop" || key == "status" {
-			hint = ` (a command is an argv list, e.g. ["systemctl", "start", "app"]; it never runs through a shell)`
+		if h := d.hints[path]; h != "" {
+			hint = " (" + h + ")"
 		}
 		d.bad(path, line, "%s: expected a list of strings, got %s%s", d.name(path), describeNode(n), hint)
 		return
@@ -626,34 +762,33 @@ func (d *decoder) unknownKey(key, path string, t reflect.Type, fs []fieldInfo) s
 	if path == "" {
 		msg = fmt.Sprintf("unknown top-level key %q", key)
 	}
-	known := make([]string, len(fs))
-	for i, f := range fs {
-		known[i] = f.key
-	}
-	if s, ok := suggest(key, known); ok {
+	if s, ok := suggest(key, keysOf(fs)); ok {
 		return msg + fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	switch {
-	case t == reflect.TypeFor[File]() && hasKey[Defaults](key):
+	case t == reflect.TypeFor[File]() && d.hasKey(reflect.TypeFor[Defaults](), key, nil):
 		return msg + fmt.Sprintf(" (it belongs under defaults: or a host: defaults.%s)", key)
-	case t == reflect.TypeFor[Host]() && hasKey[Provider](key):
+	case t == hostType && d.hasKey(providerType, key, func(k providers.Kind) any { return k.Settings() }):
 		return msg + fmt.Sprintf(" (%q is a provider setting: put it under providers.NAME)", key)
-	case t == reflect.TypeFor[Provider]() && hasKey[Host](key):
+	case t == providerType && d.hasKey(hostType, key, func(k providers.Kind) any { return k.Target() }):
 		return msg + fmt.Sprintf(" (%q is a host setting: put it on each host using this provider)", key)
-	case t == reflect.TypeFor[File]() && hasKey[Host](key):
+	case t == reflect.TypeFor[File]() && d.hasKey(hostType, key, func(k providers.Kind) any { return k.Target() }):
 		return msg + fmt.Sprintf(" (%q is a host setting: put it on an item of hosts:)", key)
 	}
 	return msg
 }
 
-func hasKey[T any](key string) bool {
-	t := reflect.TypeFor[T]()
-	for i := range t.NumField() {
-		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); tag == key {
-			return true
-		}
+// hasKey tells whether the struct t, or any kind's settings (settingsOf,
+// when given), has key.
+func (d *decoder) hasKey(t reflect.Type, key string, settingsOf func(providers.Kind) any) bool {
+	if _, ok := field(d.fieldsOf(t), key); ok {
+		return true
 	}
-	return false
+	if settingsOf == nil {
+		return false
+	}
+	_, ok := d.kindWith(key, settingsOf)
+	return ok
 }
 
 // suggest returns the known key closest to key, if it is close enough to

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/waitingroom/waitingroom/internal/hostname"
+	"github.com/waitingroom/waitingroom/providers/kinds"
 )
 
 // FuzzParse: whatever the bytes, Parse returns a configuration or an
@@ -55,7 +56,7 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := Parse("fuzz.yaml", data)
+		cfg, err := Parse("fuzz.yaml", data, kinds.All())
 		if err != nil {
 			if cfg != nil {
 				t.Fatal("a configuration returned together with an error")
@@ -93,7 +94,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatalf("RedactedYAML: %v", err)
 		}
-		again, err := Parse("redacted.yaml", out)
+		again, err := Parse("redacted.yaml", out, kinds.All())
 		if err != nil {
 			t.Fatalf("RedactedYAML does not parse back: %v\n%s", err, out)
 		}

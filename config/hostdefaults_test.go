@@ -5,13 +5,14 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/providers/kinds"
 )
 
 // A host registered by labels gets the file's defaults, as the file's
 // hosts do; defaults.hold_timeout was missed (TestEveryConfigField...
 // found it).
 func TestLabelHostsGetTheFileDefaults(t *testing.T) {
-	cfg, err := Parse("wr.yaml", []byte("defaults:\n  idle_timeout: 7m\n  start_timeout: 2m\n  hold_timeout: 9s\n  wait: page\nbudgets:\n  max_wakes_per_day: 5\n  max_wakes_per_hour: 2\nproviders:\n  docker: {labels: true}\n"))
+	cfg, err := Parse("wr.yaml", []byte("defaults:\n  idle_timeout: 7m\n  start_timeout: 2m\n  hold_timeout: 9s\n  wait: page\nbudgets:\n  max_wakes_per_day: 5\n  max_wakes_per_hour: 2\nproviders:\n  docker: {labels: true}\n"), kinds.All())
 	if err != nil {
 		t.Fatal(err)
 	}

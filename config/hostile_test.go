@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/waitingroom/waitingroom/providers/kinds"
 )
 
 // TestHostileInputs: inputs that are huge, deeply nested, binary or built
@@ -68,7 +70,7 @@ func TestHostileInputs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
-			cfg, err := Parse("config.yaml", []byte(tt.data))
+			cfg, err := Parse("config.yaml", []byte(tt.data), kinds.All())
 			took := time.Since(start)
 			t.Logf("%d bytes in %s", len(tt.data), took)
 			if tt.name == "only a BOM" {

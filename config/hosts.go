@@ -7,6 +7,7 @@ import (
 	"github.com/waitingroom/waitingroom/activity"
 	"github.com/waitingroom/waitingroom/controller"
 	"github.com/waitingroom/waitingroom/hold"
+	"github.com/waitingroom/waitingroom/providers"
 	"github.com/waitingroom/waitingroom/traefik"
 )
 
@@ -82,27 +83,11 @@ func (c *Config) HostDefaults(h controller.Host) controller.Host {
 func (c *Config) Hosts() []controller.Host {
 	out := make([]controller.Host, 0, len(c.File.Hosts))
 	for _, h := range c.File.Hosts {
-		p := c.File.Providers[h.Provider]
 		t := controller.Target{
 			Host:     h.Host,
 			Provider: h.Provider,
 			Sleep:    h.Sleep,
-			Fields:   map[string]string{},
-			Commands: map[string][]string{},
-		}
-		switch p.Type {
-		case TypeDocker:
-			t.Fields["container"] = h.Container
-		case TypeGCE:
-			t.Fields["instance"] = h.Instance
-			t.Fields["zone"] = h.Zone
-			t.Fields["project"] = h.Project // the provider's when the host has none
-		case TypeExec:
-			t.Commands["start"] = slices.Clone(h.Start)
-			t.Commands["stop"] = slices.Clone(h.Stop)
-			if len(h.Status) > 0 {
-				t.Commands["status"] = slices.Clone(h.Status)
-			}
+			Backend:  backend(h.Target),
 		}
 		out = append(out, controller.Host{
 			Name:            h.Host,
@@ -133,6 +118,16 @@ func (c *Config) Hosts() []controller.Host {
 				ExtraHoldTimeout: h.HoldTimeout.D(),
 			},
 		})
+	}
+	return out
+}
+
+// ProviderSpecs are the configured providers, for providers.Set.Apply.
+// Each spec holds its own copy of the kind's settings.
+func (c *Config) ProviderSpecs() map[string]providers.Spec {
+	out := make(map[string]providers.Spec, len(c.File.Providers))
+	for name, p := range c.File.Providers {
+		out[name] = providers.SpecOf(p.Type, p.Sleep, cloneSettings(p.Settings))
 	}
 	return out
 }

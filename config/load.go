@@ -13,6 +13,7 @@ import (
 
 	"github.com/waitingroom/waitingroom/hold"
 	"github.com/waitingroom/waitingroom/internal/hostname"
+	"github.com/waitingroom/waitingroom/providers"
 	"github.com/waitingroom/waitingroom/scheduler"
 	"github.com/waitingroom/waitingroom/traefik"
 )
@@ -59,7 +60,6 @@ const (
 	DefaultHoldTimeout       = hold.DefaultTimeout
 	DefaultWait              = "auto"
 	DefaultWake              = "auto"
-	DefaultSleep             = "stop"
 	DefaultSweepInterval     = scheduler.DefaultSweepInterval
 	DefaultReconcileInterval = scheduler.DefaultReconcileInterval
 	DefaultTimeZone          = "UTC"
@@ -69,16 +69,17 @@ const (
 // list, written out, trusts no proxy).
 func DefaultTrustedProxies() []string { return []string{"127.0.0.1/32", "::1/128"} }
 
-// Load reads and validates the file at path. On failure the error is an
-// *Errors listing every problem as FILE:LINE: message.
-func Load(path string) (*Config, error) {
+// Load reads and validates the file at path, knowing the provider kinds
+// kinds. On failure the error is an *Errors listing every problem as
+// FILE:LINE: message.
+func Load(path string, kinds providers.Kinds) (*Config, error) {
 	data, err := readLimited(path)
 	if err != nil {
 		p := &problems{file: path}
 		p.addCause(0, err, "cannot read the configuration: %v", err)
 		return nil, p.err()
 	}
-	return Parse(path, data)
+	return Parse(path, data, kinds)
 }
 
 // readLimited reads at most MaxFileSize+1 bytes, so that pointing --config
@@ -92,19 +93,20 @@ func readLimited(path string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 }
 
-// Parse validates data, naming it name in errors. On failure the error is
-// an *Errors listing every problem found, not only the first.
-func Parse(name string, data []byte) (*Config, error) {
+// Parse validates data, naming it name in errors; kinds are the provider
+// kinds it knows (providers/kinds.All). On failure the error is an
+// *Errors listing every problem found, not only the first.
+func Parse(name string, data []byte, kinds providers.Kinds) (*Config, error) {
 	p := &problems{file: name}
-	f, lines, failed, decoded := decodeFile(p, data)
+	f, lines, failed, decoded := decodeFile(p, data, kinds)
 	if !decoded {
 		return nil, p.err()
 	}
-	validate(p, lines, failed, &f)
+	validate(p, lines, failed, &f, kinds)
 	if err := p.err(); err != nil {
 		return nil, err
 	}
-	applyDefaults(&f, lines)
+	applyDefaults(&f, lines, kinds)
 	sum := sha256.Sum256(data)
 	settings := map[string]int{}
 	for k, l := range lines {
@@ -119,7 +121,7 @@ func Parse(name string, data []byte) (*Config, error) {
 // the key being in the file (lines), so that an explicit 0 where 0 is
 // meaningful (a host's max_wakes_per_day: 0 lifting the global budget) is
 // kept.
-func applyDefaults(f *File, lines map[string]int) {
+func applyDefaults(f *File, lines map[string]int, kinds providers.Kinds) {
 	has := func(path string) bool { _, ok := lines[path]; return ok }
 	setStr := func(s *string, v string) {
 		if *s == "" {
@@ -187,18 +189,15 @@ func applyDefaults(f *File, lines map[string]int) {
 	for name, p := range f.Providers {
 		path := "providers." + name
 		setStr(&p.Type, name)
-		setStr(&p.Sleep, DefaultSleep)
+		if k, ok := kinds.Lookup(p.Type); ok && len(k.Sleep) > 0 {
+			setStr(&p.Sleep, k.Sleep[0])
+		}
 		if p.Adopt == nil {
 			adopt := true
 			p.Adopt = &adopt
 		}
-		switch p.Type {
-		case TypeDocker:
-			if !has(path + ".stop_timeout") {
-				p.StopTimeout = Duration(10 * time.Second)
-			}
-		case TypeExec:
-			setDur(&p.Timeout, time.Minute)
+		if p.Settings != nil {
+			p.Settings.Default(func(key string) bool { return has(path + "." + key) })
 		}
 		f.Providers[name] = p
 	}
@@ -214,8 +213,8 @@ func applyDefaults(f *File, lines map[string]int) {
 		setStr(&h.Wait, f.Defaults.Wait)
 		setStr(&h.Wake, DefaultWake)
 		setStr(&h.Sleep, p.Sleep)
-		if p.Type == TypeGCE {
-			setStr(&h.Project, p.Project)
+		if h.Target != nil {
+			h.Target.Default(p.Settings)
 		}
 		if !has(path + ".max_wakes_per_day") {
 			h.MaxWakesPerDay = f.Budgets.MaxWakesPerDay

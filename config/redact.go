@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -35,8 +36,7 @@ func (c *Config) Redacted() File {
 		f.Webhooks[i].URL = redactWebhook(f.Webhooks[i].URL)
 	}
 	for name, p := range f.Providers {
-		p.Endpoint = redactUserinfo(p.Endpoint)
-		p.Host = redactUserinfo(p.Host)
+		p.Settings = redactSettings(p.Settings)
 		f.Providers[name] = p
 	}
 	for i := range f.Hosts {
@@ -44,26 +44,21 @@ func (c *Config) Redacted() File {
 		h.ReadyURL = redactUserinfo(h.ReadyURL)
 		h.URL = redactUserinfo(h.URL)
 		h.KeepAwakeWhile = redactUserinfo(h.KeepAwakeWhile)
-		h.Start, h.Stop, h.Status = redact.Args(h.Start), redact.Args(h.Stop), redact.Args(h.Status)
+		h.Target = redactSettings(h.Target)
 	}
 	return f
 }
 
 // RedactedYAML is Redacted() as YAML with every default filled in. Empty
-// settings and those that do not apply to a provider's type are left out,
-// so the output reads like a configuration file and parses back to the
-// same configuration (password hashes apart).
+// settings are left out, so the output reads like a configuration file
+// and parses back to the same configuration (password hashes apart).
 func (c *Config) RedactedYAML() ([]byte, error) {
 	f := c.Redacted()
 	var doc yaml.Node
 	if err := doc.Encode(&f); err != nil {
 		return nil, fmt.Errorf("encode configuration: %w", err)
 	}
-	types := map[string]string{}
-	for name, p := range f.Providers {
-		types[name] = p.Type
-	}
-	prune(&doc, "", "", types)
+	prune(&doc, "")
 	out, err := yaml.Marshal(&doc)
 	if err != nil {
 		return nil, fmt.Errorf("encode configuration: %w", err)
@@ -71,21 +66,19 @@ func (c *Config) RedactedYAML() ([]byte, error) {
 	return out, nil
 }
 
-// prune removes, from the encoded configuration, empty values and the
-// settings of other provider types. An empty trusted_proxies or
-// monitors.body stays: empty is not their default. typ is the provider type
-// of the provider or host being pruned.
-func prune(n *yaml.Node, path, typ string, types map[string]string) {
+// prune removes, from the encoded configuration, empty values. An empty
+// trusted_proxies or monitors.body stays: empty is not their default.
+func prune(n *yaml.Node, path string) {
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			prune(c, path, typ, types)
+			prune(c, path)
 		}
 		return
 	case yaml.SequenceNode:
 		flow := true
 		for _, c := range n.Content {
-			prune(c, path+"[]", typ, types)
+			prune(c, path+"[]")
 			flow = flow && c.Kind == yaml.ScalarNode
 		}
 		if flow {
@@ -96,25 +89,11 @@ func prune(n *yaml.Node, path, typ string, types map[string]string) {
 	default:
 		return
 	}
-	if path == "hosts[]" {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == "provider" {
-				typ = types[n.Content[i+1].Value]
-			}
-		}
-	}
 	var kept []*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		sub, subTyp := join(path, k.Value), typ
-		if path == "providers" {
-			sub, subTyp = "provider", types[k.Value]
-		}
-		prune(v, sub, subTyp, types)
-		if path == "provider" && !applies(k.Value, typ, providerKeys) ||
-			path == "hosts[]" && !applies(k.Value, typ, targetKeys) {
-			continue
-		}
+		sub := join(path, k.Value)
+		prune(v, sub)
 		if sub != "trusted_proxies" && sub != "monitors.body" && isEmptyNode(v) {
 			continue
 		}
@@ -123,15 +102,35 @@ func prune(n *yaml.Node, path, typ string, types map[string]string) {
 	n.Content = kept
 }
 
-// applies tells whether a provider-specific key belongs to typ; keys that
-// belong to no type (common settings) always apply.
-func applies(key, typ string, keysOf func(string) []string) bool {
-	for _, t := range ProviderTypes() {
-		if slices.Contains(keysOf(t), key) {
-			return slices.Contains(keysOf(typ), key)
-		}
+// MarshalYAML writes the provider's kind settings among its common ones,
+// as the file does.
+func (p Provider) MarshalYAML() (any, error) {
+	type plain Provider // without this method
+	return inline(plain(p), p.Settings)
+}
+
+// MarshalYAML writes the host's kind settings among its common ones, as
+// the file does.
+func (h Host) MarshalYAML() (any, error) {
+	type plain Host
+	return inline(plain(h), h.Target)
+}
+
+// inline encodes the struct common as a mapping, followed by the keys of
+// the kind's settings (a pointer to a struct, or nil).
+func inline(common, kind any) (*yaml.Node, error) {
+	var n yaml.Node
+	if err := n.Encode(common); err != nil {
+		return nil, err
 	}
-	return true
+	if v := reflect.ValueOf(kind); v.IsValid() && !v.IsNil() {
+		var k yaml.Node
+		if err := k.Encode(kind); err != nil {
+			return nil, err
+		}
+		n.Content = append(n.Content, k.Content...)
+	}
+	return &n, nil
 }
 
 func isEmptyNode(n *yaml.Node) bool {
@@ -186,14 +185,13 @@ func cloneFile(f File) File {
 	f.Providers = maps.Clone(f.Providers)
 	for name, p := range f.Providers {
 		p.Adopt = cloneBool(p.Adopt)
+		p.Settings = cloneSettings(p.Settings)
 		f.Providers[name] = p
 	}
 	f.Hosts = slices.Clone(f.Hosts)
 	for i := range f.Hosts {
 		h := &f.Hosts[i]
-		h.Start = slices.Clone(h.Start)
-		h.Stop = slices.Clone(h.Stop)
-		h.Status = slices.Clone(h.Status)
+		h.Target = cloneSettings(h.Target)
 		h.EntryPoints = slices.Clone(h.EntryPoints)
 		h.Middlewares = slices.Clone(h.Middlewares)
 		h.Warm = slices.Clone(h.Warm)

@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/waitingroom/waitingroom/providers"
+)
 
 // File is the YAML configuration file as written by the operator. Every
 // key is known: decoding is strict, so a typo is an error, not a silently
@@ -193,8 +197,10 @@ type Webhook struct {
 	Retries    int      `yaml:"retries"`
 }
 
-// Provider is one provider's settings; `type` defaults to its name. Keys
-// belong to one type each; validation rejects a key used with another type.
+// Provider is one provider's settings; `type` defaults to its name. The
+// keys besides type, sleep and adopt belong to its kind (providers.Kind),
+// which owns their types, defaults and checks; a key of another kind is
+// refused by name.
 type Provider struct {
 	Type string `yaml:"type"`
 	// Sleep is the default way hosts of this provider sleep.
@@ -202,43 +208,20 @@ type Provider struct {
 	// Adopt: a backend found running without a wake is stopped when idle
 	// (true, default) or left alone (false).
 	Adopt *bool `yaml:"adopt"`
-
-	// CountConnections (docker, exec): a host with open TCP connections to
-	// its backend's port (WebSockets, streams) is busy, however old its
-	// last request. Local backends only; off by default because keep-alive
-	// connections (a proxy's health checks) also count.
-	CountConnections bool `yaml:"count_connections"`
-
-	// docker
-	Host        string   `yaml:"host"` // DOCKER_HOST override
-	Labels      bool     `yaml:"labels"`
-	StopTimeout Duration `yaml:"stop_timeout"`
-	Network     string   `yaml:"network"`
-
-	// gce
-	Project         string `yaml:"project"`
-	CredentialsFile string `yaml:"credentials_file"`
-	Endpoint        string `yaml:"endpoint"`
-
-	// exec
-	Timeout Duration `yaml:"timeout"` // per command, default 1m
+	// Settings are the kind's own settings (docker.Settings,
+	// gce.Settings, exec.Settings), decoded from the other keys.
+	Settings providers.ProviderSettings `yaml:"-"`
 }
 
 // Host is one registered hostname.
 type Host struct {
 	Host     string `yaml:"host"`
 	Provider string `yaml:"provider"`
-
-	// docker
-	Container string `yaml:"container"`
-	// gce
-	Instance string `yaml:"instance"`
-	Zone     string `yaml:"zone"`
-	Project  string `yaml:"project"`
-	// exec
-	Start  []string `yaml:"start"`
-	Stop   []string `yaml:"stop"`
-	Status []string `yaml:"status"`
+	// Target are the settings that locate the backend, in the terms of
+	// the provider's kind (docker.Target: container; gce.Target:
+	// instance, zone, project; exec.Target: start, stop, status),
+	// decoded from the host's keys that are not listed here.
+	Target providers.TargetSettings `yaml:"-"`
 
 	ReadyURL string `yaml:"ready_url"`
 	// URL is where Traefik sends real traffic; default: the origin of

@@ -17,57 +17,8 @@ import (
 	"github.com/waitingroom/waitingroom/activity/window"
 	"github.com/waitingroom/waitingroom/internal/hostname"
 	"github.com/waitingroom/waitingroom/internal/httpurl"
+	"github.com/waitingroom/waitingroom/providers"
 )
-
-// Provider types this build knows.
-const (
-	TypeDocker = "docker"
-	TypeGCE    = "gce"
-	TypeExec   = "exec"
-)
-
-// ProviderTypes lists the known provider types, sorted.
-func ProviderTypes() []string { return []string{TypeDocker, TypeExec, TypeGCE} }
-
-// providerKeys are the provider settings each type accepts, beyond the
-// common type, sleep and adopt.
-func providerKeys(typ string) []string {
-	switch typ {
-	case TypeDocker:
-		return []string{"host", "labels", "stop_timeout", "network", "count_connections"}
-	case TypeGCE:
-		return []string{"project", "credentials_file", "endpoint"}
-	case TypeExec:
-		return []string{"timeout", "count_connections"}
-	}
-	return nil
-}
-
-// targetKeys are the host settings that locate a backend, per type.
-func targetKeys(typ string) []string {
-	switch typ {
-	case TypeDocker:
-		return []string{"container"}
-	case TypeGCE:
-		return []string{"instance", "zone", "project"}
-	case TypeExec:
-		return []string{"start", "stop", "status"}
-	}
-	return nil
-}
-
-// sleepModes are the ways a type's backends can sleep; the first is the default.
-func sleepModes(typ string) []string {
-	switch typ {
-	case TypeDocker:
-		return []string{"stop", "pause"}
-	case TypeGCE:
-		return []string{"stop", "suspend"}
-	case TypeExec:
-		return []string{"stop"}
-	}
-	return nil
-}
 
 // Values of the enumerated settings.
 func waitModes() []string { return []string{"page", "hold", "auto"} }
@@ -82,6 +33,7 @@ type validator struct {
 	lines  map[string]int
 	failed map[string]bool // settings the decoder already reported
 	f      *File
+	kinds  providers.Kinds
 }
 
 // line returns the line of path, or of the closest enclosing setting
@@ -109,8 +61,8 @@ func (v *validator) add(path, format string, args ...any) {
 	v.p.add(v.line(path), format, args...)
 }
 
-func validate(p *problems, lines map[string]int, failed map[string]bool, f *File) {
-	v := &validator{p: p, lines: lines, failed: failed, f: f}
+func validate(p *problems, lines map[string]int, failed map[string]bool, f *File, kinds providers.Kinds) {
+	v := &validator{p: p, lines: lines, failed: failed, f: f, kinds: kinds}
 	v.listen("listen", f.Listen)
 	v.listen("admin.listen", f.Admin.Listen)
 	if public, admin := cmp.Or(f.Listen, DefaultListen), cmp.Or(f.Admin.Listen, DefaultAdminListen); sameSocket(public, admin) {
@@ -413,51 +365,53 @@ func (v *validator) providers() {
 		if !providerNameRE.MatchString(name) {
 			v.add(path, "provider name %q: use letters, digits, '-', '_' and '.'", name)
 		}
-		typ := p.Type
-		if typ == "" {
-			typ = name
-		}
-		if !slices.Contains(ProviderTypes(), typ) {
-			known := strings.Join(ProviderTypes(), ", ")
+		typ := cmp.Or(p.Type, name)
+		k, ok := v.kinds.Lookup(typ)
+		if !ok {
+			names := v.kinds.Names()
+			known := strings.Join(names, ", ")
 			if p.Type == "" {
 				v.add(path, "provider %q has no type and its name is not a type; add type: (one of %s)", name, known)
 			} else {
 				hint := ""
-				if s, ok := suggest(typ, ProviderTypes()); ok {
+				if s, ok := suggest(typ, names); ok {
 					hint = fmt.Sprintf(" (did you mean %q?)", s)
 				}
 				v.add(path+".type", "provider %q: unknown type %q (known: %s)%s", name, typ, known, hint)
 			}
 			continue
 		}
-		for _, t := range ProviderTypes() {
-			if t == typ {
-				continue
-			}
-			for _, k := range providerKeys(t) {
-				if v.has(path+"."+k) && !slices.Contains(providerKeys(typ), k) {
-					v.add(path+"."+k, "provider %q: %q is a setting of %s providers, not %s", name, k, t, typ)
-				}
-			}
+		if p.Sleep != "" && !slices.Contains(k.Sleep, p.Sleep) {
+			v.add(path+".sleep", "provider %q: sleep %q is not possible with %s (choose %s)", name, p.Sleep, typ, orList(k.Sleep))
 		}
-		if p.Sleep != "" && !slices.Contains(sleepModes(typ), p.Sleep) {
-			v.add(path+".sleep", "provider %q: sleep %q is not possible with %s (choose %s)", name, p.Sleep, typ, orList(sleepModes(typ)))
-		}
-		if p.Host != "" && typ == TypeDocker {
-			if u, err := url.Parse(p.Host); err != nil || !slices.Contains([]string{"unix", "tcp", "ssh", "npipe", "http", "https"}, u.Scheme) {
-				v.add(path+".host", "provider %q: host %q is not a Docker address like unix:///var/run/docker.sock or tcp://10.0.0.2:2376", name, p.Host)
-			}
-		}
-		if p.Endpoint != "" {
-			if err := httpurl.Check(p.Endpoint, false); err != nil {
-				v.add(path+".endpoint", "provider %q: endpoint: %v", name, err)
-			}
-		}
-		if v.has(path+".timeout") && p.Timeout == 0 {
-			v.add(path+".timeout", "provider %q: timeout must be greater than 0 (leave it out for the default 1m)", name)
+		if p.Settings != nil {
+			p.Settings.Check(kindReport{v: v, path: path, subject: fmt.Sprintf("provider %q", name), provider: name, kind: typ})
 		}
 	}
 }
+
+// kindReport is the providers.Report a kind's Check writes to: each
+// problem at the line of its key, after the subject.
+type kindReport struct {
+	v                             *validator
+	path, subject, provider, kind string
+}
+
+func (r kindReport) Set(key string) bool { return r.v.has(r.path + "." + key) }
+
+func (r kindReport) Problem(key, format string, args ...any) {
+	path := r.path
+	if key != "" {
+		path += "." + key
+	}
+	r.v.add(path, "%s: "+format, append([]any{r.subject}, args...)...)
+}
+
+func (r kindReport) Missing(key, what string) {
+	r.v.add(r.path, "%s: %s hosts need %s: (%s)", r.subject, r.kind, key, what)
+}
+
+func (r kindReport) Provider() string { return r.provider }
 
 func orList(s []string) string {
 	if len(s) <= 1 {
@@ -490,23 +444,15 @@ func (v *validator) hosts() {
 			}
 		}
 
-		typ := ""
 		switch p, ok := v.f.Providers[h.Provider]; {
 		case h.Provider == "":
 			v.add(path, "%s has no provider (%s)", label, definedList(defined))
 		case !ok:
 			v.add(path+".provider", "%s uses provider %q, which is not defined (%s)", label, h.Provider, definedList(defined))
 		default:
-			typ = p.Type
-			if typ == "" {
-				typ = h.Provider
+			if k, ok := v.kinds.Lookup(cmp.Or(p.Type, h.Provider)); ok { // else reported on the provider
+				v.target(path, label, k, p, h)
 			}
-			if !slices.Contains(ProviderTypes(), typ) {
-				typ = "" // reported on the provider
-			}
-		}
-		if typ != "" {
-			v.target(path, label, typ, h)
 		}
 		for _, u := range []struct{ key, value string }{{"ready_url", h.ReadyURL}, {"url", h.URL}, {"keep_awake_while", h.KeepAwakeWhile}} {
 			if u.value == "" {
@@ -561,53 +507,14 @@ func definedList(defined []string) string {
 	return "defined: " + strings.Join(defined, ", ")
 }
 
-// target checks the settings that locate the host's backend.
-func (v *validator) target(path, label, typ string, h *Host) {
-	for _, t := range ProviderTypes() {
-		if t == typ {
-			continue
-		}
-		for _, k := range targetKeys(t) {
-			if v.has(path+"."+k) && !slices.Contains(targetKeys(typ), k) {
-				v.add(path+"."+k, "%s: %q is a setting of %s hosts, but provider %q is %s (%s hosts take %s)",
-					label, k, t, h.Provider, typ, typ, strings.Join(targetKeys(typ), ", "))
-			}
-		}
+// target checks the settings that locate the host's backend: its kind's
+// own, and its sleep mode.
+func (v *validator) target(path, label string, k providers.Kind, p Provider, h *Host) {
+	if h.Target != nil {
+		h.Target.Check(kindReport{v: v, path: path, subject: label, provider: h.Provider, kind: k.Name}, p.Settings)
 	}
-	missing := func(key, what string) {
-		v.add(path, "%s: %s hosts need %s: (%s)", label, typ, key, what)
-	}
-	switch typ {
-	case TypeDocker:
-		if h.Container == "" {
-			missing("container", "the container's name or ID")
-		}
-	case TypeGCE:
-		if h.Instance == "" {
-			missing("instance", "the VM's name")
-		}
-		if h.Zone == "" {
-			missing("zone", "the VM's zone, e.g. europe-west1-b")
-		}
-		if h.Project == "" && v.f.Providers[h.Provider].Project == "" {
-			v.add(path, "%s: gce hosts need a project: set project on the host or on provider %q", label, h.Provider)
-		}
-	case TypeExec:
-		for _, k := range []string{"start", "stop", "status"} {
-			argv := map[string][]string{"start": h.Start, "stop": h.Stop, "status": h.Status}[k]
-			switch {
-			case !v.has(path+"."+k) && k != "status":
-				missing(k, fmt.Sprintf(`the command as an argv list, e.g. ["systemctl", %q, "app"]`, k))
-			case !v.has(path + "." + k):
-			case len(argv) == 0:
-				v.add(path+"."+k, "%s: %s is empty; give the command as an argv list, e.g. [\"systemctl\", %q, \"app\"]", label, k, k)
-			case strings.TrimSpace(argv[0]) == "":
-				v.add(path+"."+k, "%s: %s: the program (first item) is empty", label, k)
-			}
-		}
-	}
-	if h.Sleep != "" && !slices.Contains(sleepModes(typ), h.Sleep) {
-		v.add(path+".sleep", "%s: sleep %q is not possible with %s (choose %s)", label, h.Sleep, typ, orList(sleepModes(typ)))
+	if h.Sleep != "" && !slices.Contains(k.Sleep, h.Sleep) {
+		v.add(path+".sleep", "%s: sleep %q is not possible with %s (choose %s)", label, h.Sleep, k.Name, orList(k.Sleep))
 	}
 }
 

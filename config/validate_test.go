@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/waitingroom/waitingroom/providers/kinds"
 )
 
 // lines joins YAML lines, so that a case's line numbers can be read off.
@@ -19,7 +21,7 @@ const providersBlock = "providers:\n  docker: {}\n  gce: {project: p}\n  exec: {
 // string per problem as printed.
 func problemsOf(t *testing.T, data string) []string {
 	t.Helper()
-	cfg, err := Parse("config.yaml", []byte(data))
+	cfg, err := Parse("config.yaml", []byte(data), kinds.All())
 	if err == nil {
 		t.Fatalf("Parse accepted the file; want problems. File:\n%s", data)
 	}
@@ -118,8 +120,8 @@ func TestValidationErrors(t *testing.T) {
 			"  main: {type: dockr}",
 			"  podman: {}"),
 			[]string{
-				`config.yaml:2: provider "main": unknown type "dockr" (known: docker, exec, gce) (did you mean "docker"?)`,
-				`config.yaml:3: provider "podman" has no type and its name is not a type; add type: (one of docker, exec, gce)`,
+				`config.yaml:2: provider "main": unknown type "dockr" (known: docker, exec, gce, kubernetes) (did you mean "docker"?)`,
+				`config.yaml:3: provider "podman" has no type and its name is not a type; add type: (one of docker, exec, gce, kubernetes)`,
 			}},
 		{"provider keys of another type", lines(
 			"providers:",
@@ -155,6 +157,23 @@ func TestValidationErrors(t *testing.T) {
 				`config.yaml:8: host "b.example.com": gce hosts need zone: (the VM's zone, e.g. europe-west1-b)`,
 				`config.yaml:10: host "c.example.com": exec hosts need start: (the command as an argv list, e.g. ["systemctl", "start", "app"])`,
 				`config.yaml:10: host "c.example.com": exec hosts need stop: (the command as an argv list, e.g. ["systemctl", "stop", "app"])`,
+			}},
+		{"kubernetes targets", lines(
+			"providers:",
+			"  k8s: {type: kubernetes, namespace: Bad_NS, sleep: stop}",
+			"hosts:",
+			"  - {host: a.example.com, provider: k8s}",
+			"  - {host: b.example.com, provider: k8s, deployment: a, statefulset: b}",
+			"  - {host: c.example.com, provider: k8s, deployment: Web_1, namespace: shop}",
+			"  - {host: d.example.com, provider: k8s, container: web}"),
+			[]string{
+				`config.yaml:2: provider "k8s": sleep "stop" is not possible with kubernetes (choose scale)`,
+				`config.yaml:2: provider "k8s": namespace "Bad_NS" is not a Kubernetes namespace (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)`,
+				`config.yaml:4: host "a.example.com": kubernetes hosts need deployment: (the Deployment's name, or statefulset: the StatefulSet's)`,
+				`config.yaml:5: host "b.example.com": a host is one workload: keep deployment or statefulset, not both`,
+				`config.yaml:6: host "c.example.com": deployment "Web_1" is not a Kubernetes name (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters)`,
+				`config.yaml:7: host "d.example.com": "container" is a setting of docker hosts, but provider "k8s" is kubernetes (kubernetes hosts take deployment, statefulset, namespace)`,
+				`config.yaml:7: host "d.example.com": kubernetes hosts need deployment: (the Deployment's name, or statefulset: the StatefulSet's)`,
 			}},
 		{"gce project from nowhere", lines(
 			"providers:",
@@ -458,7 +477,7 @@ func TestEveryProblemAtOnce(t *testing.T) {
 
 func TestLoadMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nope.yaml")
-	_, err := Load(path)
+	_, err := Load(path, kinds.All())
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Load of a missing file: %v, want an error wrapping fs.ErrNotExist", err)
 	}
@@ -532,7 +551,7 @@ func TestValidFiles(t *testing.T) {
 	}
 	for name, data := range tests {
 		t.Run(name, func(t *testing.T) {
-			if _, err := Parse("config.yaml", []byte(data)); err != nil {
+			if _, err := Parse("config.yaml", []byte(data), kinds.All()); err != nil {
 				t.Errorf("refused:\n%v", err)
 			}
 		})

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/waitingroom/waitingroom/providers"
 )
 
 // Watcher keeps a configuration current while the process runs: it reloads
@@ -32,6 +33,7 @@ import (
 // Without SetCurrent, Run applies the file once when it starts.
 type Watcher struct {
 	path  string
+	kinds providers.Kinds
 	log   *slog.Logger
 	apply func(*Config) error
 
@@ -59,11 +61,11 @@ type Watcher struct {
 // valid configuration, one at a time, in order; it must not call Reload.
 // When apply fails, having changed nothing, the file is refused like an
 // invalid one and the configuration in use stays in use.
-func NewWatcher(path string, log *slog.Logger, apply func(*Config) error) *Watcher {
+func NewWatcher(path string, kinds providers.Kinds, log *slog.Logger, apply func(*Config) error) *Watcher {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Watcher{path: path, log: log, apply: apply, debounce: 100 * time.Millisecond, poll: 5 * time.Second,
+	return &Watcher{path: path, kinds: kinds, log: log, apply: apply, debounce: 100 * time.Millisecond, poll: 5 * time.Second,
 		watching: make(chan struct{})}
 }
 
@@ -127,7 +129,7 @@ func (w *Watcher) reload(force bool) error {
 	if !force && digest == rejected {
 		return nil
 	}
-	cfg, err := Parse(w.path, data)
+	cfg, err := Parse(w.path, data, w.kinds)
 	if err == nil && cfg.empty && prev != nil {
 		// Editors that save in place truncate the file first: an empty
 		// file seen on reload is far more likely half-written than meant

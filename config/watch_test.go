@@ -14,6 +14,7 @@ import (
 
 	"github.com/waitingroom/waitingroom/internal/testutil/logbuf"
 	"github.com/waitingroom/waitingroom/internal/testutil/poll"
+	"github.com/waitingroom/waitingroom/providers/kinds"
 )
 
 // registry returns a valid file registering the given hosts (exec).
@@ -52,8 +53,8 @@ func newHarness(t *testing.T, path, content string) *harness {
 	}
 	h := &harness{t: t, path: path, applied: make(chan *Config, 16), logs: &logbuf.Buffer{}}
 	log := slog.New(slog.NewTextHandler(h.logs, nil))
-	h.w = NewWatcher(path, log, func(c *Config) error { h.applied <- c; return nil })
-	cfg, err := Load(path)
+	h.w = NewWatcher(path, kinds.All(), log, func(c *Config) error { h.applied <- c; return nil })
+	cfg, err := Load(path, kinds.All())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +287,7 @@ func TestReloadWithoutChanges(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	writeFile(t, path, registry("a.example.com"))
 	var applied int
-	w := NewWatcher(path, slog.New(slog.NewTextHandler(&logbuf.Buffer{}, nil)), func(*Config) error { applied++; return nil })
+	w := NewWatcher(path, kinds.All(), slog.New(slog.NewTextHandler(&logbuf.Buffer{}, nil)), func(*Config) error { applied++; return nil })
 	if err := w.Reload(); err != nil || applied != 1 {
 		t.Fatalf("first Reload: %v, applied %d", err, applied)
 	}
@@ -306,12 +307,12 @@ func TestReloadWithoutChanges(t *testing.T) {
 func TestReloadThatCannotBeAppliedIsRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	writeFile(t, path, registry("a.example.com"))
-	old, err := Load(path)
+	old, err := Load(path, kinds.All())
 	if err != nil {
 		t.Fatal(err)
 	}
 	fail := errors.New("provider \"docker\": cannot build")
-	w := NewWatcher(path, slog.New(slog.NewTextHandler(&logbuf.Buffer{}, nil)), func(*Config) error { return fail })
+	w := NewWatcher(path, kinds.All(), slog.New(slog.NewTextHandler(&logbuf.Buffer{}, nil)), func(*Config) error { return fail })
 	w.SetCurrent(old)
 	writeFile(t, path, registry("a.example.com", "b.example.com"))
 	err = w.Reload()
@@ -331,7 +332,7 @@ func TestRunAppliesWithoutSetCurrent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	writeFile(t, path, registry("a.example.com"))
 	applied := make(chan *Config, 1)
-	w := NewWatcher(path, slog.New(slog.NewTextHandler(&logbuf.Buffer{}, nil)), func(c *Config) error { applied <- c; return nil })
+	w := NewWatcher(path, kinds.All(), slog.New(slog.NewTextHandler(&logbuf.Buffer{}, nil)), func(c *Config) error { applied <- c; return nil })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
@@ -347,7 +348,7 @@ func TestRunAppliesWithoutSetCurrent(t *testing.T) {
 }
 
 func TestRunFailsOnMissingDirectory(t *testing.T) {
-	w := NewWatcher(filepath.Join(t.TempDir(), "nope", "config.yaml"), nil, func(*Config) error { return nil })
+	w := NewWatcher(filepath.Join(t.TempDir(), "nope", "config.yaml"), kinds.All(), nil, func(*Config) error { return nil })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := w.Run(ctx); err == nil {

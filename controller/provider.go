@@ -66,12 +66,14 @@ type Target struct {
 	// Sleep is how the backend sleeps: "stop" (default), "suspend" (gce) or
 	// "pause" (docker). Empty means the provider's default.
 	Sleep string
-	// Fields holds the provider-specific scalar settings of the host:
-	// container (docker); instance, zone, project (gce).
-	Fields map[string]string
-	// Commands holds argv arrays: start, stop, status (exec).
-	Commands map[string][]string
+	// Backend locates the backend in its provider kind's own terms
+	// (docker.Target, gce.Target, exec.Target): only that kind reads it.
+	Backend Backend
 }
 
-// Field returns a provider-specific field, or "" when absent.
-func (t Target) Field(name string) string { return t.Fields[name] }
+// Backend is a provider kind's per-host settings, a value its provider
+// reads back with its own type. String describes it to operators (the
+// dashboard; secrets are hidden by the reader): "container=app".
+type Backend interface {
+	String() string
+}

@@ -44,7 +44,7 @@ func TestRecheckNoticesKilledExecBackend(t *testing.T) {
 			}
 			h := controller.Host{
 				Name: d.name, Provider: "exec", ReadyURL: d.url() + "/healthz",
-				Target:      controller.Target{Host: d.name, Provider: "exec", Commands: cmds},
+				Target:      controller.Target{Host: d.name, Provider: "exec", Backend: provexec.Target{Start: cmds["start"], Stop: cmds["stop"], Status: cmds["status"]}},
 				IdleTimeout: time.Hour, StartTimeout: 30 * time.Second,
 			}
 			log := slog.New(slog.NewTextHandler(io.Discard, nil))

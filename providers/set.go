@@ -21,8 +21,13 @@ import (
 // Spec is one configured provider: what to build and whether it registers
 // hosts itself (Docker labels).
 type Spec struct {
-	// Settings are the provider's settings as configured; a provider is
-	// rebuilt when they change (compared with reflect.DeepEqual).
+	// Type is the provider's kind (Kind.Name).
+	Type string
+	// Sleep is how its backends sleep unless a host says otherwise.
+	Sleep string
+	// Settings are the provider's settings as configured (a kind's
+	// ProviderSettings); a provider is rebuilt when its spec changes
+	// (compared with reflect.DeepEqual).
 	Settings any
 	// Labels: the provider discovers hosts (Discoverer) and they join the
 	// registry.

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/internal/redact"
 	"github.com/waitingroom/waitingroom/store/memory"
 )
 
@@ -116,6 +119,25 @@ type dashHost struct {
 	startTimeout time.Duration // default 10 s
 }
 
+// dashBackend stands for a provider kind's target in the dashboard's
+// tests: fields as key=value, then the start command with its secrets
+// hidden, as docker, gce and exec describe theirs.
+type dashBackend struct {
+	fields   map[string]string
+	commands map[string][]string
+}
+
+func (b dashBackend) String() string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(b.fields)) {
+		parts = append(parts, k+"="+b.fields[k])
+	}
+	if start := b.commands["start"]; len(start) > 0 {
+		parts = append(parts, "start: "+strings.Join(redact.Args(start), " "))
+	}
+	return strings.Join(parts, " ")
+}
+
 var defaultDashHosts = []dashHost{
 	{name: "app.example.com", provider: "docker", fields: map[string]string{"container": "app"}, budget: 20},
 	{name: "vm.example.com", provider: "gce", fields: map[string]string{"instance": "web-1", "zone": "europe-west1-b"}},
@@ -143,7 +165,7 @@ func newDashSetup(t testing.TB, hosts []dashHost, edit func(*AdminOptions)) *das
 		}
 		hs = append(hs, controller.Host{
 			Name: h.name, Provider: h.provider,
-			Target:      controller.Target{Host: h.name, Provider: h.provider, Fields: h.fields, Commands: h.commands},
+			Target:      controller.Target{Host: h.name, Provider: h.provider, Backend: dashBackend{h.fields, h.commands}},
 			IdleTimeout: 30 * time.Minute, StartTimeout: h.startTimeout, MaxWakesPerDay: h.budget, Origin: "file",
 		})
 		providers[h.provider] = s.prov

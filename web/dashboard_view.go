@@ -3,9 +3,6 @@ package web
 import (
 	"context"
 	"errors"
-	"maps"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -129,16 +126,10 @@ func wakeOf(w controller.WakeRecord) *wakeJSON {
 // targetText says which backend a host is, from its registry values,
 // with secrets hidden (a password in an argv or a URL).
 func targetText(t controller.Target) string {
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(t.Fields)) {
-		if v := t.Fields[k]; v != "" {
-			parts = append(parts, redact.Text(k+"="+v))
-		}
+	if t.Backend == nil {
+		return ""
 	}
-	if start := t.Commands["start"]; len(start) > 0 {
-		parts = append(parts, "start: "+strings.Join(redact.Args(start), " "))
-	}
-	return strings.Join(parts, " ")
+	return redact.Text(t.Backend.String())
 }
 
 // historyDepth is how much wake history the dashboard reads per host:

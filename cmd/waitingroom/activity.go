@@ -10,6 +10,7 @@ import (
 	"github.com/waitingroom/waitingroom/activity"
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/providers"
 	"github.com/waitingroom/waitingroom/webhook"
 )
 
@@ -70,7 +71,10 @@ func (a *app) buildActivity(cfg *config.Config, busy *busySet) error {
 		Status:   ctrl.LastStatus,
 		Logger:   a.log,
 	})
-	list := activity.Checkers{warm, keep, connectionsWhere(conns, a.providerSetting(func(p config.Provider) bool { return p.CountConnections })), adopt}
+	list := activity.Checkers{warm, keep, connectionsWhere(conns, a.providerSetting(func(p config.Provider) bool {
+		c, ok := p.Settings.(providers.ConnectionCounting)
+		return ok && c.CountsConnections()
+	})), adopt}
 	busy.list.Store(&list)
 	a.act = &activitySources{warm: warm, heartbeat: hb, adopt: adopt}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/config"
+	"github.com/waitingroom/waitingroom/providers/kinds"
 )
 
 // newFlags is a command's flag set: errors and -h go to stderr, and -h
@@ -63,7 +64,7 @@ func looksLikeConfig(arg string) bool {
 // without any setting is refused: it is almost always the wrong file, and
 // serving it would listen on every interface with no host.
 func openConfig(path string) (*config.Config, error) {
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(path, kinds.All())
 	if err != nil {
 		return nil, err
 	}

@@ -9,13 +9,14 @@ import (
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
 	"github.com/waitingroom/waitingroom/guard"
+	"github.com/waitingroom/waitingroom/providers/kinds"
 	"github.com/waitingroom/waitingroom/store/memory"
 )
 
 // The policy maps the file's bots, monitors, trusted proxies and privacy
 // settings onto what the public listener asks of each request.
 func TestPolicyFollowsTheConfiguration(t *testing.T) {
-	cfg, err := config.Parse("wr.yaml", []byte("trusted_proxies: [10.0.0.0/8]\nbots:\n  user_agents: [AcmeFetcher]\n  wake_on_head: true\nmonitors:\n  paths: [/healthz]\nproviders:\n  local: {type: exec}\n"))
+	cfg, err := config.Parse("wr.yaml", []byte("trusted_proxies: [10.0.0.0/8]\nbots:\n  user_agents: [AcmeFetcher]\n  wake_on_head: true\nmonitors:\n  paths: [/healthz]\nproviders:\n  local: {type: exec}\n"), kinds.All())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/waitingroom/waitingroom/internal/rlimit"
 	"github.com/waitingroom/waitingroom/metrics"
 	"github.com/waitingroom/waitingroom/providers"
+	"github.com/waitingroom/waitingroom/providers/kinds"
 	"github.com/waitingroom/waitingroom/scheduler"
 	"github.com/waitingroom/waitingroom/web"
 	"github.com/waitingroom/waitingroom/webhook"
@@ -143,7 +144,7 @@ type app struct {
 
 func newApp(ctx context.Context, cfg *config.Config, path string, log *slog.Logger) (*app, error) {
 	a := &app{log: log, cfg: cfg, reconcile: make(chan struct{}, 1)}
-	a.watcher = config.NewWatcher(path, log, a.apply)
+	a.watcher = config.NewWatcher(path, kinds.All(), log, a.apply)
 	a.watcher.SetCurrent(cfg)
 	st, err := openStore(ctx, cfg, log)
 	if err != nil {
@@ -171,7 +172,7 @@ func (a *app) build(ctx context.Context, cfg *config.Config, st controller.Store
 	st = metrics.WrapStore(st, a.metrics)
 	a.store = st
 	a.provs = newProviderSet(log)
-	built, err := a.provs.Apply(ctx, providerSpecs(cfg))
+	built, err := a.provs.Apply(ctx, cfg.ProviderSpecs())
 	if err != nil {
 		return err
 	}
@@ -316,7 +317,7 @@ func (a *app) hosts(ctx context.Context, cfg *config.Config) []controller.Host {
 // When a provider cannot be built nothing changes and the error goes back
 // to the watcher, which refuses the file (the reload is reported failed).
 func (a *app) apply(cfg *config.Config) error {
-	built, err := a.provs.Apply(context.Background(), providerSpecs(cfg))
+	built, err := a.provs.Apply(context.Background(), cfg.ProviderSpecs())
 	if err != nil {
 		return fmt.Errorf("providers not rebuilt, keeping the previous configuration: %w", err)
 	}

@@ -17,6 +17,8 @@ import (
 	"github.com/waitingroom/waitingroom/guard"
 	"github.com/waitingroom/waitingroom/hold"
 	"github.com/waitingroom/waitingroom/metrics"
+	"github.com/waitingroom/waitingroom/providers"
+	"github.com/waitingroom/waitingroom/providers/kinds"
 	"github.com/waitingroom/waitingroom/scheduler"
 	"github.com/waitingroom/waitingroom/web"
 	"github.com/waitingroom/waitingroom/webhook"
@@ -36,7 +38,7 @@ func TestMaxHostLengthReachesTheListener(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg, err := config.Parse("wr.yaml", []byte("listen: 127.0.0.1:0\nadmin:\n  listen: 127.0.0.1:0\n"+tt.limits+
-				"providers:\n  local: {type: exec}\nhosts:\n  - host: app.example.com\n    provider: local\n    start: [\"true\"]\n    stop: [\"true\"]\n    ready_url: http://127.0.0.1:1/\n    wait: page\n"))
+				"providers:\n  local: {type: exec}\nhosts:\n  - host: app.example.com\n    provider: local\n    start: [\"true\"]\n    stop: [\"true\"]\n    ready_url: http://127.0.0.1:1/\n    wait: page\n"), kinds.All())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,19 +119,20 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	return sum
 }
 
-// The kinds table and config's provider types are the same list: a type
-// config accepts always builds, and a kind is never unreachable.
-func TestEveryProviderTypeHasAKind(t *testing.T) {
-	types := config.ProviderTypes()
-	for _, typ := range types {
-		if kinds[typ] == nil {
-			t.Errorf("config accepts provider type %q, which no kind builds", typ)
-		}
+// The Set builds every configured provider through the kinds table; a
+// spec of a type no kind has is refused, not built.
+func TestProviderSetBuildsByKind(t *testing.T) {
+	set := newProviderSet(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer set.Close()
+	cfg, err := config.Parse("wr.yaml", []byte("providers:\n  local: {type: exec, timeout: 5s}\n"), kinds.All())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(kinds) != len(types) {
-		t.Errorf("%d kinds for %d provider types (%v)", len(kinds), len(types), types)
+	built, err := set.Apply(t.Context(), cfg.ProviderSpecs())
+	if err != nil || built["local"] == nil {
+		t.Fatalf("Apply = %v, %v", built, err)
 	}
-	if _, err := newProvider(t.Context(), "x", config.Provider{Type: "nope"}, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil {
+	if _, err := set.Apply(t.Context(), map[string]providers.Spec{"x": {Type: "nope"}}); err == nil {
 		t.Error("an unknown type built a provider")
 	}
 }
@@ -138,7 +141,7 @@ func TestEveryProviderTypeHasAKind(t *testing.T) {
 // option: a default changed in one place and not the other would make the
 // configuration say one thing and the process do another.
 func TestConfigDefaultsAgreeWithTheirConsumers(t *testing.T) {
-	cfg, err := config.Parse("wr.yaml", []byte("providers:\n  local: {type: exec}\n"))
+	cfg, err := config.Parse("wr.yaml", []byte("providers:\n  local: {type: exec}\n"), kinds.All())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,8 +32,12 @@ var allowed = []struct {
 	// timeout): it imports them, they never import config.
 	// It takes the defaults its consumers own (scheduler intervals, the
 	// derived waitingroom_url) from them rather than copying them.
-	{"config", []string{"controller", "activity", "activity/window", "hold", "traefik", "scheduler", "internal"}},
+	// config decodes each provider kind's settings through the
+	// providers.Kind interfaces; it never names a kind (providers/*).
+	{"config", []string{"controller", "activity", "activity/window", "hold", "traefik", "scheduler", "providers", "internal"}},
 	{"providers", []string{"controller", "internal"}},
+	// The table of kinds: the one package that names every kind.
+	{"providers/kinds", []string{"providers", "providers/...", "controller", "internal"}},
 	{"providers/...", []string{"controller", "providers", "internal"}},
 	{"store/...", []string{"controller", "internal"}},
 	{"scheduler", []string{"controller", "internal"}},
@@ -67,6 +71,8 @@ func permitted(rules []string, imp string) bool {
 	for _, r := range rules {
 		switch {
 		case r == "*", r == imp:
+			return true
+		case strings.HasSuffix(r, "/...") && strings.HasPrefix(imp, strings.TrimSuffix(r, "...")):
 			return true
 		case r == "internal" && strings.HasPrefix(imp, "internal/") && !strings.HasPrefix(imp, "internal/testutil"):
 			return true
@@ -119,6 +125,10 @@ func TestPermittedRefusesForbiddenArrows(t *testing.T) {
 		{"providers/docker", "config", false},
 		{"providers/docker", "providers", true},
 		{"providers/newengine", "web", false},
+		{"providers/docker", "providers/gce", false},
+		{"providers/kinds", "providers/newengine", true},
+		{"config", "providers", true},
+		{"config", "providers/docker", false},
 		{"store/redis", "controller", true},
 		{"web", "config", false},
 		{"activity", "config", false},

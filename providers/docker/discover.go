@@ -73,7 +73,7 @@ func (p *Provider) Discover(ctx context.Context) ([]controller.Host, error) {
 	for i, f := range hosts {
 		if i > 0 && hosts[i-1].host.Name == f.host.Name {
 			errs = append(errs, fmt.Errorf("container %q: label %s=%q: host already claimed by container %q; ignored",
-				f.container, LabelHost, f.host.Name, out[len(out)-1].Target.Field("container")))
+				f.container, LabelHost, f.host.Name, containerOf(out[len(out)-1].Target)))
 			continue
 		}
 		out = append(out, f.host)
@@ -99,7 +99,7 @@ func HostFromLabels(provider, containerName string, labels map[string]string) (c
 	rule := providers.LabelRule{Word: "label", CheckSleep: checkSleep}
 	h, err := rule.HostFromLabels(fmt.Sprintf("container %q", containerName), labels, controller.Target{
 		Provider: provider,
-		Fields:   map[string]string{"container": containerName},
+		Backend:  Target{Container: containerName},
 	})
 	if err != nil {
 		return controller.Host{}, err

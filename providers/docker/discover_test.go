@@ -20,7 +20,7 @@ func TestHostFromLabels(t *testing.T) {
 			name:   "host only",
 			labels: map[string]string{LabelHost: "App.Example.com.", "com.other": "x"},
 			want: controller.Host{Name: "app.example.com", Provider: "dock", Origin: OriginLabels,
-				Target: controller.Target{Host: "app.example.com", Provider: "dock", Fields: map[string]string{"container": "web"}}},
+				Target: controller.Target{Host: "app.example.com", Provider: "dock", Backend: Target{Container: "web"}}},
 		},
 		{
 			name: "every label",
@@ -28,7 +28,7 @@ func TestHostFromLabels(t *testing.T) {
 				LabelReadyURL: "http://{internal_ip}:8080/healthz", LabelSleep: "pause"},
 			want: controller.Host{Name: "app.example.com", Provider: "dock", Origin: OriginLabels,
 				IdleTimeout: 10 * time.Minute, StartTimeout: 90 * time.Second, ReadyURL: "http://{internal_ip}:8080/healthz",
-				Target: controller.Target{Host: "app.example.com", Provider: "dock", Sleep: "pause", Fields: map[string]string{"container": "web"}}},
+				Target: controller.Target{Host: "app.example.com", Provider: "dock", Sleep: "pause", Backend: Target{Container: "web"}}},
 		},
 		{name: "bad duration", labels: map[string]string{LabelHost: "a.example.com", LabelIdleTimeout: "ten minutes"},
 			wantErr: `container "web": label waitingroom.idle_timeout="ten minutes": want a positive duration`},
@@ -65,7 +65,7 @@ func TestHostFromLabels(t *testing.T) {
 			if got.Name != tc.want.Name || got.Provider != tc.want.Provider || got.Origin != tc.want.Origin ||
 				got.IdleTimeout != tc.want.IdleTimeout || got.StartTimeout != tc.want.StartTimeout || got.ReadyURL != tc.want.ReadyURL ||
 				got.Target.Host != tc.want.Target.Host || got.Target.Provider != tc.want.Target.Provider ||
-				got.Target.Sleep != tc.want.Target.Sleep || got.Target.Field("container") != "web" {
+				got.Target.Sleep != tc.want.Target.Sleep || containerOf(got.Target) != "web" {
 				t.Fatalf("got  %+v\nwant %+v", got, tc.want)
 			}
 		})
@@ -124,7 +124,7 @@ func TestDiscoverLabels(t *testing.T) {
 			t.Errorf("%s not discovered", want.host)
 			continue
 		}
-		if h.Origin != OriginLabels || h.Provider != "dock" || h.Target.Provider != "dock" || h.Target.Field("container") != want.container {
+		if h.Origin != OriginLabels || h.Provider != "dock" || h.Target.Provider != "dock" || containerOf(h.Target) != want.container {
 			t.Errorf("%s: %+v; want origin %s, provider dock, container %s", want.host, h, OriginLabels, want.container)
 		}
 		if want.check != nil && !want.check(h) {

@@ -49,7 +49,7 @@ func newTestProvider(t testing.TB, o Options) *Provider {
 }
 
 func target(container string) controller.Target {
-	return controller.Target{Host: container + ".test", Provider: "docker", Fields: map[string]string{"container": container}}
+	return controller.Target{Host: container + ".test", Provider: "docker", Backend: Target{Container: container}}
 }
 
 func ctxT(t testing.TB, d time.Duration) context.Context {
@@ -62,7 +62,7 @@ func ctxT(t testing.TB, d time.Duration) context.Context {
 func waitState(t testing.TB, p *Provider, tg controller.Target, want controller.State, timeout time.Duration) controller.Status {
 	t.Helper()
 	var got controller.Status
-	dockertest.Eventually(t, timeout, fmt.Sprintf("%s becomes %s", tg.Field("container"), want), func() (bool, string) {
+	dockertest.Eventually(t, timeout, fmt.Sprintf("%s becomes %s", containerOf(tg), want), func() (bool, string) {
 		st, err := p.Status(ctxT(t, 10*time.Second), tg)
 		got = st
 		if err != nil {

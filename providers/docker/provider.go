@@ -20,6 +20,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/client"
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/providers"
 )
 
 // Compile-time guards: the controller discovers these capabilities by type
@@ -161,11 +162,14 @@ func (p *Provider) sleepMode(t controller.Target) (string, error) {
 
 // containerRef is the target's container name or ID.
 func containerRef(t controller.Target) (string, error) {
-	ref := t.Field("container")
-	if ref == "" {
+	dt, err := providers.TargetOf[Target](t)
+	if err != nil {
+		return "", err
+	}
+	if dt.Container == "" {
 		return "", fmt.Errorf("host %s: docker target has no container", t.Host)
 	}
-	return ref, nil
+	return dt.Container, nil
 }
 
 // unavailableError says the engine could not be reached. It unwraps to

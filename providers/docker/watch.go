@@ -11,6 +11,7 @@ import (
 	"github.com/waitingroom/waitingroom/controller"
 	"github.com/waitingroom/waitingroom/internal/backoff"
 	"github.com/waitingroom/waitingroom/internal/sleep"
+	"github.com/waitingroom/waitingroom/providers"
 )
 
 // Resubscription backoff: quick enough that a restarted engine is noticed
@@ -109,7 +110,7 @@ func (p *Provider) watchOnce(ctx context.Context, targets func() []controller.Ta
 		if err != nil {
 			return // the engine went away; the stream breaks next
 		}
-		key := t.Host + "\x00" + t.Field("container")
+		key := t.Host + "\x00" + containerOf(t)
 		if prev, seen := last[key]; seen && prev == st {
 			return
 		}
@@ -133,7 +134,7 @@ func (p *Provider) watchOnce(ctx context.Context, targets func() []controller.Ta
 		case m := <-msgs:
 			name := m.Actor.Attributes["name"]
 			for _, t := range targets() {
-				if p.mine(t) && refMatches(t.Field("container"), name, m.Actor.ID) {
+				if p.mine(t) && refMatches(containerOf(t), name, m.Actor.ID) {
 					report(t)
 				}
 			}
@@ -143,10 +144,17 @@ func (p *Provider) watchOnce(ctx context.Context, targets func() []controller.Ta
 
 // mine reports whether t is a docker target of this provider.
 func (p *Provider) mine(t controller.Target) bool {
-	if t.Field("container") == "" {
+	if containerOf(t) == "" {
 		return false
 	}
 	return t.Provider == "" || p.name == "" || t.Provider == p.name
+}
+
+// containerOf is a docker target's container reference, "" for a target of
+// another kind.
+func containerOf(t controller.Target) string {
+	dt, _ := providers.TargetOf[Target](t)
+	return dt.Container
 }
 
 // refMatches reports whether a target's container reference (a name, an ID

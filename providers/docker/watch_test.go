@@ -107,8 +107,8 @@ func TestWatchObservesChangesMadeOutside(t *testing.T) {
 	c := dockertest.Create(t, cli, dockertest.Spec{Image: im.Health, Start: true})
 	p := newTestProvider(t, Options{})
 	byName := target(c.Name)
-	byID := controller.Target{Host: "by-id.test", Provider: "docker", Fields: map[string]string{"container": c.ID[:12]}}
-	other := controller.Target{Host: "other.test", Provider: "gce", Fields: map[string]string{"instance": "x"}}
+	byID := controller.Target{Host: "by-id.test", Provider: "docker", Backend: Target{Container: c.ID[:12]}}
+	other := controller.Target{Host: "other.test", Provider: "gce", Backend: foreignTarget{"x"}}
 	waitState(t, p, byName, controller.StateRunning, 15*time.Second) // healthy
 	obs := watchT(t, p, byName, byID, other)
 	ctx := ctxT(t, time.Minute)
@@ -301,3 +301,8 @@ func TestWatchResubscribesAndRecovers(t *testing.T) {
 	}
 	expect(t, obs, tg.Host, controller.StateStopped, time.Second)
 }
+
+// foreignTarget is a target of another kind of provider.
+type foreignTarget struct{ instance string }
+
+func (f foreignTarget) String() string { return "instance=" + f.instance }

@@ -51,12 +51,13 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/providers"
 )
 
 // DefaultTimeout bounds each command when Options.Timeout is zero.
 const DefaultTimeout = time.Minute
 
-// Command names in controller.Target.Commands.
+// Command names: the keys of a Target.
 const (
 	CommandStart  = "start"
 	CommandStop   = "stop"
@@ -126,7 +127,11 @@ func (p *Provider) Stop(ctx context.Context, t controller.Target) error {
 // last start succeeded with no stop since (unknown when this process has
 // neither started nor stopped it).
 func (p *Provider) Status(ctx context.Context, t controller.Target) (controller.Status, error) {
-	argv := t.Commands[CommandStatus]
+	et, err := providers.TargetOf[Target](t)
+	if err != nil {
+		return controller.Status{State: controller.StateUnknown, Reason: err.Error()}, err
+	}
+	argv := et.Status
 	if len(argv) == 0 {
 		// Without a status command only this process's own starts and
 		// stops are known. After a restart, or on another replica, the
@@ -159,7 +164,11 @@ func (p *Provider) Status(ctx context.Context, t controller.Target) (controller.
 }
 
 func (p *Provider) runChecked(ctx context.Context, action string, t controller.Target) error {
-	argv := t.Commands[action]
+	et, err := providers.TargetOf[Target](t)
+	if err != nil {
+		return err
+	}
+	argv := et.command(action)
 	res, err := p.run(ctx, action, argv, t.Host)
 	if err != nil {
 		return err

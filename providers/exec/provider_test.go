@@ -14,7 +14,7 @@ import (
 )
 
 func target(cmds map[string][]string) controller.Target {
-	return controller.Target{Host: "app.example.com", Provider: "exec", Commands: cmds}
+	return controller.Target{Host: "app.example.com", Provider: "exec", Backend: Target{Start: cmds["start"], Stop: cmds["stop"], Status: cmds["status"]}}
 }
 
 func TestStartSucceedsOnExitZero(t *testing.T) {
@@ -285,7 +285,7 @@ func TestStatusWithoutCommandFollowsLastStartAndStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	stuck := ok
-	stuck.Commands = map[string][]string{"stop": {"false"}}
+	stuck.Backend = Target{Stop: []string{"false"}}
 	if err := p.Stop(ctx, stuck); err == nil {
 		t.Fatal("stop with exit 1 succeeded")
 	}

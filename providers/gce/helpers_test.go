@@ -50,8 +50,13 @@ func target(instance string) controller.Target {
 	return controller.Target{
 		Host:     instance + ".example.com",
 		Provider: "gce",
-		Fields:   map[string]string{"instance": instance, "zone": zone},
+		Backend:  gce.Target{Instance: instance, Zone: zone},
 	}
+}
+
+// fields is a gce.Target from its keys.
+func fields(m map[string]string) gce.Target {
+	return gce.Target{Instance: m["instance"], Zone: m["zone"], Project: m["project"]}
 }
 
 // testCtx bounds one test step; nothing here should take seconds.

@@ -32,6 +32,7 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/providers"
 )
 
 // Sleep modes.
@@ -272,7 +273,11 @@ func (p *Provider) Validate(t controller.Target) error {
 }
 
 func (p *Provider) target(t controller.Target) (ref, string, error) {
-	r := ref{host: t.Host, project: t.Field("project"), zone: t.Field("zone"), instance: t.Field("instance")}
+	gt, err := providers.TargetOf[Target](t)
+	if err != nil {
+		return ref{host: t.Host}, "", err
+	}
+	r := ref{host: t.Host, project: gt.Project, zone: gt.Zone, instance: gt.Instance}
 	if r.project == "" {
 		r.project = p.project
 	}

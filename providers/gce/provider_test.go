@@ -73,7 +73,9 @@ func TestProjectFromTargetOverridesProvider(t *testing.T) {
 	srv.AddInstance(gcetest.Instance{Project: "other-project", Zone: zone, Name: "vm"})
 	p := newProvider(t, srv)
 	tg := target("vm")
-	tg.Fields["project"] = "other-project"
+	gt := tg.Backend.(gce.Target)
+	gt.Project = "other-project"
+	tg.Backend = gt
 	if err := p.Start(testCtx(t, 10*time.Second), tg); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +104,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := p.Validate(controller.Target{Host: "h.example.com", Fields: tc.fields, Sleep: tc.sleep})
+			err := p.Validate(controller.Target{Host: "h.example.com", Backend: fields(tc.fields), Sleep: tc.sleep})
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("unexpected error: %v", err)

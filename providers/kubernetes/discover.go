@@ -98,7 +98,7 @@ func (p *Provider) Discover(ctx context.Context) ([]controller.Host, error) {
 func hostFromAnnotations(provider string, r ref, ann map[string]string) (controller.Host, error) {
 	h, err := annotationRule.HostFromLabels(r.String(), ann, controller.Target{
 		Provider: provider,
-		Fields:   map[string]string{r.kind: r.name, FieldNamespace: r.namespace},
+		Backend:  r.target(),
 	})
 	if err != nil {
 		return controller.Host{}, err

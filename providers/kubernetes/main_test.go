@@ -96,7 +96,7 @@ func (e *env) deployment(t *testing.T, name string, replicas int32, stage string
 	if _, err := e.c.Client.AppsV1().Deployments(e.ns).Create(ctxT(t, 30*time.Second), d, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create deployment %s: %v", name, err)
 	}
-	return controller.Target{Host: name + ".test", Provider: "k8s", Fields: map[string]string{FieldDeployment: name}}
+	return controller.Target{Host: name + ".test", Provider: "k8s", Backend: Target{Deployment: name}}
 }
 
 func (e *env) statefulSet(t *testing.T, name string, replicas int32) controller.Target {
@@ -114,7 +114,7 @@ func (e *env) statefulSet(t *testing.T, name string, replicas int32) controller.
 	if _, err := e.c.Client.AppsV1().StatefulSets(e.ns).Create(ctxT(t, 30*time.Second), s, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create statefulset %s: %v", name, err)
 	}
-	return controller.Target{Host: name + ".test", Provider: "k8s", Fields: map[string]string{FieldStatefulSet: name, FieldNamespace: e.ns}}
+	return controller.Target{Host: name + ".test", Provider: "k8s", Backend: Target{StatefulSet: name, Namespace: e.ns}}
 }
 
 // replicas is the workload's desired replicas and its annotations.

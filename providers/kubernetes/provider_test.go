@@ -232,7 +232,7 @@ func TestConcurrentWakesScaleOnce(t *testing.T) {
 // engine error; Start and Stop say the same.
 func TestMissingWorkloadIsFailed(t *testing.T) {
 	e := setup(t)
-	tg := controller.Target{Host: "ghost.test", Fields: map[string]string{FieldDeployment: "ghost"}}
+	tg := controller.Target{Host: "ghost.test", Backend: Target{Deployment: "ghost"}}
 	st, err := e.p.Status(ctxT(t, 10*time.Second), tg)
 	if err != nil || st.State != controller.StateFailed || st.Reason != "deployment "+e.ns+"/ghost does not exist" {
 		t.Fatalf("Status = %+v, %v", st, err)
@@ -328,7 +328,7 @@ func TestDiscoverAnnotations(t *testing.T) {
 	e.deployment(t, "typo", 0, "", annotate(map[string]string{"waitingroom.host": "typo" + suffix, "waitingroom.idle_timout": "5m"}))
 	e.deployment(t, "plain", 0, "")
 	s := e.statefulSet(t, "db", 0)
-	sts, err := e.c.Client.AppsV1().StatefulSets(e.ns).Get(ctxT(t, 10*time.Second), s.Field(FieldStatefulSet), metav1.GetOptions{})
+	sts, err := e.c.Client.AppsV1().StatefulSets(e.ns).Get(ctxT(t, 10*time.Second), s.Backend.(Target).StatefulSet, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,8 +347,8 @@ func TestDiscoverAnnotations(t *testing.T) {
 	if len(mine) != 2 || mine[0].Name != "db"+suffix || mine[1].Name != "shop"+suffix {
 		t.Fatalf("discovered %+v", mine)
 	}
-	if mine[1].IdleTimeout != 5*time.Minute || mine[1].Target.Field(FieldDeployment) != "shop" || mine[1].Target.Field(FieldNamespace) != e.ns ||
-		mine[0].Target.Field(FieldStatefulSet) != "db" || mine[0].Provider != "k8s" {
+	if mine[1].IdleTimeout != 5*time.Minute || mine[1].Target.Backend != (Target{Deployment: "shop", Namespace: e.ns}) ||
+		mine[0].Target.Backend != (Target{StatefulSet: "db", Namespace: e.ns}) || mine[0].Provider != "k8s" {
 		t.Fatalf("discovered %+v", mine)
 	}
 	for _, want := range []string{

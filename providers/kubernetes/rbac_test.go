@@ -185,7 +185,7 @@ func TestRBACManifestGrantsExactlyWhatTheProviderUses(t *testing.T) {
 	}
 
 	dep := e.deployment(t, "rbac-web", 0, "")
-	dep.Fields[FieldNamespace] = e.ns
+	dep.Backend = Target{Deployment: "rbac-web", Namespace: e.ns}
 	sts := e.statefulSet(t, "rbac-db", 0)
 	targets := []controller.Target{dep, sts}
 	seen := make(chan controller.Status, 100)

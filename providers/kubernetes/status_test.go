@@ -100,19 +100,19 @@ func TestStatusOf(t *testing.T) {
 func TestTargetsAreChecked(t *testing.T) {
 	p := &Provider{namespace: "default"}
 	tests := []struct {
-		fields  map[string]string
+		fields  Target
 		want    string // ref, or an error substring
 		wantErr bool
 	}{
-		{fields: map[string]string{FieldDeployment: "web"}, want: "deployment default/web"},
-		{fields: map[string]string{FieldStatefulSet: "db", FieldNamespace: "shop"}, want: "statefulset shop/db"},
-		{fields: map[string]string{}, want: "names no deployment or statefulset", wantErr: true},
-		{fields: map[string]string{FieldDeployment: "a", FieldStatefulSet: "b"}, want: "keep one", wantErr: true},
-		{fields: map[string]string{FieldDeployment: "Web_1"}, want: `deployment name "Web_1"`, wantErr: true},
-		{fields: map[string]string{FieldDeployment: "web", FieldNamespace: "a/b"}, want: `namespace "a/b"`, wantErr: true},
+		{fields: Target{Deployment: "web"}, want: "deployment default/web"},
+		{fields: Target{StatefulSet: "db", Namespace: "shop"}, want: "statefulset shop/db"},
+		{fields: Target{}, want: "names no deployment or statefulset", wantErr: true},
+		{fields: Target{Deployment: "a", StatefulSet: "b"}, want: "keep one", wantErr: true},
+		{fields: Target{Deployment: "Web_1"}, want: `deployment "Web_1" is not a Kubernetes name`, wantErr: true},
+		{fields: Target{Deployment: "web", Namespace: "a/b"}, want: `namespace "a/b" is not a Kubernetes namespace`, wantErr: true},
 	}
 	for _, tt := range tests {
-		r, err := p.refOf(controller.Target{Host: "app.test", Fields: tt.fields})
+		r, err := p.refOf(controller.Target{Host: "app.test", Backend: tt.fields})
 		switch {
 		case tt.wantErr && (err == nil || !strings.Contains(err.Error(), tt.want)):
 			t.Errorf("refOf(%v) = %v, want an error containing %q", tt.fields, err, tt.want)
@@ -148,7 +148,7 @@ func TestHostFromAnnotations(t *testing.T) {
 		t.Fatal(err)
 	}
 	if h.Name != "db.example.com" || h.Provider != "k8s" || h.Origin != OriginAnnotations || h.IdleTimeout != 10*time.Minute ||
-		h.Target.Field(FieldStatefulSet) != "db" || h.Target.Field(FieldNamespace) != "shop" || h.Target.Host != "db.example.com" {
+		h.Target.Backend != (Target{StatefulSet: "db", Namespace: "shop"}) || h.Target.Host != "db.example.com" {
 		t.Fatalf("host = %+v", h)
 	}
 	for ann, want := range map[string]string{

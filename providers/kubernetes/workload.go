@@ -12,14 +12,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/waitingroom/waitingroom/controller"
+	"github.com/waitingroom/waitingroom/providers"
 )
 
-// The fields of a kubernetes target: one of deployment or statefulset (the
-// workload's name), and optionally its namespace.
+// The keys of a kubernetes target (Target): one of deployment or
+// statefulset (the workload's name), and optionally its namespace.
 const (
 	FieldDeployment  = "deployment"
 	FieldStatefulSet = "statefulset"
@@ -44,28 +44,38 @@ type ref struct {
 
 func (r ref) String() string { return fmt.Sprintf("%s %s/%s", r.kind, r.namespace, r.name) }
 
+// target is the Target that designates r.
+func (r ref) target() Target {
+	if r.kind == FieldStatefulSet {
+		return Target{StatefulSet: r.name, Namespace: r.namespace}
+	}
+	return Target{Deployment: r.name, Namespace: r.namespace}
+}
+
 // refOf is the workload a target designates, checked.
 func (p *Provider) refOf(t controller.Target) (ref, error) {
-	dep, sts := t.Field(FieldDeployment), t.Field(FieldStatefulSet)
-	r := ref{namespace: t.Field(FieldNamespace)}
+	tg, err := providers.TargetOf[Target](t)
+	if err != nil {
+		return ref{}, err
+	}
+	r := ref{namespace: tg.Namespace}
 	switch {
-	case dep != "" && sts != "":
-		return r, fmt.Errorf("host %s: kubernetes target names both a deployment (%q) and a statefulset (%q): keep one", t.Host, dep, sts)
-	case dep != "":
-		r.kind, r.name = FieldDeployment, dep
-	case sts != "":
-		r.kind, r.name = FieldStatefulSet, sts
+	case tg.Deployment != "" && tg.StatefulSet != "":
+		return r, fmt.Errorf("host %s: kubernetes target names both a deployment (%q) and a statefulset (%q): keep one", t.Host, tg.Deployment, tg.StatefulSet)
+	case tg.Deployment != "":
+		r.kind, r.name = FieldDeployment, tg.Deployment
+	case tg.StatefulSet != "":
+		r.kind, r.name = FieldStatefulSet, tg.StatefulSet
 	default:
 		return r, fmt.Errorf("host %s: kubernetes target names no deployment or statefulset", t.Host)
 	}
 	if r.namespace == "" {
 		r.namespace = p.namespace
 	}
-	if errs := validation.IsDNS1123Subdomain(r.name); len(errs) > 0 {
-		return r, fmt.Errorf("host %s: %s name %q: %s", t.Host, r.kind, r.name, strings.Join(errs, "; "))
-	}
-	if errs := validation.IsDNS1123Label(r.namespace); len(errs) > 0 {
-		return r, fmt.Errorf("host %s: namespace %q: %s", t.Host, r.namespace, strings.Join(errs, "; "))
+	for _, err := range []error{checkName(r.kind, r.name), checkName(FieldNamespace, r.namespace)} {
+		if err != nil {
+			return r, fmt.Errorf("host %s: %w", t.Host, err)
+		}
 	}
 	return r, nil
 }

@@ -1,4 +1,4 @@
-package docker
+package providers
 
 import (
 	"fmt"
@@ -34,11 +34,11 @@ func MergeHosts(file, discovered []controller.Host) (merged []controller.Host, c
 
 // describe says where a registration came from.
 func describe(h controller.Host) string {
-	switch h.Origin {
-	case OriginLabels:
-		return fmt.Sprintf("docker labels on container %q", h.Target.Field("container"))
-	case "", "file":
+	switch {
+	case h.Origin == "" || h.Origin == "file":
 		return "the configuration file"
+	case h.Target.Backend != nil:
+		return fmt.Sprintf("%s (%s)", h.Origin, h.Target.Backend)
 	default:
 		return h.Origin
 	}

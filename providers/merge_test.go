@@ -1,4 +1,4 @@
-package docker
+package providers
 
 import (
 	"slices"
@@ -10,11 +10,11 @@ import (
 func TestMergeHosts(t *testing.T) {
 	fileHost := func(name string) controller.Host {
 		return controller.Host{Name: name, Provider: "docker", Origin: "file",
-			Target: controller.Target{Host: name, Fields: map[string]string{"container": "yaml-" + name}}}
+			Target: controller.Target{Host: name, Backend: testBackend("container=yaml-" + name)}}
 	}
 	labelHost := func(name, container string) controller.Host {
-		return controller.Host{Name: name, Provider: "docker", Origin: OriginLabels,
-			Target: controller.Target{Host: name, Fields: map[string]string{"container": container}}}
+		return controller.Host{Name: name, Provider: "docker", Origin: "docker-labels",
+			Target: controller.Target{Host: name, Backend: testBackend("container=" + container)}}
 	}
 	tests := []struct {
 		name          string
@@ -38,14 +38,14 @@ func TestMergeHosts(t *testing.T) {
 			labels:        []controller.Host{labelHost("app.test", "web"), labelHost("other.test", "o")},
 			wantNames:     []string{"app.test", "other.test"},
 			wantContainer: map[string]string{"app.test": "yaml-app.test"},
-			wantConflicts: []string{`host "app.test" from docker labels on container "web" is ignored: the configuration file already registers it`},
+			wantConflicts: []string{`host "app.test" from docker-labels (container=web) is ignored: the configuration file already registers it`},
 		},
 		{
 			name:          "two discovered hosts of one name",
 			labels:        []controller.Host{labelHost("x.test", "one"), labelHost("x.test", "two")},
 			wantNames:     []string{"x.test"},
 			wantContainer: map[string]string{"x.test": "one"},
-			wantConflicts: []string{`host "x.test" from docker labels on container "two" is ignored: docker labels on container "one" already registers it`},
+			wantConflicts: []string{`host "x.test" from docker-labels (container=two) is ignored: docker-labels (container=one) already registers it`},
 		},
 	}
 	for _, tc := range tests {
@@ -55,8 +55,8 @@ func TestMergeHosts(t *testing.T) {
 			var names []string
 			for _, h := range merged {
 				names = append(names, h.Name)
-				if want, ok := tc.wantContainer[h.Name]; ok && h.Target.Field("container") != want {
-					t.Errorf("%s: container %q, want %q", h.Name, h.Target.Field("container"), want)
+				if want, ok := tc.wantContainer[h.Name]; ok && h.Target.Backend.String() != "container="+want {
+					t.Errorf("%s: container %q, want %q", h.Name, h.Target.Backend.String(), want)
 				}
 			}
 			if !slices.Equal(names, tc.wantNames) {
@@ -73,3 +73,8 @@ func TestMergeHosts(t *testing.T) {
 		})
 	}
 }
+
+// testBackend is a kind's target that describes itself as given.
+type testBackend string
+
+func (b testBackend) String() string { return string(b) }
