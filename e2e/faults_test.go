@@ -18,7 +18,7 @@ import (
 	"github.com/waitingroom/waitingroom/internal/testutil/redistest"
 )
 
-func wake(t *testing.T, w *proc.Waitingroom, host string) int {
+func wake(t testing.TB, w *proc.Waitingroom, host string) int {
 	t.Helper()
 	resp, err := w.Get(context.Background(), host, "/", "Accept", "text/html", "User-Agent", "Mozilla/5.0 Chrome/130")
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/internal/testutil/dockertest"
+	"github.com/waitingroom/waitingroom/internal/testutil/k8stest"
 	"github.com/waitingroom/waitingroom/internal/testutil/proc"
 )
 
@@ -25,6 +26,10 @@ var bins *proc.Binaries
 // dockerImages are the Docker test images, built on first use and removed
 // by TestMain.
 var dockerImages dockertest.Shared
+
+// k8sCluster is the Kubernetes control plane of the kubernetes tests,
+// started on first use and stopped by TestMain.
+var k8sCluster k8stest.Shared
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "waitingroom-e2e-")
@@ -39,6 +44,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	k8sCluster.Close()
 	if err := dockerImages.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "removing docker test images:", err)
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/waitingroom/waitingroom/controller"
@@ -63,33 +62,9 @@ func ctxT(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-// podTemplate is a pod kwok runs: stage picks a test stage
-// (k8stest.StageNotReady, StageCrashLoop) or "" for Ready.
-func podTemplate(app, stage string) corev1.PodTemplateSpec {
-	l := map[string]string{"app": app}
-	if stage != "" {
-		l[k8stest.StageLabel] = stage
-	}
-	return corev1.PodTemplateSpec{
-		ObjectMeta: metav1.ObjectMeta{Labels: l},
-		Spec: corev1.PodSpec{
-			Containers: []corev1.Container{{Name: "app", Image: "registry.invalid/never-pulled:1"}},
-			// Pods of a scale-down go at once (kwok has no processes to stop).
-			TerminationGracePeriodSeconds: new(int64),
-		},
-	}
-}
-
 func (e *env) deployment(t *testing.T, name string, replicas int32, stage string, mods ...func(*appsv1.Deployment)) controller.Target {
 	t.Helper()
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
-			Template: podTemplate(name, stage),
-		},
-	}
+	d := k8stest.Deployment(e.ns, name, replicas, stage)
 	for _, m := range mods {
 		m(d)
 	}
@@ -101,16 +76,7 @@ func (e *env) deployment(t *testing.T, name string, replicas int32, stage string
 
 func (e *env) statefulSet(t *testing.T, name string, replicas int32) controller.Target {
 	t.Helper()
-	s := &appsv1.StatefulSet{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns},
-		Spec: appsv1.StatefulSetSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
-			Template: podTemplate(name, ""),
-			// Pods start and go together, as a Deployment's do.
-			PodManagementPolicy: appsv1.ParallelPodManagement,
-		},
-	}
+	s := k8stest.StatefulSet(e.ns, name, replicas)
 	if _, err := e.c.Client.AppsV1().StatefulSets(e.ns).Create(ctxT(t, 30*time.Second), s, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create statefulset %s: %v", name, err)
 	}
