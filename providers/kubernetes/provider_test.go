@@ -136,64 +136,44 @@ func TestWatchReportsReadyAndAScaleByHand(t *testing.T) {
 	expect(controller.StateStopped)
 }
 
-// A pod whose readiness probe never passes keeps the host starting; the
-// controller's wake ends at start_timeout with the pod's reason.
-func TestPodNeverReadyFailsAtStartTimeoutWithItsReason(t *testing.T) {
-	e := setup(t)
-	tg := e.deployment(t, "unready", 0, k8stest.StageNotReady)
-	h := controller.Host{Name: tg.Host, Provider: "k8s", Target: tg, StartTimeout: 4 * time.Second, IdleTimeout: time.Minute}
-	ctl := runController(t, e.p, h)
-	ctx := ctxT(t, time.Minute)
-	events := ctl.Subscribe(ctx, h.Name)
-	if _, err := ctl.Wake(ctx, h.Name, controller.Client{Source: "test"}); err != nil {
-		t.Fatal(err)
-	}
-	ev := waitEvent(t, ctl, events, controller.StateFailed, 30*time.Second)
-	for _, want := range []string{"not ready within start_timeout 4s", "0 of 1 pods ready", "containers with unready status"} {
-		if !strings.Contains(ev.Reason, want) {
-			t.Errorf("reason %q lacks %q", ev.Reason, want)
-		}
-	}
-}
-
-// A crash-looping pod fails the wake at once, with the container's reason,
+// A wake whose pods cannot become Ready fails with the pods' reason: a
+// readiness probe that never passes keeps the host starting until
+// start_timeout; a crash loop or a pod no node can take fails it at once,
 // long before start_timeout.
-func TestCrashLoopFailsTheWakeWithItsReason(t *testing.T) {
+func TestWakeFailsWithThePodsReason(t *testing.T) {
+	tests := []struct {
+		name         string
+		stage        string
+		nodeSelector map[string]string
+		startTimeout time.Duration
+		want         []string
+	}{
+		{name: "never ready", stage: k8stest.StageNotReady, startTimeout: 4 * time.Second,
+			want: []string{"not ready within start_timeout 4s", "0 of 1 pods ready", "containers with unready status"}},
+		{name: "crash loop", stage: k8stest.StageCrashLoop, startTimeout: 10 * time.Minute,
+			want: []string{"/crash-loop: pod crash-loop-", "container app: CrashLoopBackOff", "restart count 5", "last exit code 1"}},
+		{name: "unschedulable", nodeSelector: map[string]string{"disk": "ssd-that-no-node-has"}, startTimeout: 10 * time.Minute,
+			want: []string{"cannot be scheduled", "node affinity/selector"}},
+	}
 	e := setup(t)
-	tg := e.deployment(t, "crashy", 0, k8stest.StageCrashLoop)
-	h := controller.Host{Name: tg.Host, Provider: "k8s", Target: tg, StartTimeout: 10 * time.Minute, IdleTimeout: time.Minute}
-	ctl := runController(t, e.p, h)
-	ctx := ctxT(t, time.Minute)
-	events := ctl.Subscribe(ctx, h.Name)
-	if _, err := ctl.Wake(ctx, h.Name, controller.Client{Source: "test"}); err != nil {
-		t.Fatal(err)
-	}
-	ev := waitEvent(t, ctl, events, controller.StateFailed, 30*time.Second)
-	for _, want := range []string{"deployment " + e.ns + "/crashy", "container app: CrashLoopBackOff", "restart count 5", "last exit code 1"} {
-		if !strings.Contains(ev.Reason, want) {
-			t.Errorf("reason %q lacks %q", ev.Reason, want)
-		}
-	}
-}
-
-// A pod no node can take fails the wake with the scheduler's reason.
-func TestUnschedulablePodFailsTheWakeWithItsReason(t *testing.T) {
-	e := setup(t)
-	tg := e.deployment(t, "nowhere", 0, "", func(d *appsv1.Deployment) {
-		d.Spec.Template.Spec.NodeSelector = map[string]string{"disk": "ssd-that-no-node-has"}
-	})
-	h := controller.Host{Name: tg.Host, Provider: "k8s", Target: tg, StartTimeout: 10 * time.Minute, IdleTimeout: time.Minute}
-	ctl := runController(t, e.p, h)
-	ctx := ctxT(t, time.Minute)
-	events := ctl.Subscribe(ctx, h.Name)
-	if _, err := ctl.Wake(ctx, h.Name, controller.Client{Source: "test"}); err != nil {
-		t.Fatal(err)
-	}
-	ev := waitEvent(t, ctl, events, controller.StateFailed, 30*time.Second)
-	for _, want := range []string{"cannot be scheduled", "node affinity/selector"} {
-		if !strings.Contains(ev.Reason, want) {
-			t.Errorf("reason %q lacks %q", ev.Reason, want)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := strings.ReplaceAll(tt.name, " ", "-")
+			tg := e.deployment(t, name, 0, tt.stage, func(d *appsv1.Deployment) { d.Spec.Template.Spec.NodeSelector = tt.nodeSelector })
+			h := controller.Host{Name: tg.Host, Provider: "k8s", Target: tg, StartTimeout: tt.startTimeout, IdleTimeout: time.Minute}
+			ctl := runController(t, e.p, h)
+			ctx := ctxT(t, time.Minute)
+			events := ctl.Subscribe(ctx, h.Name)
+			if _, err := ctl.Wake(ctx, h.Name, controller.Client{Source: "test"}); err != nil {
+				t.Fatal(err)
+			}
+			ev := waitEvent(t, ctl, events, controller.StateFailed, 30*time.Second)
+			for _, want := range tt.want {
+				if !strings.Contains(ev.Reason, want) {
+					t.Errorf("reason %q lacks %q", ev.Reason, want)
+				}
+			}
+		})
 	}
 }
 
