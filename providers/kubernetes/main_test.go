@@ -2,7 +2,6 @@ package kubernetes
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/waitingroom/waitingroom/controller"
 	"github.com/waitingroom/waitingroom/internal/testutil/k8stest"
-	"github.com/waitingroom/waitingroom/internal/testutil/poll"
 	"github.com/waitingroom/waitingroom/store/memory"
 )
 
@@ -124,13 +122,17 @@ func (e *env) scaleByHand(t *testing.T, name string, n int32) {
 // waitState polls Status until it reports want.
 func waitState(t *testing.T, p *Provider, tg controller.Target, want controller.State, within time.Duration) controller.Status {
 	t.Helper()
-	var got controller.Status
-	var gotErr error
-	poll.Every(t, 20*time.Millisecond, within, fmt.Sprintf("%s %s (last: %+v, %v)", tg.Host, want, &got, &gotErr), func() bool {
-		got, gotErr = p.Status(ctxT(t, 10*time.Second), tg)
-		return gotErr == nil && got.State == want
-	})
-	return got
+	deadline := time.Now().Add(within)
+	for {
+		got, err := p.Status(ctxT(t, 10*time.Second), tg)
+		if err == nil && got.State == want {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not %s within %s: last %s (%s), %v", tg.Host, want, within, got.State, got.Reason, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // runController runs the real controller (memory store) in front of p for

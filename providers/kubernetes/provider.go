@@ -133,7 +133,7 @@ func restConfig(o Options) (*rest.Config, string, error) {
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: o.Context})
 	cfg, err := cc.ClientConfig()
 	if err != nil {
-		if clientcmd.IsEmptyConfig(err) {
+		if clientcmd.IsEmptyConfig(err) && o.Kubeconfig == "" {
 			return nil, "", errors.New("no kubeconfig found and not running in a pod: set kubeconfig, or KUBECONFIG")
 		}
 		return nil, "", fmt.Errorf("kubeconfig %s: %w", o.Kubeconfig, err)
