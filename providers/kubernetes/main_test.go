@@ -108,13 +108,7 @@ func (e *env) generation(t *testing.T, name string) int64 {
 // scaleByHand sets the deployment's replicas as an operator would.
 func (e *env) scaleByHand(t *testing.T, name string, n int32) {
 	t.Helper()
-	ctx := ctxT(t, 10*time.Second)
-	sc, err := e.c.Client.AppsV1().Deployments(e.ns).GetScale(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc.Spec.Replicas = n
-	if _, err := e.c.Client.AppsV1().Deployments(e.ns).UpdateScale(ctx, name, sc, metav1.UpdateOptions{}); err != nil {
+	if err := k8stest.Scale(ctxT(t, 10*time.Second), e.c.Client, e.ns, name, n); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,9 +1,13 @@
 package k8stest
 
 import (
+	"context"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 )
 
 // PodTemplate is a pod kwok runs, labelled app=<app>: stage picks a test
@@ -48,4 +52,18 @@ func StatefulSet(ns, name string, replicas int32) *appsv1.StatefulSet {
 			PodManagementPolicy: appsv1.ParallelPodManagement,
 		},
 	}
+}
+
+// Scale sets a Deployment's replicas as an operator would, reading again
+// when the controller changed it meanwhile (a conflict).
+func Scale(ctx context.Context, cs kubernetes.Interface, ns, name string, n int32) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		sc, err := cs.AppsV1().Deployments(ns).GetScale(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		sc.Spec.Replicas = n
+		_, err = cs.AppsV1().Deployments(ns).UpdateScale(ctx, name, sc, metav1.UpdateOptions{})
+		return err
+	})
 }
