@@ -120,8 +120,8 @@ func TestValidationErrors(t *testing.T) {
 			"  main: {type: dockr}",
 			"  podman: {}"),
 			[]string{
-				`config.yaml:2: provider "main": unknown type "dockr" (known: docker, exec, gce, swarm) (did you mean "docker"?)`,
-				`config.yaml:3: provider "podman" has no type and its name is not a type; add type: (one of docker, exec, gce, swarm)`,
+				`config.yaml:2: provider "main": unknown type "dockr" (known: docker, exec, gce, kubernetes, swarm) (did you mean "docker"?)`,
+				`config.yaml:3: provider "podman" has no type and its name is not a type; add type: (one of docker, exec, gce, kubernetes, swarm)`,
 			}},
 		{"provider keys of another type", lines(
 			"providers:",
@@ -157,6 +157,23 @@ func TestValidationErrors(t *testing.T) {
 				`config.yaml:8: host "b.example.com": gce hosts need zone: (the VM's zone, e.g. europe-west1-b)`,
 				`config.yaml:10: host "c.example.com": exec hosts need start: (the command as an argv list, e.g. ["systemctl", "start", "app"])`,
 				`config.yaml:10: host "c.example.com": exec hosts need stop: (the command as an argv list, e.g. ["systemctl", "stop", "app"])`,
+			}},
+		{"kubernetes targets", lines(
+			"providers:",
+			"  k8s: {type: kubernetes, namespace: Bad_NS, sleep: stop}",
+			"hosts:",
+			"  - {host: a.example.com, provider: k8s}",
+			"  - {host: b.example.com, provider: k8s, deployment: a, statefulset: b}",
+			"  - {host: c.example.com, provider: k8s, deployment: Web_1, namespace: shop}",
+			"  - {host: d.example.com, provider: k8s, container: web}"),
+			[]string{
+				`config.yaml:2: provider "k8s": sleep "stop" is not possible with kubernetes (choose scale)`,
+				`config.yaml:2: provider "k8s": namespace "Bad_NS" is not a Kubernetes namespace (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)`,
+				`config.yaml:4: host "a.example.com": kubernetes hosts need deployment: (the Deployment's name, or statefulset: the StatefulSet's)`,
+				`config.yaml:5: host "b.example.com": a host is one workload: keep deployment or statefulset, not both`,
+				`config.yaml:6: host "c.example.com": deployment "Web_1" is not a Kubernetes name (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters)`,
+				`config.yaml:7: host "d.example.com": "container" is a setting of docker hosts, but provider "k8s" is kubernetes (kubernetes hosts take deployment, statefulset, namespace)`,
+				`config.yaml:7: host "d.example.com": kubernetes hosts need deployment: (the Deployment's name, or statefulset: the StatefulSet's)`,
 			}},
 		{"gce project from nowhere", lines(
 			"providers:",

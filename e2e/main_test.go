@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/waitingroom/waitingroom/internal/testutil/dockertest"
+	"github.com/waitingroom/waitingroom/internal/testutil/k8stest"
 	"github.com/waitingroom/waitingroom/internal/testutil/proc"
 	"github.com/waitingroom/waitingroom/internal/testutil/swarmtest"
 )
@@ -31,6 +32,10 @@ var dockerImages dockertest.Shared
 // left by TestMain if it was (swarmtest).
 var swarms swarmtest.Swarm
 
+// k8sCluster is the Kubernetes control plane of the kubernetes tests,
+// started on first use and stopped by TestMain.
+var k8sCluster k8stest.Shared
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "waitingroom-e2e-")
 	if err != nil {
@@ -44,6 +49,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	k8sCluster.Close()
 	if err := dockerImages.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "removing docker test images:", err)
 	}

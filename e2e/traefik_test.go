@@ -294,22 +294,29 @@ func BenchmarkJourneyThroughTraefik(b *testing.B) {
 // backend is gone.
 func (f *traefikFront) stopHost(ctx context.Context, tb testing.TB, d *demoHost) {
 	tb.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.w.Admin+"/api/hosts/"+d.name+"/stop", nil)
+	adminStop(ctx, tb, f.w, d.name)
+	proc.Eventually(tb, 20*time.Second, func() bool { return status(tb, f.w, d.name) == "stopped" && !d.answering() },
+		"%s not stopped", d.name)
+}
+
+// adminStop asks waitingroom's admin API to stop host.
+func adminStop(ctx context.Context, tb testing.TB, w *proc.Waitingroom, host string) {
+	tb.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.Admin+"/api/hosts/"+host+"/stop", nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// The Traefik tests' token; an open admin listener ignores it.
 	req.Header.Set("Authorization", "Bearer "+traefikToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		tb.Fatalf("stop %s: %v", d.name, err)
+		tb.Fatalf("stop %s: %v", host, err)
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode >= 300 {
-		tb.Fatalf("stop %s: %d %s", d.name, resp.StatusCode, b)
+		tb.Fatalf("stop %s: %d %s", host, resp.StatusCode, b)
 	}
-	proc.Eventually(tb, 20*time.Second, func() bool { return status(tb, f.w, d.name) == "stopped" && !d.answering() },
-		"%s not stopped", d.name)
 }
 
 // The Traefik examples pass `waitingroom validate` and work together:

@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/klog/v2"
 
 	"github.com/waitingroom/waitingroom/config"
 	"github.com/waitingroom/waitingroom/controller"
@@ -85,6 +86,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "waitingroom:", err)
 		return 2
 	}
+	// client-go (the kubernetes provider's informers) logs through klog,
+	// a process-wide logger: send it to ours, so an API server outage is
+	// logged in the configured format instead of as raw stderr lines.
+	klog.SetSlogLogger(log.With("component", "client-go"))
 	cfg, err := openConfig(f.config)
 	if err != nil {
 		fmt.Fprintln(stderr, err)

@@ -8,6 +8,7 @@ import (
 	"github.com/waitingroom/waitingroom/providers/docker"
 	"github.com/waitingroom/waitingroom/providers/exec"
 	"github.com/waitingroom/waitingroom/providers/gce"
+	"github.com/waitingroom/waitingroom/providers/kubernetes"
 	"github.com/waitingroom/waitingroom/providers/swarm"
 )
 
@@ -17,6 +18,7 @@ func All() providers.Kinds {
 		docker.Kind,
 		exec.Kind,
 		gce.Kind,
+		kubernetes.Kind,
 		swarm.Kind,
 	}
 }

@@ -1,0 +1,164 @@
+package kubernetes
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/informers"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/waitingroom/waitingroom/controller"
+)
+
+// rescanEvery is how often Watch looks at every target in its caches
+// (no API call): a target a reload added is reported without waiting for
+// an event about its workload.
+const rescanEvery = 5 * time.Second
+
+// Watch follows Deployments, StatefulSets and Pods with informers
+// (controller.Watcher) until ctx is done: a list, then a watch that the
+// informers resume by themselves after the API server goes away and comes
+// back. For each change in a namespace it computes the Status of the
+// targets there from the informers' caches and calls observe when it
+// differs from the last one reported, so a workload scaled, a pod that
+// becomes Ready or crash-loops, or a workload deleted outside waitingroom
+// is reported as it happens. Once the caches are filled, it reports every
+// target once. observe is called from one goroutine, never concurrently.
+func (p *Provider) Watch(ctx context.Context, targets func() []controller.Target, observe func(controller.Target, controller.Status)) error {
+	factory := informers.NewSharedInformerFactoryWithOptions(p.cs, 0, informers.WithTransform(dropManagedFields))
+	deps := factory.Apps().V1().Deployments()
+	stss := factory.Apps().V1().StatefulSets()
+	pods := factory.Core().V1().Pods()
+
+	var (
+		mu      sync.Mutex
+		dirty   = map[string]bool{} // namespaces with news
+		changed = make(chan struct{}, 1)
+	)
+	mark := func(obj any) {
+		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		m, err := meta.Accessor(obj)
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		dirty[m.GetNamespace()] = true
+		mu.Unlock()
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	h := cache.ResourceEventHandlerFuncs{AddFunc: mark, UpdateFunc: func(_, o any) { mark(o) }, DeleteFunc: mark}
+	for _, inf := range []cache.SharedIndexInformer{deps.Informer(), stss.Informer(), pods.Informer()} {
+		if _, err := inf.AddEventHandler(h); err != nil {
+			return err
+		}
+	}
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
+		if !ok && ctx.Err() == nil {
+			p.log.Warn("kubernetes informer cache did not sync", "type", typ.String())
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	v := view{p: p, deps: deps.Lister(), stss: stss.Lister(), pods: pods.Lister()}
+	last := map[string]controller.Status{}
+	report := func(only map[string]bool) {
+		for _, t := range targets() {
+			r, err := p.refOf(t)
+			if err != nil || !p.mine(t) || only != nil && !only[r.namespace] {
+				continue
+			}
+			st := v.status(r)
+			key := t.Host + "\x00" + r.String()
+			if prev, seen := last[key]; seen && prev == st {
+				continue
+			}
+			last[key] = st
+			observe(t, st)
+		}
+	}
+	report(nil)
+	tick := time.NewTicker(rescanEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			report(nil)
+		case <-changed:
+			mu.Lock()
+			only := dirty
+			dirty = map[string]bool{}
+			mu.Unlock()
+			report(only)
+		}
+	}
+}
+
+// mine reports whether t is a kubernetes target of this provider.
+func (p *Provider) mine(t controller.Target) bool {
+	return t.Provider == "" || p.name == "" || t.Provider == p.name
+}
+
+// view reads Status from the informers' caches.
+type view struct {
+	p    *Provider
+	deps appslisters.DeploymentLister
+	stss appslisters.StatefulSetLister
+	pods corelisters.PodLister
+}
+
+func (v view) status(r ref) controller.Status {
+	var (
+		w   workload
+		err error
+	)
+	if r.kind == FieldStatefulSet {
+		s, gerr := v.stss.StatefulSets(r.namespace).Get(r.name)
+		if err = gerr; err == nil {
+			w, err = statefulSetWorkload(s)
+		}
+	} else {
+		d, gerr := v.deps.Deployments(r.namespace).Get(r.name)
+		if err = gerr; err == nil {
+			w, err = deploymentWorkload(d)
+		}
+	}
+	switch {
+	case apierrors.IsNotFound(err):
+		return controller.Status{State: controller.StateFailed, Reason: (&noWorkloadError{r: r}).Error()}
+	case err != nil:
+		return controller.Status{State: controller.StateFailed, Reason: err.Error()}
+	}
+	pods, err := v.pods.Pods(r.namespace).List(w.selector)
+	if err != nil {
+		return controller.Status{State: controller.StateUnknown, Reason: err.Error()}
+	}
+	return statusOf(w, pods)
+}
+
+// dropManagedFields keeps the caches small: field ownership is never read.
+func dropManagedFields(obj any) (any, error) {
+	if m, err := meta.Accessor(obj); err == nil {
+		m.SetManagedFields(nil)
+	}
+	if p, ok := obj.(*corev1.Pod); ok {
+		// Only labels, deletion and status are read.
+		p.Spec = corev1.PodSpec{NodeName: p.Spec.NodeName}
+	}
+	return obj, nil
+}
