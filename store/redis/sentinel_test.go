@@ -45,6 +45,7 @@ func TestSentinelStoreFollowsAFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	top.WaitReplicated(ctx) // what is asserted below is what was replicated
 	top.KillPrimary()
 	killed := time.Now()
 	var failures int

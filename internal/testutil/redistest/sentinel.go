@@ -94,6 +94,18 @@ func (t *Topology) KillPrimary() {
 	}()
 }
 
+// WaitReplicated waits (up to 10 s) until the replica has acknowledged
+// every write the primary took. Replication is asynchronous: a test that
+// kills the primary and then expects earlier writes to survive must wait
+// for this first, or on a busy machine the promoted replica may lack them.
+func (t *Topology) WaitReplicated(ctx context.Context) {
+	t.tb.Helper()
+	n, err := t.client(t.Primary.Addr()).Wait(ctx, 1, 10*time.Second).Result()
+	if err != nil || n < 1 {
+		t.tb.Fatalf("redistest: the replica did not acknowledge the primary's writes within 10s (%d replicas, %v)", n, err)
+	}
+}
+
 // SentinelAddrs are host:port of the three sentinels.
 func (t *Topology) SentinelAddrs() []string {
 	out := make([]string, len(t.Sentinels))
