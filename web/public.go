@@ -168,6 +168,9 @@ type Public struct {
 	streamCaps *streamCaps
 
 	lastProblemLog atomic.Int64 // unix nanoseconds; rate-limits problem logs
+
+	// brands are the hosts' looks (SetBrands); nil or absent: built-in.
+	brands atomic.Pointer[map[string]*Brand]
 }
 
 var _ http.Handler = (*Public)(nil)
@@ -200,12 +203,11 @@ func NewPublic(o PublicOptions) (*Public, error) {
 		pageStatus: o.PageStatus,
 		cat:        cat,
 	}
-	switch p.pageStatus {
-	case 0:
+	if err := CheckPageStatus(o.PageStatus); err != nil {
+		return nil, fmt.Errorf("web: PublicOptions.PageStatus: %w", err)
+	}
+	if p.pageStatus == 0 {
 		p.pageStatus = http.StatusServiceUnavailable
-	case http.StatusServiceUnavailable, http.StatusOK, http.StatusAccepted:
-	default:
-		return nil, fmt.Errorf("web: PublicOptions.PageStatus %d: use 503, 200 or 202", o.PageStatus)
 	}
 	if p.log == nil {
 		p.log = slog.Default()
@@ -307,6 +309,8 @@ func (p *Public) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.serveClickWake(w, r, host)
 		case internalPrefix+rest == HoneypotPath:
 			p.serveHoneypot(w, r, host)
+		case internalPrefix+rest == LogoPath:
+			p.serveLogo(w, r, host)
 		case strings.HasPrefix(rest, "static/") && !strings.HasSuffix(rest, "/"):
 			w.Header().Set("Cache-Control", "public, max-age=300")
 			p.static.ServeHTTP(w, r)
@@ -414,9 +418,9 @@ func (p *Public) servePage(w http.ResponseWriter, r *http.Request, host string) 
 	d := p.pageData(r.Context(), host, p.cat.pick(r), rec, err)
 	switch {
 	case handoff == handoffNotResent:
-		d.Message = p.cat.text(d.Lang, "msg.not_resent", "host", host, "method", r.Method)
+		d.Message = p.cat.text(d.Lang, "msg.not_resent", "host", d.Name, "method", r.Method)
 	case handoff != "" && d.State == controller.StateRunning && d.Problem == "":
-		d.Message = p.cat.text(d.Lang, "msg.no_answer", "host", host)
+		d.Message = p.cat.text(d.Lang, "msg.no_answer", "host", d.Name)
 	}
 	if asset {
 		p.onResp(d.Status)
@@ -427,7 +431,7 @@ func (p *Public) servePage(w http.ResponseWriter, r *http.Request, host string) 
 		rec.State == controller.StateUnknown || (rec.State == controller.StateFailed && !p.ctl.Now().Before(rec.RetryAt))) {
 		d.WakeToken = p.policy.WakeToken(host)
 		d.WakeAction = WakePath
-		d.Message = p.cat.text(d.Lang, "msg.click_to_wake", "host", host)
+		d.Message = p.cat.text(d.Lang, "msg.click_to_wake", "host", d.Name)
 	}
 	if p.policy != nil {
 		d.Honeypot = HoneypotPath
@@ -584,9 +588,10 @@ func budgetName(err error) string {
 func (p *Public) pageData(ctx context.Context, host, lang string, rec controller.Record, err error) PageData {
 	now := p.ctl.Now()
 	d := PageData{
-		Host: host, Lang: lang, State: rec.State, Static: StaticPrefix, Now: now.UTC(),
+		Host: host, Name: host, Lang: lang, State: rec.State, Static: StaticPrefix, Now: now.UTC(),
 		Status: p.pageStatus,
 	}
+	p.brandOf(host).apply(&d)
 	if !d.State.Valid() {
 		d.State = controller.StateUnknown
 	}
@@ -659,7 +664,7 @@ func (p *Public) clampRetry(d time.Duration) time.Duration {
 // message is the one sentence the page leads with, in d.Lang.
 func (p *Public) message(d *PageData, rec controller.Record, now time.Time) string {
 	t := func(key string, args ...string) string {
-		return p.cat.text(d.Lang, key, append([]string{"host", d.Host}, args...)...)
+		return p.cat.text(d.Lang, key, append([]string{"host", d.Name}, args...)...)
 	}
 	switch {
 	case d.Problem != "":
