@@ -427,8 +427,7 @@ func (p *Public) servePage(w http.ResponseWriter, r *http.Request, host string) 
 		p.writeAsset(w, r, &d)
 		return
 	}
-	if h.WakeMode == "click" && p.policy != nil && (rec.State == controller.StateStopped ||
-		rec.State == controller.StateUnknown || (rec.State == controller.StateFailed && !p.ctl.Now().Before(rec.RetryAt))) {
+	if p.waitsForClick(h, rec) {
 		d.WakeToken = p.policy.WakeToken(host)
 		d.WakeAction = WakePath
 		d.Message = p.cat.text(d.Lang, "msg.click_to_wake", "host", d.Name)
@@ -558,17 +557,29 @@ func (p *Public) serveStatus(w http.ResponseWriter, r *http.Request, host string
 	if !p.known(w, r, host) {
 		return
 	}
-	_, rec, err := p.ctl.Status(r.Context(), host)
+	h, rec, err := p.ctl.Status(r.Context(), host)
 	if errors.Is(err, controller.ErrUnknownHost) {
 		p.refuse(w, r, http.StatusNotFound, "no site is registered for this host name")
 		return
 	}
 	d := p.pageData(r.Context(), host, p.cat.pick(r), rec, err)
+	if err == nil && p.waitsForClick(h, rec) {
+		// wait.js shows this message in the page's status line: it
+		// says what the page does, which is waiting for its button.
+		d.Message = p.cat.text(d.Lang, "msg.click_to_wake", "host", d.Name)
+	}
 	d.Status = http.StatusOK
 	if d.Problem != "" {
 		d.Status = http.StatusServiceUnavailable
 	}
 	p.writeState(w, r, &d)
+}
+
+// waitsForClick reports whether h's page waits for its wake button: a
+// click-to-wake host that sleeps, or whose failed wake may be retried.
+func (p *Public) waitsForClick(h controller.Host, rec controller.Record) bool {
+	return h.WakeMode == "click" && p.policy != nil && (rec.State == controller.StateStopped ||
+		rec.State == controller.StateUnknown || (rec.State == controller.StateFailed && !p.ctl.Now().Before(rec.RetryAt)))
 }
 
 // budgetName is the budget that refused a wake ("" when err does not say).
