@@ -581,8 +581,7 @@ func FuzzPublicHost(f *testing.F) {
 // click-to-wake page, that it waits for its button (the polite status line
 // shows the answer's message).
 func TestStatusOfClickToWakeSaysWhatThePageSays(t *testing.T) {
-	f := &fakeController{reg: controller.NewRegistry([]controller.Host{{Name: "click.example.com", Provider: "fake", WakeMode: "click"}}, nil),
-		records: map[string]controller.Record{}, now: time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC), subs: map[chan controller.Event]string{}}
+	f := newFakeControllerOf(controller.Host{Name: "click.example.com", Provider: "fake", WakeMode: "click"})
 	p := newTestPublic(t, f, func(o *PublicOptions) { o.Policy = clickPolicy{} })
 	want := "click.example.com is asleep. Press the button to wake it up."
 	if body := serveGet(t, p, "http://click.example.com/").Body.String(); !strings.Contains(body, want) {

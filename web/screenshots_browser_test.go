@@ -81,8 +81,7 @@ func TestBrowserScreenshots(t *testing.T) {
 		hosts = append(hosts, s.host)
 		f := newFakeController(s.host)
 		if s.name == "click-to-wake" {
-			f = &fakeController{reg: controller.NewRegistry([]controller.Host{{Name: s.host, Provider: "fake", WakeMode: "click"}}, nil),
-				records: map[string]controller.Record{}, now: f.now, subs: map[chan controller.Event]string{}}
+			f = newFakeControllerOf(controller.Host{Name: s.host, Provider: "fake", WakeMode: "click"})
 		}
 		if s.setup != nil {
 			s.setup(f)
