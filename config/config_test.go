@@ -18,6 +18,7 @@ import (
 	"github.com/waitingroom/waitingroom/providers/exec"
 	"github.com/waitingroom/waitingroom/providers/gce"
 	"github.com/waitingroom/waitingroom/providers/kinds"
+	"github.com/waitingroom/waitingroom/web"
 )
 
 func mustParse(t *testing.T, data string) *Config {
@@ -464,5 +465,25 @@ func TestRedactedSentinel(t *testing.T) {
 	back := mustParse(t, string(out))
 	if got, want := back.File.Store.Sentinel, cfg.File.Store.Sentinel; got.Master != want.Master || strings.Join(got.Addrs, ",") != strings.Join(want.Addrs, ",") || got.PasswordFile != want.PasswordFile || got.Username != want.Username {
 		t.Errorf("round trip: %+v; want %+v\n%s", got, want, out)
+	}
+}
+
+func TestBrandsAreTheHostsPages(t *testing.T) {
+	cfg, err := Parse("config.yaml", []byte(providersBlock+lines(
+		"  - host: shop.example.com",
+		"    provider: docker",
+		"    container: shop",
+		"    page: {name: Example Shop, logo_url: /logo.svg, accent: '#c0ffee', background: '#fff', template: shop.html, status: 200}",
+		"  - host: plain.example.com",
+		"    provider: docker",
+		"    container: plain")), kinds.All())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]web.BrandOptions{"shop.example.com": {
+		Name: "Example Shop", LogoURL: "/logo.svg", Accent: "#c0ffee", Background: "#fff", Template: "shop.html", Status: 200,
+	}}
+	if got := cfg.Brands(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Brands() = %+v, want %+v (a host without page: has none)", got, want)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/waitingroom/waitingroom/hold"
 	"github.com/waitingroom/waitingroom/providers"
 	"github.com/waitingroom/waitingroom/traefik"
+	"github.com/waitingroom/waitingroom/web"
 )
 
 // Keys of controller.Host.Extra that Config.Hosts sets, with the value
@@ -119,6 +120,23 @@ func (c *Config) Hosts() []controller.Host {
 				ExtraHoldTimeout: h.HoldTimeout.D(),
 			},
 		})
+	}
+	return out
+}
+
+// Brands are the looks of the file's hosts that have a page: section,
+// by host name, for web.LoadBrand (which reads their files).
+func (c *Config) Brands() map[string]web.BrandOptions {
+	out := map[string]web.BrandOptions{}
+	for _, h := range c.File.Hosts {
+		p := h.Page
+		if p == (HostPage{}) {
+			continue
+		}
+		out[h.Host] = web.BrandOptions{
+			Name: p.Name, LogoURL: p.LogoURL, LogoFile: p.LogoFile,
+			Accent: p.Accent, Background: p.Background, Template: p.Template, Status: p.Status,
+		}
 	}
 	return out
 }

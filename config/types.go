@@ -256,6 +256,9 @@ type Host struct {
 	// Price is what the backend costs, for the dashboard's savings.
 	Price Price `yaml:"price,omitempty"` // omitted when empty, so RedactedYAML parses back
 
+	// Page is how the host's waiting page looks (web.BrandOptions).
+	Page HostPage `yaml:"page,omitempty"` // omitted when empty, so RedactedYAML parses back
+
 	// Traefik per host
 	EntryPoints  []string `yaml:"entry_points"`
 	CertResolver string   `yaml:"cert_resolver"`
@@ -267,6 +270,18 @@ type Host struct {
 	KeepAwakeWhile string   `yaml:"keep_awake_while"`
 	TouchTokenFile string   `yaml:"touch_token_file"`
 	TouchTokenEnv  string   `yaml:"touch_token_env"`
+}
+
+// HostPage is one host's waiting page: its name, logo, colours, template
+// and status (web.BrandOptions). Left out: the global page.
+type HostPage struct {
+	Name       string `yaml:"name,omitempty"`       // shown instead of the host name
+	LogoURL    string `yaml:"logo_url,omitempty"`   // a path on the host: /assets/logo.svg
+	LogoFile   string `yaml:"logo_file,omitempty"`  // an image file waitingroom serves
+	Accent     string `yaml:"accent,omitempty"`     // #rgb or #rrggbb
+	Background string `yaml:"background,omitempty"` // #rgb or #rrggbb (light scheme)
+	Template   string `yaml:"template,omitempty"`   // replaces page.template for this host
+	Status     int    `yaml:"status,omitempty"`     // 503, 200 or 202; default page.status
 }
 
 // Price is what a host's backend costs per hour, in one currency: the

@@ -19,6 +19,7 @@ import (
 	"github.com/waitingroom/waitingroom/internal/hostname"
 	"github.com/waitingroom/waitingroom/internal/httpurl"
 	"github.com/waitingroom/waitingroom/providers"
+	"github.com/waitingroom/waitingroom/web"
 )
 
 // Values of the enumerated settings.
@@ -97,8 +98,8 @@ func validate(p *problems, lines map[string]int, failed map[string]bool, f *File
 	if s := f.Monitors.Status; s != 0 && (s < 100 || s > 599) {
 		v.add("monitors.status", "monitors.status %d is not an HTTP status code (100-599)", s)
 	}
-	if s := f.Page.Status; s != 0 && s != 503 && s != 200 && s != 202 {
-		v.add("page.status", "page.status %d is not allowed: use 503 (default), 200 or 202", s)
+	if err := web.CheckPageStatus(f.Page.Status); err != nil {
+		v.add("page.status", "page.%v", err)
 	}
 	for i, path := range f.Monitors.Paths {
 		if !strings.HasPrefix(path, "/") {
@@ -520,6 +521,7 @@ func (v *validator) hosts() {
 			v.add(path+".max_wakes_per_hour", "%s: max_wakes_per_hour must not be negative (0 means no limit)", label)
 		}
 		v.price(path+".price", label, h)
+		v.hostPage(path+".page", label, h.Page)
 		v.names(path+".entry_points", "entry_points", h.EntryPoints)
 		v.names(path+".middlewares", "middlewares", h.Middlewares)
 		for j, w := range h.Warm {
@@ -553,6 +555,31 @@ func (v *validator) target(path, label string, k providers.Kind, p Provider, h *
 	}
 	if h.Sleep != "" && !slices.Contains(k.Sleep, h.Sleep) {
 		v.add(path+".sleep", "%s: sleep %q is not possible with %s (choose %s)", label, h.Sleep, k.Name, orList(k.Sleep))
+	}
+}
+
+// hostPage checks a host's page: colours that cannot be CSS, a logo of
+// the host's own origin or a file (read, with the template, when the
+// configuration is applied), a waiting page's status.
+func (v *validator) hostPage(path, label string, p HostPage) {
+	for _, c := range []struct{ key, value string }{{"accent", p.Accent}, {"background", p.Background}} {
+		if c.value == "" {
+			continue
+		}
+		if err := web.CheckColour(c.value); err != nil {
+			v.add(path+"."+c.key, "%s: page.%s: %v", label, c.key, err)
+		}
+	}
+	if p.LogoURL != "" {
+		if err := web.CheckLogoURL(p.LogoURL); err != nil {
+			v.add(path+".logo_url", "%s: page.%v", label, err)
+		}
+		if p.LogoFile != "" {
+			v.add(path+".logo_file", "%s has both page.logo_url and page.logo_file; keep one", label)
+		}
+	}
+	if err := web.CheckPageStatus(p.Status); err != nil {
+		v.add(path+".status", "%s: page.%v", label, err)
 	}
 }
 

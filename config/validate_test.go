@@ -318,6 +318,23 @@ func TestValidationErrors(t *testing.T) {
 				`config.yaml:23: host "c.example.com": price.suspended (0.5) is more than price.running (0.1): sleeping would cost more than running`,
 				`config.yaml:28: hosts[3].price.running: expected a number, got "cheap"`,
 			}},
+		{"host pages", providersBlock + lines(
+			"  - host: a.example.com",
+			"    provider: docker",
+			"    container: a",
+			"    page:",
+			"      accent: '#fff;}body{display:none'",
+			"      background: white",
+			"      logo_url: https://cdn.example.net/logo.png",
+			"      logo_file: /etc/logo.png",
+			"      status: 302"),
+			[]string{
+				`config.yaml:10: host "a.example.com": page.accent: colour "#fff;}body{display:none": use #rgb or #rrggbb, e.g. #2f6fde`,
+				`config.yaml:11: host "a.example.com": page.background: colour "white": use #rgb or #rrggbb, e.g. #2f6fde`,
+				`config.yaml:12: host "a.example.com": page.logo_url "https://cdn.example.net/logo.png": use a path on the host itself, e.g. /assets/logo.svg (other origins are refused by the page's Content-Security-Policy)`,
+				`config.yaml:13: host "a.example.com" has both page.logo_url and page.logo_file; keep one`,
+				`config.yaml:14: host "a.example.com": page.status 302 is not allowed: use 503 (default), 200 or 202`,
+			}},
 		{"listen addresses", lines(
 			"listen: 8080",
 			"admin:",

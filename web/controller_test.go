@@ -211,12 +211,24 @@ func BenchmarkWaitingPage(b *testing.B) {
 		}
 	}
 	p := newTestPublic(b, rs.ctl, nil)
-	for _, bc := range []struct{ name, path, accept, lang string }{
-		{"html", "/", "text/html,application/xhtml+xml,*/*;q=0.8", ""},
-		{"html-ja", "/", "text/html,application/xhtml+xml,*/*;q=0.8", "ja-JP,ja;q=0.9,en-US;q=0.8,en;q=0.7"},
-		{"json", "/", "application/json", ""},
-		{"status", "/.waitingroom/status", "", ""},
+	for _, bc := range []struct {
+		name, path, accept, lang string
+		brand                    bool
+	}{
+		{"html", "/", "text/html,application/xhtml+xml,*/*;q=0.8", "", false},
+		{"html-ja", "/", "text/html,application/xhtml+xml,*/*;q=0.8", "ja-JP,ja;q=0.9,en-US;q=0.8,en;q=0.7", false},
+		{"json", "/", "application/json", "", false},
+		{"status", "/.waitingroom/status", "", "", false},
+		// Last: from here on the host has its own looks (hosts[].page).
+		{"html-branded", "/", "text/html,application/xhtml+xml,*/*;q=0.8", "", true},
 	} {
+		if bc.brand {
+			br, err := LoadBrand(BrandOptions{Name: "Example Shop", LogoURL: "/logo.svg", Accent: "#0a7d4f", Background: "#eef6f1"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			p.SetBrands(map[string]*Brand{"app.example.com": br})
+		}
 		b.Run(bc.name, func(b *testing.B) {
 			req := httptest.NewRequest(http.MethodGet, "http://app.example.com"+bc.path, nil)
 			req.Header.Set("User-Agent", browserUA)

@@ -38,6 +38,11 @@ func newFakeController(hosts ...string) *fakeController {
 	for _, h := range hosts {
 		hs = append(hs, controller.Host{Name: h, Provider: "fake"})
 	}
+	return newFakeControllerOf(hs...)
+}
+
+// newFakeControllerOf registers hosts as they are (a wake mode, ...).
+func newFakeControllerOf(hs ...controller.Host) *fakeController {
 	return &fakeController{
 		reg:     controller.NewRegistry(hs, nil),
 		records: map[string]controller.Record{},

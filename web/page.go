@@ -29,6 +29,11 @@ const StaticPrefix = "/.waitingroom/static/"
 // the ready-made *Text fields); times are time.Time in UTC.
 //
 //	Host          the normalised host name: "app.example.com"
+//	Name          what the page calls the host: its display name
+//	              (hosts[].page.name), else Host
+//	Logo          the URL of the host's logo ("" none): same origin
+//	Accent        the host's accent colour, "#rgb" or "#rrggbb" ("" none)
+//	Background    the host's background colour (light scheme), or ""
 //	Lang          the visitor's language, from Accept-Language: "en",
 //	              "ja", "zh-Hans" (<html lang>, and {{t .Lang "key"}})
 //	State         the state's machine name: stopped, starting, running,
@@ -67,6 +72,10 @@ const StaticPrefix = "/.waitingroom/static/"
 // message of web/locales in that language, {NAME} filled in).
 type PageData struct {
 	Host          string
+	Name          string
+	Logo          string
+	Accent        string
+	Background    string
 	Lang          string
 	State         controller.State
 	StateWords    string
@@ -151,7 +160,7 @@ func LoadTemplate(path string) (*template.Template, error) {
 // samplePages are the kinds of page a template must be able to render.
 func samplePages() []PageData {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	base := PageData{Host: "app.example.com", Lang: fallbackLang, Static: StaticPrefix, Nonce: "sample", Now: now, Status: 503, RetryAfter: 5}
+	base := PageData{Host: "app.example.com", Name: "app.example.com", Lang: fallbackLang, Static: StaticPrefix, Nonce: "sample", Now: now, Status: 503, RetryAfter: 5}
 	starting := base
 	starting.State = controller.StateStarting
 	starting.StateWords = starting.State.Words()
@@ -170,7 +179,9 @@ func samplePages() []PageData {
 	problem := base
 	problem.State, problem.StateWords = controller.StateUnknown, controller.StateUnknown.Words()
 	problem.Problem = "waitingroom cannot reach its state store right now"
-	return []PageData{starting, failed, budget, problem}
+	branded := starting
+	branded.Name, branded.Logo, branded.Accent, branded.Background = "Example Shop", LogoPath+"?v=0123456789ab", "#2f6fde", "#fff"
+	return []PageData{starting, failed, budget, problem, branded}
 }
 
 // render executes t into a buffer so a failing template never sends half a

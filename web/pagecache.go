@@ -93,9 +93,20 @@ func ceilDuration(d time.Duration) time.Duration {
 }
 
 // cacheable reports whether d's page may be shared between answers. A
-// click-to-wake token is made per render, so its page never is.
-func (c *pageCache) cacheable(d *PageData) bool {
+// click-to-wake token is made per render, so its page never is; b is the
+// host's brand, whose own template may not splice.
+func (c *pageCache) cacheable(d *PageData, b *Brand) bool {
+	if b.template() != nil {
+		return b.spliceable && d.WakeToken == ""
+	}
 	return c.spliceable && d.WakeToken == ""
+}
+
+// clear drops every page: the looks of hosts changed.
+func (c *pageCache) clear() {
+	c.mu.Lock()
+	clear(c.pages)
+	c.mu.Unlock()
 }
 
 // get returns the page for d with nonce spliced in, if one is cached.
@@ -154,9 +165,14 @@ func (c *pageCache) put(d *PageData, body []byte, nonce string, now time.Time) [
 // when it can. Rendering falls back from a failing operator template to
 // the built-in page.
 func (p *Public) renderPage(d *PageData, nonce string) ([]byte, error) {
-	if !p.pages.cacheable(d) {
+	tmpl := p.tmpl
+	b := p.brandOf(d.Host)
+	if t := b.template(); t != nil {
+		tmpl = t
+	}
+	if !p.pages.cacheable(d, b) {
 		d.Nonce = nonce
-		return p.renderWithFallback(d)
+		return p.renderWithFallback(tmpl, d)
 	}
 	now := time.Now()
 	if body, ok := p.pages.get(d, nonce, now); ok {
@@ -164,7 +180,7 @@ func (p *Public) renderPage(d *PageData, nonce string) ([]byte, error) {
 		return body, nil
 	}
 	d.Nonce = p.pages.placeholder
-	body, err := p.renderWithFallback(d)
+	body, err := p.renderWithFallback(tmpl, d)
 	d.Nonce = nonce
 	if err != nil {
 		return nil, err
@@ -172,9 +188,9 @@ func (p *Public) renderPage(d *PageData, nonce string) ([]byte, error) {
 	return p.pages.put(d, body, nonce, now), nil
 }
 
-func (p *Public) renderWithFallback(d *PageData) ([]byte, error) {
-	body, err := render(p.tmpl, d)
-	if err != nil && p.tmpl != p.builtin {
+func (p *Public) renderWithFallback(tmpl *template.Template, d *PageData) ([]byte, error) {
+	body, err := render(tmpl, d)
+	if err != nil && tmpl != p.builtin {
 		p.log.Error("operator page template failed; showing the built-in page", "host", d.Host, "err", err)
 		body, err = render(p.builtin, d)
 	}

@@ -134,10 +134,10 @@ func TestPageCacheRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newPageCache(builtin)
-	if !c.cacheable(&PageData{Host: "a.example.com"}) {
+	if !c.cacheable(&PageData{Host: "a.example.com"}, nil) {
 		t.Error("the built-in page is not cached")
 	}
-	if c.cacheable(&PageData{Host: "a.example.com", WakeToken: "t"}) {
+	if c.cacheable(&PageData{Host: "a.example.com", WakeToken: "t"}, nil) {
 		t.Error("a page with a click-to-wake token is cached")
 	}
 	// Expired pages are dropped when another is stored.

@@ -168,6 +168,9 @@ type Public struct {
 	streamCaps *streamCaps
 
 	lastProblemLog atomic.Int64 // unix nanoseconds; rate-limits problem logs
+
+	// brands are the hosts' looks (SetBrands); nil or absent: built-in.
+	brands atomic.Pointer[map[string]*Brand]
 }
 
 var _ http.Handler = (*Public)(nil)
@@ -200,12 +203,11 @@ func NewPublic(o PublicOptions) (*Public, error) {
 		pageStatus: o.PageStatus,
 		cat:        cat,
 	}
-	switch p.pageStatus {
-	case 0:
+	if err := CheckPageStatus(o.PageStatus); err != nil {
+		return nil, fmt.Errorf("web: PublicOptions.PageStatus: %w", err)
+	}
+	if p.pageStatus == 0 {
 		p.pageStatus = http.StatusServiceUnavailable
-	case http.StatusServiceUnavailable, http.StatusOK, http.StatusAccepted:
-	default:
-		return nil, fmt.Errorf("web: PublicOptions.PageStatus %d: use 503, 200 or 202", o.PageStatus)
 	}
 	if p.log == nil {
 		p.log = slog.Default()
@@ -307,6 +309,8 @@ func (p *Public) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.serveClickWake(w, r, host)
 		case internalPrefix+rest == HoneypotPath:
 			p.serveHoneypot(w, r, host)
+		case internalPrefix+rest == LogoPath:
+			p.serveLogo(w, r, host)
 		case strings.HasPrefix(rest, "static/") && !strings.HasSuffix(rest, "/"):
 			w.Header().Set("Cache-Control", "public, max-age=300")
 			p.static.ServeHTTP(w, r)
@@ -414,20 +418,19 @@ func (p *Public) servePage(w http.ResponseWriter, r *http.Request, host string) 
 	d := p.pageData(r.Context(), host, p.cat.pick(r), rec, err)
 	switch {
 	case handoff == handoffNotResent:
-		d.Message = p.cat.text(d.Lang, "msg.not_resent", "host", host, "method", r.Method)
+		d.Message = p.cat.text(d.Lang, "msg.not_resent", "host", d.Name, "method", r.Method)
 	case handoff != "" && d.State == controller.StateRunning && d.Problem == "":
-		d.Message = p.cat.text(d.Lang, "msg.no_answer", "host", host)
+		d.Message = p.cat.text(d.Lang, "msg.no_answer", "host", d.Name)
 	}
 	if asset {
 		p.onResp(d.Status)
 		p.writeAsset(w, r, &d)
 		return
 	}
-	if h.WakeMode == "click" && p.policy != nil && (rec.State == controller.StateStopped ||
-		rec.State == controller.StateUnknown || (rec.State == controller.StateFailed && !p.ctl.Now().Before(rec.RetryAt))) {
+	if p.waitsForClick(h, rec) {
 		d.WakeToken = p.policy.WakeToken(host)
 		d.WakeAction = WakePath
-		d.Message = p.cat.text(d.Lang, "msg.click_to_wake", "host", host)
+		d.Message = p.cat.text(d.Lang, "msg.click_to_wake", "host", d.Name)
 	}
 	if p.policy != nil {
 		d.Honeypot = HoneypotPath
@@ -554,17 +557,29 @@ func (p *Public) serveStatus(w http.ResponseWriter, r *http.Request, host string
 	if !p.known(w, r, host) {
 		return
 	}
-	_, rec, err := p.ctl.Status(r.Context(), host)
+	h, rec, err := p.ctl.Status(r.Context(), host)
 	if errors.Is(err, controller.ErrUnknownHost) {
 		p.refuse(w, r, http.StatusNotFound, "no site is registered for this host name")
 		return
 	}
 	d := p.pageData(r.Context(), host, p.cat.pick(r), rec, err)
+	if err == nil && p.waitsForClick(h, rec) {
+		// wait.js shows this message in the page's status line: it
+		// says what the page does, which is waiting for its button.
+		d.Message = p.cat.text(d.Lang, "msg.click_to_wake", "host", d.Name)
+	}
 	d.Status = http.StatusOK
 	if d.Problem != "" {
 		d.Status = http.StatusServiceUnavailable
 	}
 	p.writeState(w, r, &d)
+}
+
+// waitsForClick reports whether h's page waits for its wake button: a
+// click-to-wake host that sleeps, or whose failed wake may be retried.
+func (p *Public) waitsForClick(h controller.Host, rec controller.Record) bool {
+	return h.WakeMode == "click" && p.policy != nil && (rec.State == controller.StateStopped ||
+		rec.State == controller.StateUnknown || (rec.State == controller.StateFailed && !p.ctl.Now().Before(rec.RetryAt)))
 }
 
 // budgetName is the budget that refused a wake ("" when err does not say).
@@ -584,9 +599,10 @@ func budgetName(err error) string {
 func (p *Public) pageData(ctx context.Context, host, lang string, rec controller.Record, err error) PageData {
 	now := p.ctl.Now()
 	d := PageData{
-		Host: host, Lang: lang, State: rec.State, Static: StaticPrefix, Now: now.UTC(),
+		Host: host, Name: host, Lang: lang, State: rec.State, Static: StaticPrefix, Now: now.UTC(),
 		Status: p.pageStatus,
 	}
+	p.brandOf(host).apply(&d)
 	if !d.State.Valid() {
 		d.State = controller.StateUnknown
 	}
@@ -659,7 +675,7 @@ func (p *Public) clampRetry(d time.Duration) time.Duration {
 // message is the one sentence the page leads with, in d.Lang.
 func (p *Public) message(d *PageData, rec controller.Record, now time.Time) string {
 	t := func(key string, args ...string) string {
-		return p.cat.text(d.Lang, key, append([]string{"host", d.Host}, args...)...)
+		return p.cat.text(d.Lang, key, append([]string{"host", d.Name}, args...)...)
 	}
 	switch {
 	case d.Problem != "":

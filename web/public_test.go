@@ -576,3 +576,22 @@ func FuzzPublicHost(f *testing.F) {
 		}
 	})
 }
+
+// The status answer wait.js polls says what the page says: on a
+// click-to-wake page, that it waits for its button (the polite status line
+// shows the answer's message).
+func TestStatusOfClickToWakeSaysWhatThePageSays(t *testing.T) {
+	f := newFakeControllerOf(controller.Host{Name: "click.example.com", Provider: "fake", WakeMode: "click"})
+	p := newTestPublic(t, f, func(o *PublicOptions) { o.Policy = clickPolicy{} })
+	want := "click.example.com is asleep. Press the button to wake it up."
+	if body := serveGet(t, p, "http://click.example.com/").Body.String(); !strings.Contains(body, want) {
+		t.Fatalf("the page does not say %q", want)
+	}
+	var st stateJSON
+	if err := json.Unmarshal(serveGet(t, p, "http://click.example.com/.waitingroom/status").Body.Bytes(), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Message != want {
+		t.Errorf("status message %q, want the page's %q", st.Message, want)
+	}
+}

@@ -264,6 +264,11 @@ func (a *app) build(ctx context.Context, cfg *config.Config, st controller.Store
 	if err != nil {
 		return err
 	}
+	brands, err := pageBrands(cfg)
+	if err != nil {
+		return err
+	}
+	a.public.SetBrands(brands)
 	if a.admin, err = a.newAdmin(cfg, pol, budgets); err != nil {
 		return err
 	}
@@ -312,6 +317,21 @@ func pageTemplate(cfg *config.Config) (*template.Template, error) {
 	return t, nil
 }
 
+// pageBrands loads the looks of the hosts with a page: section (their
+// logo and template files are read here, at start and reload only).
+func pageBrands(cfg *config.Config) (map[string]*web.Brand, error) {
+	opts := cfg.Brands()
+	out := make(map[string]*web.Brand, len(opts))
+	for host, o := range opts {
+		b, err := web.LoadBrand(o)
+		if err != nil {
+			return nil, fmt.Errorf("host %q: page: %w", host, err)
+		}
+		out[host] = b
+	}
+	return out, nil
+}
+
 // hosts is the registry of a config: its own hosts plus any discovered by
 // providers (Docker labels), the file winning conflicts.
 func (a *app) hosts(ctx context.Context, cfg *config.Config) []controller.Host {
@@ -323,6 +343,10 @@ func (a *app) hosts(ctx context.Context, cfg *config.Config) []controller.Host {
 // When a provider cannot be built nothing changes and the error goes back
 // to the watcher, which refuses the file (the reload is reported failed).
 func (a *app) apply(cfg *config.Config) error {
+	brands, err := pageBrands(cfg)
+	if err != nil {
+		return fmt.Errorf("pages not reloaded, keeping the previous configuration: %w", err)
+	}
 	built, err := a.provs.Apply(context.Background(), cfg.ProviderSpecs())
 	if err != nil {
 		return fmt.Errorf("providers not rebuilt, keeping the previous configuration: %w", err)
@@ -334,6 +358,7 @@ func (a *app) apply(cfg *config.Config) error {
 	}
 	a.regMu.Lock()
 	a.ctrl.Registry().Replace(a.hosts(context.Background(), cfg), a.instrument(built))
+	a.public.SetBrands(brands)
 	a.cfgMu.Lock()
 	a.cfg = cfg
 	a.cfgMu.Unlock()
