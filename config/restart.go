@@ -9,11 +9,14 @@ import (
 // (cmd/waitingroom's apply: the registry, its providers and defaults, the
 // scheduler's intervals, the admin's users and tokens; GET /api/traefik
 // generates Traefik's routes from the configuration in use, so the
-// settings of those routes apply too). Every other setting is read once at
-// start: listeners, the store, the page, limits, budgets, Traefik's metrics
-// and forward auth, webhooks...
+// settings of those routes apply too; the budgets' per-host limits are
+// resolved into the hosts, which guard enforces as they are). Every other
+// setting is read once at start: listeners, the store, the page, limits,
+// the client and concurrency budgets, Traefik's metrics and forward auth,
+// webhooks...
 func liveSettings() []string {
 	return []string{"hosts", "providers", "defaults", "scheduler", "admin.users", "admin.tokens",
+		"budgets.max_wakes_per_day", "budgets.max_wakes_per_hour",
 		"traefik.waitingroom_url", "traefik.entry_points", "traefik.fallback", "traefik.health_check_interval",
 		"traefik.health_check_timeout", "traefik.unhealthy_interval", "traefik.dial_timeout",
 		"traefik.max_request_body_bytes", "traefik.cert_resolver", "traefik.middlewares"}

@@ -27,6 +27,8 @@ func TestRestartNeeded(t *testing.T) {
 		{"nothing changed", "", nil},
 		{"hosts, defaults, scheduler and admin users apply live",
 			"defaults: {idle_timeout: 5m}\nscheduler: {sweep_interval: 10s}\nadmin:\n  tokens: [{name: ci, env: CI_TOKEN}]\n", nil},
+		{"the hosts' wake budgets apply live, the client ones do not",
+			"budgets: {max_wakes_per_day: 0, max_wakes_per_hour: 2, client_wakes_per_hour: 3}\n", []string{"budgets.client_wakes_per_hour"}},
 		{"page and limits need a restart", "page: {status: 200}\nlimits: {max_url_length: 4096}\n", []string{"page", "limits"}},
 		{"the admin listener needs one, its tokens do not",
 			"admin:\n  listen: 127.0.0.1:9999\n  tokens: [{name: ci, env: CI_TOKEN}]\n", []string{"admin.listen"}},

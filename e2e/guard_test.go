@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -99,6 +100,48 @@ func TestSpoofedForwardedForDoesNotEscapeTheClientBudget(t *testing.T) {
 	}
 	if started > 2 {
 		t.Fatalf("%d hosts started, budget is 2", started)
+	}
+}
+
+// A host's max_wakes_per_hour: 0 lifts the budget the budgets: section
+// sets for every other host (it used to be replaced by it), through the
+// binary: a budget of one wake an hour, and the host woken twice by
+// visitors. The admin API says the host has no daily budget either.
+func TestHostsExplicitZeroLiftsTheWakeBudget(t *testing.T) {
+	d := newDemoHost(t, "free.test", 0, "2s")
+	capped := newDemoHost(t, "capped.test", 0, "2s")
+	hosts := d.yaml() + "    max_wakes_per_hour: 0\n    max_wakes_per_day: 0\n" + capped.yaml()
+	w := proc.StartWaitingroom(t, bins, t.TempDir(), baseConfig+"budgets:\n  max_wakes_per_hour: 1\nhosts:"+hosts)
+	wake := func(host string) int {
+		code, _ := get(t, w, host, "/", "User-Agent", browserUA, "Accept", "text/html")
+		return code
+	}
+	for i := 1; i <= 2; i++ {
+		if code := wake(d.name); code != 503 {
+			t.Fatalf("wake %d of %s: %d, want the waiting page (503)", i, d.name, code)
+		}
+		proc.Eventually(t, 30*time.Second, func() bool { return d.starts() == i && d.answering() },
+			fmt.Sprintf("wake %d of %s did not start it", i, d.name))
+		// Idle for 2 s, the host goes back to sleep.
+		proc.Eventually(t, 30*time.Second, func() bool { return !d.processAlive() }, d.name+" never slept")
+		proc.Eventually(t, 10*time.Second, func() bool { return adminHost(t, w, d.name).State == "stopped" }, d.name+" not stopped")
+	}
+	var budget struct {
+		MaxWakesPerDay int  `json:"max_wakes_per_day"`
+		BudgetLeft     *int `json:"budget_left"`
+	}
+	if err := json.Unmarshal(adminHost(t, w, d.name).raw, &budget); err != nil || budget.MaxWakesPerDay != 0 || budget.BudgetLeft != nil {
+		t.Errorf("/api/hosts/%s: %+v, %v; want no daily budget", d.name, budget, err)
+	}
+	// The section's budget still holds for a host without its own.
+	if code := wake(capped.name); code != 503 {
+		t.Fatalf("first wake of %s: %d", capped.name, code)
+	}
+	proc.Eventually(t, 30*time.Second, func() bool { return capped.answering() }, capped.name+" did not start")
+	proc.Eventually(t, 30*time.Second, func() bool { return !capped.processAlive() }, capped.name+" never slept")
+	proc.Eventually(t, 10*time.Second, func() bool { return adminHost(t, w, capped.name).State == "stopped" }, capped.name+" not stopped")
+	if code := wake(capped.name); code != http.StatusTooManyRequests {
+		t.Errorf("second wake of %s in the hour: %d, want 429", capped.name, code)
 	}
 }
 

@@ -61,7 +61,7 @@ func BenchmarkClientKey(b *testing.B) {
 func BenchmarkAllowWakeMemory(b *testing.B) {
 	st := memory.New(nil)
 	h := NewHasher(testKey, nil)
-	budgets := NewBudgets(st, BudgetOptions{HostPerDay: 1 << 30, ClientPerHour: 1 << 30, PrefixPerHour: 1 << 30, Hasher: h, Logger: quiet}, nil)
+	budgets := NewBudgets(st, BudgetOptions{ClientPerHour: 1 << 30, PrefixPerHour: 1 << 30, Hasher: h, Logger: quiet}, nil)
 	hst := host("app.example.com", 0, 0)
 	c := clientFor(h, mustAddr(b, "203.0.113.77"))
 	b.ReportAllocs()

@@ -46,11 +46,11 @@ const ConcurrentRetryAfter = 15 * time.Second
 // admin API, warm windows from the configuration).
 func DefaultExemptSources() []string { return []string{"dashboard", "admin", "warm"} }
 
-// BudgetOptions sets the limits. Zero means no limit.
+// BudgetOptions sets the limits. Zero means no limit. A host's own
+// budgets are the host's (controller.Host.MaxWakesPerDay/PerHour): the
+// configuration resolves their defaults, so guard enforces exactly what
+// the host says and a reload that changes them applies at once.
 type BudgetOptions struct {
-	// HostPerDay and HostPerHour apply to hosts without their own
-	// max_wakes_per_day / max_wakes_per_hour.
-	HostPerDay, HostPerHour int
 	// ClientPerHour caps wakes per client address across all hosts;
 	// PrefixPerHour per /24 or /64.
 	ClientPerHour, PrefixPerHour int
@@ -155,20 +155,12 @@ type limit struct {
 // limits lists the counters that apply to a wake of h by c, host per day
 // first: it is the budget that must hold above all.
 func (b *Budgets) limits(h controller.Host, c controller.Client) []limit {
-	perDay := h.MaxWakesPerDay
-	if perDay <= 0 {
-		perDay = b.opts.HostPerDay
-	}
-	perHour := h.MaxWakesPerHour
-	if perHour <= 0 {
-		perHour = b.opts.HostPerHour
-	}
 	// Host counters are kept even without a limit, so HostUsage can
 	// show how often a host woke.
 	ls := make([]limit, 0, 4)
 	ls = append(ls,
-		limit{BudgetHostPerDay, hostCounter(h.Name), 24 * time.Hour, max(perDay, 0)},
-		limit{BudgetHostPerHour, hostCounter(h.Name), time.Hour, max(perHour, 0)})
+		limit{BudgetHostPerDay, hostCounter(h.Name), 24 * time.Hour, max(h.MaxWakesPerDay, 0)},
+		limit{BudgetHostPerHour, hostCounter(h.Name), time.Hour, max(h.MaxWakesPerHour, 0)})
 	addrKey, prefixKey := SplitClientKey(c.Key)
 	if addrKey != "" && b.opts.ClientPerHour > 0 {
 		ls = append(ls, limit{BudgetClientPerHour, clientCounter(addrKey), time.Hour, b.opts.ClientPerHour})
@@ -379,13 +371,7 @@ type Usage struct {
 
 // HostUsage reads a host's wake counters for the dashboard.
 func (b *Budgets) HostUsage(ctx context.Context, h controller.Host) (Usage, error) {
-	u := Usage{PerDay: h.MaxWakesPerDay, PerHour: h.MaxWakesPerHour}
-	if u.PerDay <= 0 {
-		u.PerDay = b.opts.HostPerDay
-	}
-	if u.PerHour <= 0 {
-		u.PerHour = b.opts.HostPerHour
-	}
+	u := Usage{PerDay: max(h.MaxWakesPerDay, 0), PerHour: max(h.MaxWakesPerHour, 0)}
 	var err error
 	if u.Day, err = b.store.Count(ctx, hostCounter(h.Name), 24*time.Hour); err != nil {
 		return u, fmt.Errorf("wake usage of %s: %w", h.Name, err)

@@ -48,15 +48,14 @@ func TestHostBudgetPerDay(t *testing.T) {
 	tests := []struct {
 		name   string
 		host   controller.Host
-		opts   BudgetOptions
 		perDay int
 	}{
-		{"host's own max_wakes_per_day", host("app.example.com", 3, 0), BudgetOptions{HostPerDay: 10}, 3},
-		{"default from budgets", host("app.example.com", 0, 0), BudgetOptions{HostPerDay: 4}, 4},
+		{"three a day", host("app.example.com", 3, 0), 3},
+		{"one a day, with an hourly budget too", host("app.example.com", 1, 6), 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := newBudgetEnv(t, tt.opts)
+			env := newBudgetEnv(t, BudgetOptions{})
 			ctx := t.Context()
 			for i := range tt.perDay {
 				// A new client each time: only the host budget can bind.
@@ -84,9 +83,24 @@ func TestHostBudgetPerDay(t *testing.T) {
 	}
 }
 
-func TestHostBudgetPerHour(t *testing.T) {
-	env := newBudgetEnv(t, BudgetOptions{HostPerHour: 2, HostPerDay: 100})
+// TestHostWithoutBudgetIsCountedNotLimited: a host's 0 is no limit (the
+// configuration has resolved any default already); its wakes still count.
+func TestHostWithoutBudgetIsCountedNotLimited(t *testing.T) {
+	env := newBudgetEnv(t, BudgetOptions{})
 	h := host("app.example.com", 0, 0)
+	for i := range 60 {
+		if err := env.budgets.AllowWake(t.Context(), h, clientFor(env.hasher, mustAddr(t, fmt.Sprintf("198.51.%d.1", i)))); err != nil {
+			t.Fatalf("wake %d refused: %v", i+1, err)
+		}
+	}
+	if u, err := env.budgets.HostUsage(t.Context(), h); err != nil || u != (Usage{Day: 60, Hour: 60}) {
+		t.Errorf("HostUsage = %+v, %v; want 60 wakes, no limits", u, err)
+	}
+}
+
+func TestHostBudgetPerHour(t *testing.T) {
+	env := newBudgetEnv(t, BudgetOptions{})
+	h := host("app.example.com", 100, 2)
 	for i := range 2 {
 		if err := env.budgets.AllowWake(t.Context(), h, clientFor(env.hasher, mustAddr(t, fmt.Sprintf("198.51.%d.1", i)))); err != nil {
 			t.Fatal(err)
@@ -103,11 +117,11 @@ func TestHostBudgetPerHour(t *testing.T) {
 // of those hosts' budgets.
 func TestClientCyclingThroughHostsIsStopped(t *testing.T) {
 	const rate = 5
-	env := newBudgetEnv(t, BudgetOptions{ClientPerHour: rate, HostPerDay: 10})
+	env := newBudgetEnv(t, BudgetOptions{ClientPerHour: rate})
 	c := clientFor(env.hasher, mustAddr(t, "203.0.113.50"))
 	allowed := 0
 	for i := range 50 {
-		h := host(fmt.Sprintf("h%02d.example.com", i), 0, 0)
+		h := host(fmt.Sprintf("h%02d.example.com", i), 10, 0)
 		err := env.budgets.AllowWake(t.Context(), h, c)
 		if err == nil {
 			allowed++
@@ -124,11 +138,11 @@ func TestClientCyclingThroughHostsIsStopped(t *testing.T) {
 		t.Errorf("%d of 50 wakes allowed, want %d", allowed, rate)
 	}
 	// Another address elsewhere is not affected.
-	if err := env.budgets.AllowWake(t.Context(), host("h49.example.com", 0, 0), clientFor(env.hasher, mustAddr(t, "198.51.100.9"))); err != nil {
+	if err := env.budgets.AllowWake(t.Context(), host("h49.example.com", 10, 0), clientFor(env.hasher, mustAddr(t, "198.51.100.9"))); err != nil {
 		t.Errorf("an unrelated client refused: %v", err)
 	}
 	env.clock.Advance(time.Hour)
-	if err := env.budgets.AllowWake(t.Context(), host("h00.example.com", 0, 0), c); err != nil {
+	if err := env.budgets.AllowWake(t.Context(), host("h00.example.com", 10, 0), c); err != nil {
 		t.Errorf("next hour: refused: %v", err)
 	}
 }
@@ -155,8 +169,8 @@ func TestPrefixBudget(t *testing.T) {
 // TestRefusalReportsTheLongestWait: when several budgets are exceeded,
 // Retry-After is when all of them allow a wake again.
 func TestRefusalReportsTheLongestWait(t *testing.T) {
-	env := newBudgetEnv(t, BudgetOptions{ClientPerHour: 1, HostPerDay: 1})
-	h := host("app.example.com", 0, 0)
+	env := newBudgetEnv(t, BudgetOptions{ClientPerHour: 1})
+	h := host("app.example.com", 1, 0)
 	c := clientFor(env.hasher, mustAddr(t, "203.0.113.50"))
 	if err := env.budgets.AllowWake(t.Context(), h, c); err != nil {
 		t.Fatal(err)
@@ -294,8 +308,8 @@ func TestHoneypotNeedsHasher(t *testing.T) {
 // (dashboard, admin API, warm windows) go through whatever the budgets say,
 // and count towards them.
 func TestExemptSourcesAreCountedNotRefused(t *testing.T) {
-	env := newBudgetEnv(t, BudgetOptions{HostPerDay: 1})
-	h := host("app.example.com", 0, 0)
+	env := newBudgetEnv(t, BudgetOptions{})
+	h := host("app.example.com", 1, 0)
 	for range 3 {
 		if err := env.budgets.AllowWake(t.Context(), h, controller.Client{Source: "dashboard"}); err != nil {
 			t.Fatalf("dashboard wake refused: %v", err)
@@ -312,8 +326,8 @@ func TestExemptSourcesAreCountedNotRefused(t *testing.T) {
 // TestUnknownClientStillHostLimited: a request whose address is unknown
 // (no key) skips client limits but not the host budget.
 func TestUnknownClientStillHostLimited(t *testing.T) {
-	env := newBudgetEnv(t, BudgetOptions{HostPerDay: 1, ClientPerHour: 1})
-	h := host("app.example.com", 0, 0)
+	env := newBudgetEnv(t, BudgetOptions{ClientPerHour: 1})
+	h := host("app.example.com", 1, 0)
 	anon := controller.Client{Source: "page", Class: "browser"}
 	if err := env.budgets.AllowWake(t.Context(), h, anon); err != nil {
 		t.Fatal(err)
@@ -342,9 +356,9 @@ func (failingStore) AcquireLease(context.Context, string, string, time.Duration)
 // with the store's error (the page says "temporary problem"), not a 429.
 func TestStoreDownFailsClosed(t *testing.T) {
 	h := NewHasher(testKey, nil)
-	b := NewBudgets(failingStore{}, BudgetOptions{HostPerDay: 5, Hasher: h, Logger: quiet}, nil)
+	b := NewBudgets(failingStore{}, BudgetOptions{Hasher: h, Logger: quiet}, nil)
 	for _, c := range []controller.Client{clientFor(h, mustAddr(t, "203.0.113.1")), {Source: "page"}, {Source: "dashboard"}} {
-		err := b.AllowWake(t.Context(), host("app.example.com", 0, 0), c)
+		err := b.AllowWake(t.Context(), host("app.example.com", 5, 0), c)
 		if !errors.Is(err, controller.ErrStoreUnavailable) || errors.Is(err, controller.ErrBudgetExceeded) {
 			t.Errorf("client %+v: err = %v, want the store's error", c, err)
 		}

@@ -63,12 +63,12 @@ func TestNoRawClientIPInRedis(t *testing.T) {
 	clock := fake.NewClock(start)
 	st := redisStore(t, srv, "privacy:", clock)
 	hasher := NewHasher(testKey, clock)
-	budgets := NewBudgets(st, BudgetOptions{HostPerDay: 3, ClientPerHour: 2, PrefixPerHour: 5, MaxConcurrentStarts: 10, Hasher: hasher, Logger: quiet}, clock)
+	budgets := NewBudgets(st, BudgetOptions{ClientPerHour: 2, PrefixPerHour: 5, MaxConcurrentStarts: 10, Hasher: hasher, Logger: quiet}, clock)
 	prov := &upProvider{}
 	var hosts []controller.Host
 	for i := range 4 {
 		name := fmt.Sprintf("h%d.example.com", i)
-		hosts = append(hosts, controller.Host{Name: name, Provider: "up", Target: controller.Target{Host: name, Provider: "up"}, StartTimeout: 10 * time.Second})
+		hosts = append(hosts, controller.Host{Name: name, Provider: "up", Target: controller.Target{Host: name, Provider: "up"}, StartTimeout: 10 * time.Second, MaxWakesPerDay: 3})
 	}
 	ctl := controller.New(controller.Options{
 		Store: st, Registry: controller.NewRegistry(hosts, map[string]controller.Provider{"up": prov}),
@@ -211,7 +211,7 @@ func TestBudgetsSharedByReplicas(t *testing.T) {
 	clock := fake.NewClock(start)
 	newReplica := func() *Budgets {
 		st := redisStore(t, srv, "replicas:", clock)
-		return NewBudgets(st, BudgetOptions{HostPerDay: 7, ClientPerHour: 3, Hasher: NewHasher(testKey, clock), Logger: quiet}, clock)
+		return NewBudgets(st, BudgetOptions{ClientPerHour: 3, Hasher: NewHasher(testKey, clock), Logger: quiet}, clock)
 	}
 	a, b := newReplica(), newReplica()
 	hasher := NewHasher(testKey, clock)
@@ -222,7 +222,7 @@ func TestBudgetsSharedByReplicas(t *testing.T) {
 		allowed := 0
 		for i := range 6 {
 			rep := []*Budgets{a, b}[i%2]
-			if err := rep.AllowWake(ctx, host(fmt.Sprintf("c%d.example.com", i), 0, 0), c); err == nil {
+			if err := rep.AllowWake(ctx, host(fmt.Sprintf("c%d.example.com", i), 7, 0), c); err == nil {
 				allowed++
 			} else if be := budgetErr(t, err); be.Budget != BudgetClientPerHour {
 				t.Errorf("refused by %q", be.Budget)
@@ -238,13 +238,13 @@ func TestBudgetsSharedByReplicas(t *testing.T) {
 		if err := a.Honeypot(ctx, "x.example.com", bad); err != nil {
 			t.Fatal(err)
 		}
-		if err := b.AllowWake(ctx, host("x.example.com", 0, 0), clientFor(hasher, bad)); !errors.Is(err, ErrBlocked) {
+		if err := b.AllowWake(ctx, host("x.example.com", 7, 0), clientFor(hasher, bad)); !errors.Is(err, ErrBlocked) {
 			t.Errorf("replica b: err = %v, want ErrBlocked", err)
 		}
 	})
 
 	t.Run("host per day under concurrency", func(t *testing.T) {
-		h := host("shared.example.com", 0, 0)
+		h := host("shared.example.com", 7, 0)
 		var allowed atomic.Int32
 		var wg sync.WaitGroup
 		for r, rep := range []*Budgets{a, b} {
@@ -281,8 +281,8 @@ func TestRedisDownRefusesWake(t *testing.T) {
 	clock := fake.NewClock(start)
 	st := redisStore(t, srv, "down:", clock)
 	hasher := NewHasher(testKey, clock)
-	b := NewBudgets(st, BudgetOptions{HostPerDay: 5, ClientPerHour: 5, Hasher: hasher, Logger: quiet}, clock)
-	h, c := host("app.example.com", 0, 0), clientFor(hasher, mustAddr(t, "203.0.113.9"))
+	b := NewBudgets(st, BudgetOptions{ClientPerHour: 5, Hasher: hasher, Logger: quiet}, clock)
+	h, c := host("app.example.com", 5, 0), clientFor(hasher, mustAddr(t, "203.0.113.9"))
 	if err := b.AllowWake(t.Context(), h, c); err != nil {
 		t.Fatal(err)
 	}

@@ -340,3 +340,39 @@ func TestEventStreamsAreCappedPerClientAndInTotal(t *testing.T) {
 	}
 	opened = append(opened, resp)
 }
+
+// The server never ends a stream because its host reached running (the
+// page's wait.js closes its own stream on `running` and reloads): a stream
+// opened while the previous one of the host closes, as the host goes
+// running, stays open past its first event. Reported as a stream "closed
+// right after its first event"; that was the page's own close.
+func TestEventStreamReopenedAsHostRunsStaysOpen(t *testing.T) {
+	f := newFakeController("app.example.com")
+	p := newTestPublic(t, f, func(o *PublicOptions) { o.Heartbeat = 10 * time.Millisecond })
+	ts := startServer(t, p)
+	for i := range 100 {
+		f.publish("app.example.com", controller.StateStopped, "")
+		f.publish("app.example.com", controller.StateStarting, "")
+		ctx, cancel := context.WithCancel(t.Context())
+		a := openEvents(t, ctx, ts.URL, "app.example.com")
+		a.nextState()
+		closed := make(chan struct{})
+		go func() { // the previous page hears running and goes
+			defer close(closed)
+			f.publish("app.example.com", controller.StateRunning, "")
+			cancel()
+			a.res.Body.Close()
+		}()
+		bctx, bcancel := context.WithCancel(t.Context())
+		b := openEvents(t, bctx, ts.URL, "app.example.com")
+		b.nextState()
+		for range 3 { // heartbeats (or running) follow, not the end
+			if _, err := b.next(); err != nil {
+				t.Fatalf("round %d: the new stream ended after its first event: %v", i, err)
+			}
+		}
+		<-closed
+		bcancel()
+		b.res.Body.Close()
+	}
+}

@@ -286,10 +286,11 @@ func (a *app) build(ctx context.Context, cfg *config.Config, st controller.Store
 }
 
 // budgetOptions maps the budgets: section onto guard's options; the
-// hasher and logger are set by the caller.
+// hasher and logger are set by the caller. The per-host budgets are not
+// among them: config resolves them into each host (so a reload applies
+// them), and guard enforces what the host says.
 func budgetOptions(b config.Budgets) guard.BudgetOptions {
 	return guard.BudgetOptions{
-		HostPerDay: b.MaxWakesPerDay, HostPerHour: b.MaxWakesPerHour,
 		ClientPerHour: b.ClientWakesPerHour, PrefixPerHour: b.PrefixWakesPerHour,
 		MaxConcurrentStarts: b.MaxConcurrentStarts, HoneypotBlock: b.HoneypotBlock.D(),
 	}
