@@ -77,7 +77,15 @@ func TestRecheckNoticesKilledExecBackend(t *testing.T) {
 				if _, err := ctrl.Wake(ctx, d.name, controller.Client{Source: "test"}); err != nil {
 					t.Fatal(err)
 				}
-				proc.Eventually(t, 20*time.Second, func() bool { return state().State == controller.StateRunning }, "never running")
+				for end := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+					last := state()
+					if last.State == controller.StateRunning {
+						break
+					}
+					if time.Now().After(end) {
+						t.Fatalf("run %d: never running after 30s: %+v", run+1, last)
+					}
+				}
 				if err := syscall.Kill(pidOf(t, d), syscall.SIGKILL); err != nil {
 					t.Fatal(err)
 				}

@@ -99,7 +99,7 @@ func TestDockerfileLocalBuilds(t *testing.T) {
 	}
 	root := repoRoot(t)
 	dist := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // the binary links client-go: minutes on a busy 2-core machine
 	defer cancel()
 
 	const realMain = "github.com/waitingroom/waitingroom/cmd/waitingroom"

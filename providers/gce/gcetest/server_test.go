@@ -58,7 +58,7 @@ func dig(t *testing.T, v any, path ...any) any {
 // client's protojson decoding relies on.
 func TestWireFormat(t *testing.T) {
 	// Steps long enough that polling sees every operation status.
-	srv := gcetest.NewServer(t, gcetest.WithStepDelay(100*time.Millisecond))
+	srv := gcetest.NewServer(t, gcetest.WithStepDelay(500*time.Millisecond)) // above one GET on a busy machine
 	srv.AddInstance(gcetest.Instance{Project: "p-123456", Zone: "us-central1-a", Name: "web-1", Status: gcetest.StatusRunning})
 
 	inst := do(t, srv, "GET", base+"/instances/web-1", 200)
