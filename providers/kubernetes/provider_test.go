@@ -307,13 +307,11 @@ func TestDiscoverAnnotations(t *testing.T) {
 	e.deployment(t, "shop-copy", 0, "", annotate(map[string]string{"waitingroom.host": "shop" + suffix}))
 	e.deployment(t, "typo", 0, "", annotate(map[string]string{"waitingroom.host": "typo" + suffix, "waitingroom.idle_timout": "5m"}))
 	e.deployment(t, "plain", 0, "")
-	s := e.statefulSet(t, "db", 0)
-	sts, err := e.c.Client.AppsV1().StatefulSets(e.ns).Get(ctxT(t, 10*time.Second), s.Backend.(Target).StatefulSet, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Annotated as created: a read-modify-write of the whole object would
+	// race the StatefulSet controller's status writes (a conflict).
+	sts := k8stest.StatefulSet(e.ns, "db", 0)
 	sts.Annotations = map[string]string{"waitingroom.host": "db" + suffix}
-	if _, err := e.c.Client.AppsV1().StatefulSets(e.ns).Update(ctxT(t, 10*time.Second), sts, metav1.UpdateOptions{}); err != nil {
+	if _, err := e.c.Client.AppsV1().StatefulSets(e.ns).Create(ctxT(t, 10*time.Second), sts, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -371,4 +369,74 @@ func writeFile(t *testing.T, name, content string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// The binary's path, at the provider: the real controller fed by Watch
+// wakes a deployment, stops it, and wakes it again, three times; a second
+// stop of a stopped host changes nothing and the next wake still scales
+// to the remembered replicas; a scale to 0 by hand right after running is
+// seen as stopped, and the next wake reaches running.
+func TestWakeStopWakeThroughTheController(t *testing.T) {
+	e := setup(t)
+	tg := e.deployment(t, "cycle", 0, "")
+	h := controller.Host{Name: tg.Host, Provider: "k8s", Target: tg, StartTimeout: time.Minute, IdleTimeout: time.Hour}
+	ctl := runController(t, e.p, h)
+	wctx, cancel := context.WithCancel(context.Background())
+	watched := make(chan error, 1)
+	go func() {
+		watched <- e.p.Watch(wctx, func() []controller.Target { return []controller.Target{tg} }, func(got controller.Target, st controller.Status) {
+			ctl.ObserveEvent(got.Host, st)
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-watched; err != nil {
+			t.Errorf("Watch: %v", err)
+		}
+	})
+	ctx := ctxT(t, 5*time.Minute)
+	state := func(want controller.State, within time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for {
+			_, rec, err := ctl.Status(ctx, h.Name)
+			if err == nil && rec.State == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("host not %s within %s: last %s (%s), %v", want, within, rec.State, rec.Reason, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	wake := func() {
+		t.Helper()
+		if _, err := ctl.Wake(ctx, h.Name, controller.Client{Source: "test"}); err != nil {
+			t.Fatalf("Wake: %v", err)
+		}
+		state(controller.StateRunning, 30*time.Second)
+		if n, _ := e.replicas(t, tg); n != 1 {
+			t.Fatalf("running at %d replicas, want 1", n)
+		}
+	}
+	state(controller.StateStopped, 30*time.Second)
+	for i := range 3 {
+		wake()
+		if _, err := ctl.Stop(ctx, h.Name, "test"); err != nil {
+			t.Fatalf("Stop %d: %v", i, err)
+		}
+		state(controller.StateStopped, 30*time.Second)
+		if i == 1 {
+			if err := e.p.Stop(ctx, tg); err != nil {
+				t.Fatalf("second Stop: %v", err)
+			}
+			if n, ann := e.replicas(t, tg); n != 0 || ann[AnnotationReplicas] != "1" {
+				t.Fatalf("after a second Stop: %d replicas, annotation %q; want 0 and \"1\"", n, ann[AnnotationReplicas])
+			}
+		}
+	}
+	wake()
+	e.scaleByHand(t, "cycle", 0)
+	state(controller.StateStopped, 30*time.Second)
+	wake()
 }

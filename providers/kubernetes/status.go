@@ -105,6 +105,20 @@ func (p *Provider) Status(ctx context.Context, t controller.Target) (controller.
 	for i := range list.Items {
 		pods[i] = &list.Items[i]
 	}
+	st := statusOf(w, pods)
+	if st.State != controller.StateStarting {
+		return st, nil
+	}
+	// Starting may be the pods of a workload scaled down between the two
+	// reads (gone, or terminating, while the replicas read before still
+	// wanted them): that is a stopped host taken for one booting. The
+	// replicas read again after the pods are at least as new as them.
+	if w, err = p.getWorkload(ctx, r); err != nil {
+		if errors.Is(err, ErrNoWorkload) {
+			return controller.Status{State: controller.StateFailed, Reason: err.Error()}, nil
+		}
+		return controller.Status{State: controller.StateUnknown, Reason: err.Error()}, err
+	}
 	return statusOf(w, pods), nil
 }
 

@@ -86,6 +86,19 @@ func (p *Provider) Watch(ctx context.Context, targets func() []controller.Target
 			if prev, seen := last[key]; seen && prev == st {
 				continue
 			}
+			// The caches are filled by separate watches, each in its own
+			// order: the pods' can be ahead of the workload's. A scale to
+			// 0 by hand then reads as starting (its pod gone while the
+			// cached Deployment still wants 1), and the controller would
+			// follow a stopped host as one booting until start_timeout.
+			// A change is read again from the API server, pods before
+			// replicas (Status), before it is reported.
+			if fresh, err := v.fresh(ctx, t); err == nil {
+				st = fresh
+				if prev, seen := last[key]; seen && prev == st {
+					continue
+				}
+			}
 			last[key] = st
 			observe(t, st)
 		}
@@ -149,6 +162,17 @@ func (v view) status(r ref) controller.Status {
 		return controller.Status{State: controller.StateUnknown, Reason: err.Error()}
 	}
 	return statusOf(w, pods)
+}
+
+// freshTimeout bounds Watch's read of a change from the API server; when
+// it cannot answer, the caches' Status is reported.
+const freshTimeout = 10 * time.Second
+
+// fresh is the target's Status read from the API server.
+func (v view) fresh(ctx context.Context, t controller.Target) (controller.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, freshTimeout)
+	defer cancel()
+	return v.p.Status(ctx, t)
 }
 
 // dropManagedFields keeps the caches small: field ownership is never read.
