@@ -163,7 +163,10 @@ func TestDockerfileLocalBuilds(t *testing.T) {
 	if cfg.Healthcheck == nil || !slices.Contains(cfg.Healthcheck.Test, "healthcheck") {
 		t.Errorf("healthcheck %+v: want the binary's healthcheck subcommand", cfg.Healthcheck)
 	}
-	if ins.Size > 64<<20 {
+	// 76 MiB since the Kubernetes provider: client-go's clientset links
+	// every API group's typed client. The bound catches a runaway image
+	// (a base layer, a debug build), not that.
+	if ins.Size > 96<<20 {
 		t.Errorf("image is %d MiB; a static binary in scratch should be far smaller", ins.Size>>20)
 	}
 	if pkg != realMain {
