@@ -191,8 +191,8 @@ func applyDefaults(f *File, lines map[string]int, kinds providers.Kinds) {
 	for name, p := range f.Providers {
 		path := "providers." + name
 		setStr(&p.Type, name)
-		if k, ok := kinds.Lookup(p.Type); ok && len(k.Sleep) > 0 {
-			setStr(&p.Sleep, k.Sleep[0])
+		if k, ok := kinds.Lookup(p.Type); ok {
+			setStr(&p.Sleep, k.DefaultSleep())
 		}
 		if p.Adopt == nil {
 			adopt := true

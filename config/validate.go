@@ -601,8 +601,8 @@ func (v *validator) price(path, label string, h *Host) {
 	if v.has(path + ".suspended") {
 		pc := v.f.Providers[h.Provider]
 		sleep := cmp.Or(h.Sleep, pc.Sleep)
-		if k, ok := v.kinds.Lookup(cmp.Or(pc.Type, h.Provider)); ok && sleep == "" && len(k.Sleep) > 0 {
-			sleep = k.Sleep[0] // the kind's default
+		if k, ok := v.kinds.Lookup(cmp.Or(pc.Type, h.Provider)); ok && sleep == "" {
+			sleep = k.DefaultSleep()
 		}
 		switch {
 		case !finite(p.Suspended) || p.Suspended < 0:

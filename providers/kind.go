@@ -38,6 +38,15 @@ type Kind struct {
 	New func(ctx context.Context, c Config) (controller.Provider, error)
 }
 
+// DefaultSleep is how the kind's backends sleep when neither the provider
+// nor a host says: the first of Sleep ("" when it lists none).
+func (k Kind) DefaultSleep() string {
+	if len(k.Sleep) == 0 {
+		return ""
+	}
+	return k.Sleep[0]
+}
+
 // Config is what Kind.New receives.
 type Config struct {
 	// Name is the provider's name in the configuration (providers.NAME);
