@@ -223,14 +223,16 @@ func TestExecDaemonDyingDuringWakeFailsTheWake(t *testing.T) {
 	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
 	plain := fmt.Sprintf(`status: [%s, "status", "--pidfile", %s]`, q(bins.DemoBackend), q(d.pidfile()))
 	marking := fmt.Sprintf(`status: ["/bin/sh", "-c", %s, %s, %s, %s]`,
-		q(`"$0" status --pidfile "$1" && : >"$2"`), q(bins.DemoBackend), q(d.pidfile()), q(seen))
+		q(`"$0" status --pidfile "$1" && echo up >>"$2"`), q(bins.DemoBackend), q(d.pidfile()), q(seen))
 	hostYAML := strings.Replace(d.yaml(), plain, marking, 1)
 	if hostYAML == d.yaml() {
 		t.Fatalf("no status command to replace in %s", d.yaml())
 	}
 	w := proc.StartWaitingroom(t, bins, t.TempDir(), baseConfig+"hosts:"+hostYAML)
 	wake(t, w, "dies.test")
-	proc.Eventually(t, 15*time.Second, func() bool { _, err := os.Stat(seen); return err == nil }, "the wake never saw the daemon up")
+	// Twice: the first "running" may have been another caller's look (a
+	// reconcile), not the wake's own; the wake polls every 50-200 ms.
+	proc.Eventually(t, 15*time.Second, func() bool { return countLines(seen) >= 2 }, "the wake never saw the daemon up")
 	if s, _ := hostStatus(t, w, "dies.test"); s != "starting" {
 		t.Fatalf("state %q while the daemon boots, want starting", s)
 	}
