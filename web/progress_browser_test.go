@@ -110,11 +110,15 @@ func TestBrowserShowsRetryTimeInLocalTime(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
 		t.Fatalf("loading the waiting page: %v", err)
 	}
+	// The server's page says the time in UTC (data-retry-at-text) and the
+	// page's script rewrites it once it runs: the test waits for that
+	// rewrite, since the DOM can be read between the two.
 	var msg, iso string
-	poll.Until(t, 20*time.Second, "the failed page to say when it retries", func() bool {
+	poll.Until(t, 20*time.Second, "the failed page to say when it retries, rewritten by its script", func() bool {
 		msg, _ = evalString(ctx, `(document.getElementById('wr-message')||{textContent:''}).textContent`)
 		iso, _ = evalString(ctx, `(document.getElementById('waitingroom')||{dataset:{}}).dataset.retryAt||''`)
-		return strings.Contains(msg, "try again at") && iso != ""
+		utc, _ := evalString(ctx, `(document.getElementById('waitingroom')||{dataset:{}}).dataset.retryAtText||''`)
+		return strings.Contains(msg, "try again at") && iso != "" && utc != "" && !strings.Contains(msg, utc)
 	})
 	at, err := time.Parse(time.RFC3339, iso)
 	if err != nil {

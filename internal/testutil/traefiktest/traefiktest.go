@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -350,14 +351,55 @@ func (t *Traefik) RSS() (int64, error) {
 
 // Access is one line of Traefik's JSON access log.
 type Access struct {
-	Host        string `json:"RequestHost"`
-	Method      string `json:"RequestMethod"`
-	Path        string `json:"RequestPath"`
-	Status      int    `json:"DownstreamStatus"`
-	Router      string `json:"RouterName"`
-	Service     string `json:"ServiceName"`
-	ServiceURL  string `json:"ServiceURL"`
-	ContentSize int64  `json:"DownstreamContentSize"`
+	Host        string    `json:"RequestHost"`
+	Method      string    `json:"RequestMethod"`
+	Path        string    `json:"RequestPath"`
+	Status      int       `json:"DownstreamStatus"`
+	Router      string    `json:"RouterName"`
+	Service     string    `json:"ServiceName"`
+	ServiceURL  string    `json:"ServiceURL"`
+	ContentSize int64     `json:"DownstreamContentSize"`
+	Start       time.Time `json:"StartUTC"`
+}
+
+// HealthCheckFailure is one "Health check failed." line of Traefik's log.
+type HealthCheckFailure struct {
+	// At is to the second: Traefik's log says no more.
+	At      time.Time
+	Service string // e.g. app-test-backend@file
+	URL     string // the server checked
+}
+
+// ansi matches the colour codes of Traefik's console log.
+var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m")
+
+// HealthCheckFailures reads Traefik's log for failed active health checks
+// (logged at WARN, once per check while a server is down).
+func (t *Traefik) HealthCheckFailures() []HealthCheckFailure {
+	var out []HealthCheckFailure
+	for _, line := range strings.Split(ansi.ReplaceAllString(t.Log(), ""), "\n") {
+		if !strings.Contains(line, "Health check failed.") {
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339, fields[0])
+		if err != nil {
+			continue
+		}
+		f := HealthCheckFailure{At: at}
+		for _, kv := range fields[1:] {
+			if v, ok := strings.CutPrefix(kv, "serviceName="); ok {
+				f.Service = v
+			} else if v, ok := strings.CutPrefix(kv, "targetURL="); ok {
+				f.URL = v
+			}
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // AccessLog reads every request Traefik logged so far: what each client
