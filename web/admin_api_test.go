@@ -404,6 +404,9 @@ func TestReloadShowsProblemsInsteadOfApplying(t *testing.T) {
 			t.Errorf("config page lacks %q", want)
 		}
 	}
+	if strings.Contains(page.body, `id="restart-needed"`) {
+		t.Error("config page says settings wait for a restart; none do")
+	}
 	s.setReloadErr(nil)
 	if res := s.do(t, c, "POST", "/api/reload", nil, "X-CSRF-Token: "+token); res.StatusCode != 200 ||
 		!strings.Contains(res.body, `"path":"/etc/waitingroom/waitingroom.yaml"`) {
@@ -855,5 +858,12 @@ func TestReloadSaysWhatWaitsForARestart(t *testing.T) {
 	if err := json.Unmarshal([]byte(res.body), &got); err != nil || res.StatusCode != 200 || !got.Reloaded ||
 		!slices.Equal(got.RestartNeeded, []string{"page", "limits"}) || !strings.Contains(got.Warning, "page, limits take effect only after a restart") {
 		t.Fatalf("reload with settings that wait for a restart: %d %s", res.StatusCode, res.body)
+	}
+	// The configuration page says it too, for as long as it holds.
+	c := s.client(t)
+	s.login(t, c)
+	page := s.do(t, c, "GET", "/config", nil)
+	if !strings.Contains(page.body, `id="restart-needed"`) || !strings.Contains(page.body, "page, limits take effect only after a restart") {
+		t.Errorf("the configuration page does not say what waits for a restart:\n%s", page.body)
 	}
 }

@@ -334,10 +334,16 @@ func (a *Admin) apiReload(w http.ResponseWriter, r *http.Request, p principal) {
 		res.Path, res.LoadedAt = ci.Path, ci.LoadedAt.UTC()
 		if len(ci.RestartNeeded) > 0 {
 			res.RestartNeeded = ci.RestartNeeded
-			res.Warning = "applied, but " + strings.Join(ci.RestartNeeded, ", ") + " take effect only after a restart of waitingroom"
+			res.Warning = "applied, but " + restartText(ci.RestartNeeded)
 		}
 	}
 	writeJSON(w, r, http.StatusOK, res)
+}
+
+// restartText says which accepted settings wait for a restart: the reload
+// API's warning and the configuration page say it in the same words.
+func restartText(settings []string) string {
+	return strings.Join(settings, ", ") + " take effect only after a restart of waitingroom"
 }
 
 // serveMetrics serves /metrics: to anyone when metrics_public, else to

@@ -42,6 +42,7 @@ func adminFuncs() template.FuncMap {
 		"lastWake": lastWakeText,
 		"sleep":    sleepWords,
 		"money":    moneyText,
+		"restart":  restartText,
 		"asleepShare": func(s *savingsJSON) string {
 			return percentText(s.AsleepHours, s.AsleepHours+s.AwakeHours)
 		},
