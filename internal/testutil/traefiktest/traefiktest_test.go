@@ -1,12 +1,15 @@
 package traefiktest_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/waitingroom/waitingroom/internal/testutil/poll"
+	"github.com/waitingroom/waitingroom/internal/testutil/ports"
 	"github.com/waitingroom/waitingroom/internal/testutil/traefiktest"
 )
 
@@ -50,5 +53,37 @@ func TestStartRoutesThroughTheFileProviderAndLogsEveryAnswer(t *testing.T) {
 	}
 	if rss, err := tr.RSS(); err != nil || rss < 1<<20 {
 		t.Errorf("RSS %d, %v", rss, err)
+	}
+}
+
+// TestHealthCheckFailuresAreReadFromTheLog: a backend whose port nobody
+// listens on fails Traefik's active health check, and the failure is read
+// back with the provider-qualified service name and the server's URL.
+func TestHealthCheckFailuresAreReadFromTheLog(t *testing.T) {
+	port, err := ports.Free()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := fmt.Sprintf("http://127.0.0.1:%d", port)
+	tr := traefiktest.Start(t, traefiktest.Options{File: `http:
+  routers:
+    dead:
+      rule: Host(` + "`dead.test`" + `)
+      service: dead-backend
+  services:
+    dead-backend:
+      loadBalancer:
+        servers: [{url: "` + dead + `"}]
+        healthCheck: {path: /, interval: 200ms, timeout: 1s}
+`})
+	before := time.Now().Add(-time.Second)
+	var got []traefiktest.HealthCheckFailure
+	poll.Until(t, 20*time.Second, "a failed health check in Traefik's log", func() bool {
+		got = tr.HealthCheckFailures()
+		return len(got) > 0
+	})
+	f := got[0]
+	if f.Service != "dead-backend@file" || f.URL != dead || f.At.Before(before.Truncate(time.Second)) || f.At.After(time.Now()) {
+		t.Errorf("health check failure read as %+v; want service dead-backend@file, URL %s, at about now", f, dead)
 	}
 }
