@@ -60,14 +60,14 @@ func (p *Provider) Discover(ctx context.Context) ([]controller.Host, error) {
 		}
 		hosts = append(hosts, found{h, r})
 	}
-	deps, err := p.cs.AppsV1().Deployments(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	deps, err := p.kube.apps.Deployments(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, p.apiErr("list deployments for annotation discovery", err)
 	}
 	for _, d := range deps.Items {
 		add(ref{FieldDeployment, d.Namespace, d.Name}, d.Annotations)
 	}
-	stss, err := p.cs.AppsV1().StatefulSets(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	stss, err := p.kube.apps.StatefulSets(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, p.apiErr("list statefulsets for annotation discovery", err)
 	}

@@ -224,10 +224,10 @@ func TestRBACManifestGrantsExactlyWhatTheProviderUses(t *testing.T) {
 		t.Fatalf("Discover: %v", err)
 	}
 	// The role grants nothing else.
-	if _, err := p.cs.CoreV1().Secrets(e.ns).List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+	if _, err := p.kube.core.Secrets(e.ns).List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
 		t.Errorf("listing secrets under the role: %v, want forbidden", err)
 	}
-	if err := p.cs.AppsV1().Deployments(e.ns).Delete(ctx, "rbac-web", metav1.DeleteOptions{}); !apierrors.IsForbidden(err) {
+	if err := p.kube.apps.Deployments(e.ns).Delete(ctx, "rbac-web", metav1.DeleteOptions{}); !apierrors.IsForbidden(err) {
 		t.Errorf("deleting a deployment under the role: %v, want forbidden", err)
 	}
 

@@ -37,7 +37,7 @@ func skewed(t *testing.T) (*fake.Clientset, *Provider, controller.Target, *corev
 		},
 	}
 	cs := fake.NewClientset(d, pod)
-	p := &Provider{name: "k8s", cs: cs, namespace: "ns", log: slog.New(slog.NewTextHandler(io.Discard, nil)), close: func() {}}
+	p := &Provider{name: "k8s", kube: clients{apps: cs.AppsV1(), core: cs.CoreV1()}, namespace: "ns", log: slog.New(slog.NewTextHandler(io.Discard, nil)), close: func() {}}
 	return cs, p, controller.Target{Host: "app.test", Provider: "k8s", Backend: Target{Deployment: "app"}}, pod
 }
 

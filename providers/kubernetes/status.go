@@ -63,12 +63,12 @@ func (p *Provider) getWorkload(ctx context.Context, r ref) (workload, error) {
 	)
 	if r.kind == FieldStatefulSet {
 		var s *appsv1.StatefulSet
-		if s, err = p.cs.AppsV1().StatefulSets(r.namespace).Get(ctx, r.name, metav1.GetOptions{}); err == nil {
+		if s, err = p.kube.apps.StatefulSets(r.namespace).Get(ctx, r.name, metav1.GetOptions{}); err == nil {
 			return statefulSetWorkload(s)
 		}
 	} else {
 		var d *appsv1.Deployment
-		if d, err = p.cs.AppsV1().Deployments(r.namespace).Get(ctx, r.name, metav1.GetOptions{}); err == nil {
+		if d, err = p.kube.apps.Deployments(r.namespace).Get(ctx, r.name, metav1.GetOptions{}); err == nil {
 			return deploymentWorkload(d)
 		}
 	}
@@ -96,7 +96,7 @@ func (p *Provider) Status(ctx context.Context, t controller.Target) (controller.
 		}
 		return controller.Status{State: controller.StateUnknown, Reason: err.Error()}, err
 	}
-	list, err := p.cs.CoreV1().Pods(r.namespace).List(ctx, metav1.ListOptions{LabelSelector: w.selector.String()})
+	list, err := p.kube.core.Pods(r.namespace).List(ctx, metav1.ListOptions{LabelSelector: w.selector.String()})
 	if err != nil {
 		err = p.apiErr("list pods of "+r.String(), err)
 		return controller.Status{State: controller.StateUnknown, Reason: err.Error()}, err

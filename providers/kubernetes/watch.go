@@ -2,13 +2,17 @@ package kubernetes
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/client-go/informers"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -31,10 +35,18 @@ const rescanEvery = 5 * time.Second
 // is reported as it happens. Once the caches are filled, it reports every
 // target once. observe is called from one goroutine, never concurrently.
 func (p *Provider) Watch(ctx context.Context, targets func() []controller.Target, observe func(controller.Target, controller.Status)) error {
-	factory := informers.NewSharedInformerFactoryWithOptions(p.cs, 0, informers.WithTransform(dropManagedFields))
-	deps := factory.Apps().V1().Deployments()
-	stss := factory.Apps().V1().StatefulSets()
-	pods := factory.Core().V1().Pods()
+	deps, err := informer(p.kube.apps.Deployments(metav1.NamespaceAll), &appsv1.Deployment{})
+	if err != nil {
+		return err
+	}
+	stss, err := informer(p.kube.apps.StatefulSets(metav1.NamespaceAll), &appsv1.StatefulSet{})
+	if err != nil {
+		return err
+	}
+	pods, err := informer(p.kube.core.Pods(metav1.NamespaceAll), &corev1.Pod{})
+	if err != nil {
+		return err
+	}
 
 	var (
 		mu      sync.Mutex
@@ -58,22 +70,28 @@ func (p *Provider) Watch(ctx context.Context, targets func() []controller.Target
 		}
 	}
 	h := cache.ResourceEventHandlerFuncs{AddFunc: mark, UpdateFunc: func(_, o any) { mark(o) }, DeleteFunc: mark}
-	for _, inf := range []cache.SharedIndexInformer{deps.Informer(), stss.Informer(), pods.Informer()} {
+	infs := []cache.SharedIndexInformer{deps, stss, pods}
+	for _, inf := range infs {
 		if _, err := inf.AddEventHandler(h); err != nil {
 			return err
 		}
 	}
-	factory.Start(ctx.Done())
-	defer factory.Shutdown()
-	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
-		if !ok && ctx.Err() == nil {
-			p.log.Warn("kubernetes informer cache did not sync", "type", typ.String())
-		}
+	// Every return below is after ctx is done, which stops the informers.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, inf := range infs {
+		wg.Go(func() { inf.Run(ctx.Done()) })
 	}
-	if ctx.Err() != nil {
+	// WaitForCacheSync returns false only when ctx is done.
+	if !cache.WaitForCacheSync(ctx.Done(), deps.HasSynced, stss.HasSynced, pods.HasSynced) || ctx.Err() != nil {
 		return nil
 	}
-	v := view{p: p, deps: deps.Lister(), stss: stss.Lister(), pods: pods.Lister()}
+	v := view{
+		p:    p,
+		deps: appslisters.NewDeploymentLister(deps.GetIndexer()),
+		stss: appslisters.NewStatefulSetLister(stss.GetIndexer()),
+		pods: corelisters.NewPodLister(pods.GetIndexer()),
+	}
 	last := map[string]controller.Status{}
 	report := func(only map[string]bool) {
 		for _, t := range targets() {
@@ -120,6 +138,29 @@ func (p *Provider) Watch(ctx context.Context, targets func() []controller.Target
 			report(only)
 		}
 	}
+}
+
+// listWatcher is a typed client for one resource in one namespace (or
+// all): what an informer lists and watches.
+type listWatcher[L runtime.Object] interface {
+	List(ctx context.Context, opts metav1.ListOptions) (L, error)
+	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
+}
+
+// informer follows the objects c lists, as client-go's informer factory
+// builds them (which would link every API group's informer): no resync,
+// indexed by namespace for the listers, managed fields dropped.
+func informer[L runtime.Object](c listWatcher[L], example runtime.Object) (cache.SharedIndexInformer, error) {
+	inf := cache.NewSharedIndexInformer(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return c.List(ctx, opts)
+		},
+		WatchFuncWithContext: c.Watch,
+	}, example, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	if err := inf.SetTransform(dropManagedFields); err != nil {
+		return nil, fmt.Errorf("kubernetes informer for %T: %w", example, err)
+	}
+	return inf, nil
 }
 
 // mine reports whether t is a kubernetes target of this provider.

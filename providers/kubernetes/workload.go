@@ -167,17 +167,17 @@ func (p *Provider) rescale(ctx context.Context, r ref, op string, decide func(cu
 
 func (p *Provider) getScale(ctx context.Context, r ref) (*autoscalingv1.Scale, error) {
 	if r.kind == FieldStatefulSet {
-		return p.cs.AppsV1().StatefulSets(r.namespace).GetScale(ctx, r.name, metav1.GetOptions{})
+		return p.kube.apps.StatefulSets(r.namespace).GetScale(ctx, r.name, metav1.GetOptions{})
 	}
-	return p.cs.AppsV1().Deployments(r.namespace).GetScale(ctx, r.name, metav1.GetOptions{})
+	return p.kube.apps.Deployments(r.namespace).GetScale(ctx, r.name, metav1.GetOptions{})
 }
 
 func (p *Provider) updateScale(ctx context.Context, r ref, sc *autoscalingv1.Scale) error {
 	var err error
 	if r.kind == FieldStatefulSet {
-		_, err = p.cs.AppsV1().StatefulSets(r.namespace).UpdateScale(ctx, r.name, sc, metav1.UpdateOptions{FieldManager: "waitingroom"})
+		_, err = p.kube.apps.StatefulSets(r.namespace).UpdateScale(ctx, r.name, sc, metav1.UpdateOptions{FieldManager: "waitingroom"})
 	} else {
-		_, err = p.cs.AppsV1().Deployments(r.namespace).UpdateScale(ctx, r.name, sc, metav1.UpdateOptions{FieldManager: "waitingroom"})
+		_, err = p.kube.apps.Deployments(r.namespace).UpdateScale(ctx, r.name, sc, metav1.UpdateOptions{FieldManager: "waitingroom"})
 	}
 	return err
 }
@@ -208,9 +208,9 @@ func (p *Provider) remember(ctx context.Context, r ref, n int32) error {
 	}
 	opts := metav1.PatchOptions{FieldManager: "waitingroom"}
 	if r.kind == FieldStatefulSet {
-		_, err = p.cs.AppsV1().StatefulSets(r.namespace).Patch(ctx, r.name, types.MergePatchType, patch, opts)
+		_, err = p.kube.apps.StatefulSets(r.namespace).Patch(ctx, r.name, types.MergePatchType, patch, opts)
 	} else {
-		_, err = p.cs.AppsV1().Deployments(r.namespace).Patch(ctx, r.name, types.MergePatchType, patch, opts)
+		_, err = p.kube.apps.Deployments(r.namespace).Patch(ctx, r.name, types.MergePatchType, patch, opts)
 	}
 	return err
 }
