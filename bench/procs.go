@@ -148,6 +148,15 @@ func (p *process) kill() {
 	}
 }
 
+// state says how the process ended ("signal: killed", "exit status 1"),
+// for error messages: a process killed from outside leaves no output.
+func (p *process) state() string {
+	if !p.exited() || p.cmd.ProcessState == nil {
+		return "running"
+	}
+	return p.cmd.ProcessState.String()
+}
+
 // tail is the end of the process's output, for error messages.
 func (p *process) tail() string {
 	b, err := os.ReadFile(p.log)
@@ -203,7 +212,7 @@ func waitFor(ctx context.Context, d time.Duration, p *process, what string, cond
 			return nil
 		}
 		if p != nil && p.exited() {
-			return fmt.Errorf("%s: %s exited:\n%s", what, p.name, p.tail())
+			return fmt.Errorf("%s: %s exited (%s):\n%s", what, p.name, p.state(), p.tail())
 		}
 		if time.Now().After(deadline) {
 			msg := fmt.Sprintf("%s: not within %s", what, d)

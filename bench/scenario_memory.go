@@ -73,7 +73,7 @@ func (e *env) scenarioMemory() ([]Row, error) {
 		return nil, err
 	}
 	if w.proc.exited() {
-		return nil, fmt.Errorf("waitingroom exited with %d streams open:\n%s", nStreams, w.proc.tail())
+		return nil, fmt.Errorf("waitingroom exited (%s) with %d streams open:\n%s", w.proc.state(), nStreams, w.proc.tail())
 	}
 	e.detail("5: RSS with %d hosts: %s idle, %s with %d open event streams (%.1f KB per stream)",
 		nHosts, fmtMB(idle), fmtMB(withStreams), nStreams, float64(withStreams-idle)/float64(nStreams))

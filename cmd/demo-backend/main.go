@@ -115,6 +115,9 @@ func pid(pidfile string) int {
 	return p
 }
 
+// running reports whether the pid file names a live demo-backend: once
+// the server has ended, its pid may be given to any other process, which
+// must be neither reported running nor stopped.
 func running(pidfile string) bool {
 	p := pid(pidfile)
 	if p <= 0 {
@@ -130,7 +133,18 @@ func running(pidfile string) bool {
 			return false
 		}
 	}
-	return true
+	return sameProgram(p)
+}
+
+// sameProgram reports whether process p runs this program's executable
+// (as os.Executable names it: without " (deleted)" once replaced).
+func sameProgram(p int) bool {
+	self, err := os.Executable()
+	if err != nil {
+		return false
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", p))
+	return err == nil && strings.TrimSuffix(exe, " (deleted)") == self
 }
 
 func stop(pidfile string) error {

@@ -109,7 +109,14 @@ func waitPidFile(t *testing.T, path string) int {
 			if err != nil {
 				t.Fatalf("pid file %s: %v", path, err)
 			}
-			t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+			// Held by a pidfd from now on: the cleanup then kills this
+			// process or nothing, never a stranger that was given the
+			// pid after it ended (pids are reused on a busy machine).
+			proc, err := os.FindProcess(pid)
+			if err != nil {
+				t.Fatalf("pid %d from %s: %v", pid, path, err)
+			}
+			t.Cleanup(func() { _ = proc.Kill(); _ = proc.Release() })
 			return pid
 		}
 		time.Sleep(20 * time.Millisecond)
