@@ -490,6 +490,13 @@ func (c *Cluster) StartAPIServer(ctx context.Context) error {
 }
 
 func (p *process) kill() {
+	// Once reaped, its pid (and group id) may be another process's: a
+	// second kill (a stopped API server, then the cleanup) must not reach it.
+	select {
+	case <-p.done:
+		return
+	default:
+	}
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	select {
 	case <-p.done:
