@@ -3,6 +3,8 @@ package redistest
 import (
 	"fmt"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +95,25 @@ func TestTopologyFailsOverToTheReplica(t *testing.T) {
 	ctx := t.Context()
 	if got := top.PrimaryAddr(ctx); got != top.Primary.Addr() {
 		t.Fatalf("sentinels name %q as primary; want %s", got, top.Primary.Addr())
+	}
+	for _, s := range top.Sentinels {
+		// A map in RESP3 (go-redis's default), pairs in a list in RESP2.
+		params, err := top.client(s.Addr()).Do(ctx, "SENTINEL", "DEBUG").Result()
+		if err != nil {
+			t.Fatalf("SENTINEL DEBUG on %s: %v", s.Addr(), err)
+		}
+		var got any
+		switch p := params.(type) {
+		case map[any]any:
+			got = p["TILT-TRIGGER"]
+		case []any:
+			if i := slices.Index(p, any("TILT-TRIGGER")); i >= 0 && i+1 < len(p) {
+				got = p[i+1]
+			}
+		}
+		if fmt.Sprint(got) != strconv.FormatInt(TiltTrigger.Milliseconds(), 10) {
+			t.Errorf("sentinel %s: %v; want TILT-TRIGGER %d", s.Addr(), params, TiltTrigger.Milliseconds())
+		}
 	}
 	if err := top.client(top.Primary.Addr()).Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatal(err)

@@ -64,8 +64,31 @@ func StartTopology(tb testing.TB) *Topology {
 	for range 3 {
 		t.Sentinels = append(t.Sentinels, start(tb, sentinel, config{sentinelConf: conf}))
 	}
+	t.untilt()
 	t.waitReady()
 	return t
+}
+
+// TiltTrigger is how long a sentinel's timer may stall before it enters
+// TILT mode, here. Sentinel's own 2 s is met on a loaded two-core CI
+// machine; TILT then ignores the dead primary for 30 s, and by then the
+// replica's link to it has been down longer than the 10 × down-after a
+// sentinel accepts in a replica to promote: no failover ever (seen on CI:
+// "-failover-abort-no-good-slave" in a loop). The tests are about the
+// store following a failover, not about Sentinel's defence of its clock.
+const TiltTrigger = 30 * time.Second
+
+// untilt sets TiltTrigger on every sentinel (SENTINEL DEBUG, Redis ≥ 7.0;
+// an older sentinel keeps its default, which is said in the test's log).
+func (t *Topology) untilt() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, s := range t.Sentinels {
+		err := t.client(s.Addr()).Do(ctx, "SENTINEL", "DEBUG", "tilt-trigger", TiltTrigger.Milliseconds()).Err()
+		if err != nil {
+			t.tb.Logf("redistest: sentinel %s keeps its 2 s TILT trigger: %v", s.Addr(), err)
+		}
+	}
 }
 
 // KillPrimary kills the primary (SIGKILL, like a crash) and keeps its port
