@@ -87,6 +87,10 @@ func TestFailoverMidWake(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Start was never called")
 	}
+	// The wake's starting record is on the replica before the primary
+	// dies (a write lost with the primary is
+	// TestFailoverLosingAnAcknowledgedWakeLeavesNoHostStuck's).
+	top.WaitReplicated(t.Context())
 	top.KillPrimary()
 	close(release)
 
@@ -152,7 +156,14 @@ func TestFailoverMidStampedeStartsOnce(t *testing.T) {
 				case err == nil:
 					ok.Add(1)
 					if rec.State == controller.StateStarting {
-						killOnce.Do(top.KillPrimary)
+						killOnce.Do(func() {
+							// Recorded means replicated here: a write lost
+							// with the primary is another test's.
+							if err := top.Replicated(ctx); err != nil {
+								t.Error(err)
+							}
+							top.KillPrimary()
+						})
 					}
 					if rec.State == controller.StateRunning {
 						running.Store(true)

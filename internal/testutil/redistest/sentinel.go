@@ -123,10 +123,19 @@ func (t *Topology) KillPrimary() {
 // for this first, or on a busy machine the promoted replica may lack them.
 func (t *Topology) WaitReplicated(ctx context.Context) {
 	t.tb.Helper()
+	if err := t.Replicated(ctx); err != nil {
+		t.tb.Fatal(err)
+	}
+}
+
+// Replicated is WaitReplicated for any goroutine: it returns the failure
+// instead of ending the test.
+func (t *Topology) Replicated(ctx context.Context) error {
 	n, err := t.client(t.Primary.Addr()).Wait(ctx, 1, 10*time.Second).Result()
 	if err != nil || n < 1 {
-		t.tb.Fatalf("redistest: the replica did not acknowledge the primary's writes within 10s (%d replicas, %v)", n, err)
+		return fmt.Errorf("redistest: the replica did not acknowledge the primary's writes within 10s (%d replicas, %v)", n, err)
 	}
+	return nil
 }
 
 // SentinelAddrs are host:port of the three sentinels.
