@@ -53,6 +53,11 @@ func BenchmarkEngineWake(b *testing.B) {
 			if err := swarmtest.Scale(ctx, cli, svc.ID, 0); err != nil {
 				b.Fatal(err)
 			}
+			// As the floor's rounds do: waitingroom records a stop by
+			// hand as stopped at once (the stopping is not its own), while
+			// the task still holds its host-mode port for about 1.4 s; a
+			// wake then waits "pending: host-mode port already in use".
+			proc.Eventually(b, 60*time.Second, func() bool { return runningTasks(b, cli, svc.ID) == 0 }, "tasks gone")
 		})
 		report(b, binary, floor)
 	})
