@@ -9,8 +9,8 @@ import (
 )
 
 // TestMarkedDownIsNarrow: the only 5xx the status check forgives besides
-// waitingroom's own is Traefik's 503 from a host's failover within a second
-// of a failed health check of that host's backend.
+// waitingroom's own is Traefik's 503 from a host's failover next to a failed
+// health check of that host's backend, one per failed check.
 func TestMarkedDownIsNarrow(t *testing.T) {
 	at := time.Date(2026, 12, 5, 6, 21, 57, 0, time.UTC)
 	failures := []traefiktest.HealthCheckFailure{{At: at, Service: "app-test-backend@file", URL: "http://127.0.0.1:9"}}
@@ -33,12 +33,16 @@ func TestMarkedDownIsNarrow(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a := race
 			tc.edit(&a)
-			if got := markedDown(a, failures); got != tc.want {
+			if got := markedDown(a, failures, map[int]bool{}); got != tc.want {
 				t.Errorf("markedDown(%+v) = %v, want %v", a, got, tc.want)
 			}
 		})
 	}
-	if markedDown(race, nil) {
+	if markedDown(race, nil, map[int]bool{}) {
 		t.Error("a 503 with no failed health check logged is forgiven")
+	}
+	used := map[int]bool{}
+	if !markedDown(race, failures, used) || markedDown(race, failures, used) {
+		t.Error("one failed health check must excuse exactly one 503")
 	}
 }

@@ -133,7 +133,7 @@ func (f *traefikFront) checkStatuses(t testing.TB, allowed func(traefiktest.Acce
 		t.Fatalf("traefik access log: %v", err)
 	}
 	counts := map[int]int{}
-	failures := f.tr.HealthCheckFailures()
+	failures, used := f.tr.HealthCheckFailures(), map[int]bool{}
 	for _, a := range log {
 		counts[a.Status]++
 		if a.Status < 500 {
@@ -143,7 +143,7 @@ func (f *traefikFront) checkStatuses(t testing.TB, allowed func(traefiktest.Acce
 		if a.Status == http.StatusServiceUnavailable && fromWaitingroom {
 			continue
 		}
-		if markedDown(a, failures) {
+		if markedDown(a, failures, used) {
 			t.Logf("Traefik's own 503 for %s %s%s (router %s), as its health check marked the backend down: Traefik's race, see traefik/README.md",
 				a.Method, a.Host, a.Path, a.Router)
 			continue
@@ -163,10 +163,12 @@ func (f *traefikFront) checkStatuses(t testing.TB, allowed func(traefiktest.Acce
 // its backend's status, then asks the backend's load balancer for a server;
 // a check that fails in between leaves the balancer no server, and it
 // answers 503 "no available server" itself (no service in the access log),
-// a status the failover does not replay (503 is an app's own answer). Traefik
-// logs the failed check to the second, so a 503 counts as this race only
-// within a second of a failed check of that router's backend.
-func markedDown(a traefiktest.Access, failures []traefiktest.HealthCheckFailure) bool {
+// a status the failover does not replay (503 is an app's own answer).
+// Traefik logs failed checks to the second, so a 503 counts as this race
+// only from a second before to two seconds after the logged second of a
+// failed check of that router's backend, and each failed check excuses one
+// 503 at most (used records which were taken).
+func markedDown(a traefiktest.Access, failures []traefiktest.HealthCheckFailure, used map[int]bool) bool {
 	if a.Status != http.StatusServiceUnavailable || a.Service != "" || a.ServiceURL != "" {
 		return false
 	}
@@ -175,8 +177,9 @@ func markedDown(a traefiktest.Access, failures []traefiktest.HealthCheckFailure)
 		return false
 	}
 	backend := strings.TrimSuffix(name, "-read") + "-backend@" + provider
-	for _, hc := range failures {
-		if hc.Service == backend && !a.Start.Before(hc.At.Add(-time.Second)) && a.Start.Before(hc.At.Add(2*time.Second)) {
+	for i, hc := range failures {
+		if !used[i] && hc.Service == backend && !a.Start.Before(hc.At.Add(-time.Second)) && a.Start.Before(hc.At.Add(2*time.Second)) {
+			used[i] = true
 			return true
 		}
 	}

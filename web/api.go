@@ -343,7 +343,11 @@ func (a *Admin) apiReload(w http.ResponseWriter, r *http.Request, p principal) {
 // restartText says which accepted settings wait for a restart: the reload
 // API's warning and the configuration page say it in the same words.
 func restartText(settings []string) string {
-	return strings.Join(settings, ", ") + " take effect only after a restart of waitingroom"
+	verb := " take"
+	if len(settings) == 1 {
+		verb = " takes"
+	}
+	return strings.Join(settings, ", ") + verb + " effect only after a restart of waitingroom"
 }
 
 // serveMetrics serves /metrics: to anyone when metrics_public, else to

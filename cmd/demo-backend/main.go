@@ -137,14 +137,15 @@ func running(pidfile string) bool {
 }
 
 // sameProgram reports whether process p runs this program's executable
-// (as os.Executable names it: without " (deleted)" once replaced).
+// (as os.Executable names it: without " (deleted)" once replaced). Where
+// /proc cannot say even for this process (no procfs), it trusts the pid.
 func sameProgram(p int) bool {
-	self, err := os.Executable()
+	self, err := os.Readlink("/proc/self/exe")
 	if err != nil {
-		return false
+		return true
 	}
 	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", p))
-	return err == nil && strings.TrimSuffix(exe, " (deleted)") == self
+	return err == nil && strings.TrimSuffix(exe, " (deleted)") == strings.TrimSuffix(self, " (deleted)")
 }
 
 func stop(pidfile string) error {

@@ -109,9 +109,10 @@ func waitPidFile(t *testing.T, path string) int {
 			if err != nil {
 				t.Fatalf("pid file %s: %v", path, err)
 			}
-			// Held by a pidfd from now on: the cleanup then kills this
-			// process or nothing, never a stranger that was given the
-			// pid after it ended (pids are reused on a busy machine).
+			// Held by a pidfd from now on (Linux ≥ 5.3; Go falls back to
+			// the bare pid without one): the cleanup then kills this
+			// process or nothing, not a stranger given the pid after it
+			// ended (pids are reused on a busy machine).
 			proc, err := os.FindProcess(pid)
 			if err != nil {
 				t.Fatalf("pid %d from %s: %v", pid, path, err)
