@@ -11,7 +11,9 @@ import (
 	"os"
 	osexec "os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,6 +51,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	if n := reapDemoBackends(bins.DemoBackend); n > 0 {
+		fmt.Fprintf(os.Stderr, "e2e: killed %d demo backend(s) a test left running\n", n)
+	}
 	k8sCluster.Close()
 	if err := dockerImages.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "removing docker test images:", err)
@@ -59,6 +64,29 @@ func TestMain(m *testing.M) {
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// reapDemoBackends kills the demo backends still running from exe (this
+// package's own build, so no other program's): the safety net for a wake
+// whose start command outlived its test. It returns how many it killed.
+func reapDemoBackends(exe string) int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if p, err := os.Readlink("/proc/" + e.Name() + "/exe"); err == nil && strings.TrimSuffix(p, " (deleted)") == exe {
+			if syscall.Kill(pid, syscall.SIGKILL) == nil {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // demoHost is the YAML of one exec host backed by the demo backend.
