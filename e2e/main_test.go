@@ -11,9 +11,7 @@ import (
 	"os"
 	osexec "os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -70,23 +68,10 @@ func TestMain(m *testing.M) {
 // package's own build, so no other program's): the safety net for a wake
 // whose start command outlived its test. It returns how many it killed.
 func reapDemoBackends(exe string) int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0
-	}
-	n := 0
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if p, err := os.Readlink("/proc/" + e.Name() + "/exe"); err == nil && strings.TrimSuffix(p, " (deleted)") == exe {
-			if syscall.Kill(pid, syscall.SIGKILL) == nil {
-				n++
-			}
-		}
-	}
-	return n
+	return proc.KillMatching(func(dir string) bool {
+		p, err := os.Readlink(dir + "/exe")
+		return err == nil && strings.TrimSuffix(p, " (deleted)") == exe
+	})
 }
 
 // demoHost is the YAML of one exec host backed by the demo backend.

@@ -14,6 +14,7 @@ import (
 func TestMarkedDownIsNarrow(t *testing.T) {
 	at := time.Date(2026, 12, 5, 6, 21, 57, 0, time.UTC)
 	failures := []traefiktest.HealthCheckFailure{{At: at, Service: "app-test-backend@file", URL: "http://127.0.0.1:9"}}
+	backends := map[string]string{"app-test": "app-test-backend", "app-test-read": "app-test-backend"}
 	race := traefiktest.Access{Status: http.StatusServiceUnavailable, Router: "app-test-read@file", Start: at.Add(400 * time.Millisecond)}
 	for _, tc := range []struct {
 		name string
@@ -33,16 +34,16 @@ func TestMarkedDownIsNarrow(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a := race
 			tc.edit(&a)
-			if got := markedDown(a, failures, map[int]bool{}); got != tc.want {
+			if got := markedDown(a, failures, map[int]bool{}, backends); got != tc.want {
 				t.Errorf("markedDown(%+v) = %v, want %v", a, got, tc.want)
 			}
 		})
 	}
-	if markedDown(race, nil, map[int]bool{}) {
+	if markedDown(race, nil, map[int]bool{}, backends) {
 		t.Error("a 503 with no failed health check logged is forgiven")
 	}
 	used := map[int]bool{}
-	if !markedDown(race, failures, used) || markedDown(race, failures, used) {
+	if !markedDown(race, failures, used, backends) || markedDown(race, failures, used, backends) {
 		t.Error("one failed health check must excuse exactly one 503")
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/waitingroom/waitingroom/internal/testutil/browser"
 	"github.com/waitingroom/waitingroom/internal/testutil/proc"
 	"github.com/waitingroom/waitingroom/internal/testutil/traefiktest"
+	"github.com/waitingroom/waitingroom/traefik"
 )
 
 // traefikToken is the bearer token Traefik's HTTP provider sends to
@@ -30,6 +31,9 @@ const traefikToken = "e2e-traefik-provider-token-0123456789"
 type traefikFront struct {
 	w  *proc.Waitingroom
 	tr *traefiktest.Traefik
+	// backends names each host router's backend service (without the
+	// provider's "@…"), as the generated configuration does.
+	backends map[string]string
 }
 
 // frontOptions shape startTraefikFront.
@@ -72,11 +76,16 @@ traefik:
 		cfg += fmt.Sprintf("  metrics_url: http://127.0.0.1:%d/metrics\n  metrics_interval: 1s\n", apiPort)
 	}
 	cfg += o.extra + "hosts:"
-	var routers []string
+	var hosts []string
 	for _, d := range o.hosts {
 		cfg += d.yaml()
-		n := strings.NewReplacer(".", "-").Replace(d.name)
-		routers = append(routers, n, n+"-read")
+		hosts = append(hosts, d.name)
+	}
+	var routers []string
+	backends := map[string]string{}
+	for _, n := range traefik.NamesFor(hosts) {
+		routers = append(routers, n.Router, n.ReadRouter)
+		backends[n.Router], backends[n.ReadRouter] = n.Backend, n.Backend
 	}
 	w := proc.StartWaitingroom(t, bins, dir, cfg)
 	to := traefiktest.Options{APIPort: apiPort}
@@ -98,7 +107,7 @@ traefik:
 		proc.Eventually(t, 10*time.Second, func() bool { return status(t, w, d.name) == "stopped" },
 			"reconcile never found %s stopped", d.name)
 	}
-	return &traefikFront{w: w, tr: tr}
+	return &traefikFront{w: w, tr: tr, backends: backends}
 }
 
 // get sends one request for host through Traefik.
@@ -143,7 +152,7 @@ func (f *traefikFront) checkStatuses(t testing.TB, allowed func(traefiktest.Acce
 		if a.Status == http.StatusServiceUnavailable && fromWaitingroom {
 			continue
 		}
-		if markedDown(a, failures, used) {
+		if markedDown(a, failures, used, f.backends) {
 			t.Logf("Traefik's own 503 for %s %s%s (router %s), as its health check marked the backend down: Traefik's race, see traefik/README.md",
 				a.Method, a.Host, a.Path, a.Router)
 			continue
@@ -167,16 +176,17 @@ func (f *traefikFront) checkStatuses(t testing.TB, allowed func(traefiktest.Acce
 // Traefik logs failed checks to the second, so a 503 counts as this race
 // only from a second before to two seconds after the logged second of a
 // failed check of that router's backend, and each failed check excuses one
-// 503 at most (used records which were taken).
-func markedDown(a traefiktest.Access, failures []traefiktest.HealthCheckFailure, used map[int]bool) bool {
+// 503 at most (used records which were taken). backends maps router names
+// to their backend services (traefikFront.backends).
+func markedDown(a traefiktest.Access, failures []traefiktest.HealthCheckFailure, used map[int]bool, backends map[string]string) bool {
 	if a.Status != http.StatusServiceUnavailable || a.Service != "" || a.ServiceURL != "" {
 		return false
 	}
 	name, provider, ok := strings.Cut(a.Router, "@")
-	if !ok {
+	if !ok || backends[name] == "" {
 		return false
 	}
-	backend := strings.TrimSuffix(name, "-read") + "-backend@" + provider
+	backend := backends[name] + "@" + provider
 	for i, hc := range failures {
 		if !used[i] && hc.Service == backend && !a.Start.Before(hc.At.Add(-time.Second)) && a.Start.Before(hc.At.Add(2*time.Second)) {
 			used[i] = true

@@ -12,15 +12,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/waitingroom/waitingroom/internal/testutil/logbuf"
+	"github.com/waitingroom/waitingroom/internal/testutil/proc"
 )
 
 // InstallHint is what to run when Chromium is missing.
@@ -207,28 +206,16 @@ func killLeftovers(dataDir string) {
 // killProcessesWith kills the processes with arg in their command line and
 // reports how many it found.
 func killProcessesWith(arg []byte) int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0
-	}
-	self := os.Getpid()
-	n := 0
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+	return proc.KillMatching(func(dir string) bool {
+		cmdline, err := os.ReadFile(dir + "/cmdline")
 		if err != nil {
-			continue
+			return false
 		}
 		for a := range bytes.SplitSeq(cmdline, []byte{0}) {
 			if bytes.Equal(a, arg) {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-				n++
-				break
+				return true
 			}
 		}
-	}
-	return n
+		return false
+	})
 }
